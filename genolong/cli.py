@@ -1,0 +1,49 @@
+"""`genolong` command line: one subcommand per module.
+
+Each module in COMMANDS exposes `add_arguments(parser)` and `run(args) -> int`, and keeps heavy
+imports (torch, lightning) inside `run`, so `genolong --help` stays fast.
+User mistakes raise GenolongError: printed as one line, exit status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from genolong import __version__
+from genolong.errors import GenolongError
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("genolong.prepare", "tokenize a genome and its labels into a token store"),
+    "inspect": ("genolong.inspect_store", "summarise a token store"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genolong", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"genolong {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sp)
+        sp.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except GenolongError as exc:
+        print(f"genolong {args.command}: error: {exc}", file=sys.stderr)
+        return GenolongError.exit_code
+    except KeyboardInterrupt:
+        print(f"genolong {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
