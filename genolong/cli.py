@@ -18,6 +18,7 @@ from genolong.errors import GenolongError
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("genolong.prepare", "tokenize a genome and its labels into a token store"),
     "inspect": ("genolong.inspect_store", "summarise a token store"),
+    "fetch": ("genolong.fetch", "download or copy a genome file, verified by sha256, atomically"),
 }
 
 
