@@ -1,0 +1,27 @@
+# annotate: a trained checkpoint labels a genome it never saw (genolong annotate).
+
+
+rule annotate:
+    output:
+        gff3="results/annotate/{genome}/{experiment}.gff3",
+        bed="results/annotate/{genome}/{experiment}.bed",
+        genes="results/annotate/{genome}/{experiment}.genes.tsv",
+    input:
+        checkpoint=lambda wc: checkpoint_file(wc.experiment),
+        genome=lambda wc: genome_file(wc.genome),
+        annotation=lambda wc: annotation_file(wc.genome),
+    params:
+        prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
+    conda:
+        "../envs/genolong.yaml"
+    log:
+        "logs/annotate/{genome}/{experiment}.log",
+    benchmark:
+        "results/benchmarks/annotate/{genome}/{experiment}.tsv"
+    threads: rule_threads("annotate")
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "genolong annotate --checkpoint {input.checkpoint:q} --genome {input.genome:q}"
+        " --annotation {input.annotation:q} --out {params.prefix:q} > {log:q} 2>&1"

@@ -1,0 +1,107 @@
+# Config lookups and path helpers shared by the rules. No rule lives here.
+import os
+from urllib.parse import urlparse
+
+from snakemake.exceptions import WorkflowError
+
+# The conda environment (workflows/envs/genolong.yaml) pip-installs genolong from this checkout.
+os.environ.setdefault("GENOLONG_SRC", os.path.dirname(workflow.basedir))
+
+
+def _source_name(source):
+    """The file name a source lands under in resources/: its own, so readers see the format."""
+    location = source.get("url") or source["path"]
+    name = os.path.basename(urlparse(location).path if "url" in source else location)
+    if not name:
+        raise WorkflowError(f"config: {location}: no file name in this source")
+    return name
+
+
+def _check_config():
+    genomes = config["genomes"]
+    if config["train_genome"] not in genomes:
+        raise WorkflowError(f"config: train_genome {config['train_genome']!r} is not in genomes")
+    for entry in config.get("evaluations", []):
+        if entry["genome"] not in genomes:
+            raise WorkflowError(f"config: evaluations: unknown genome {entry['genome']!r}")
+        for name in entry["experiments"]:
+            if name not in config["experiments"]:
+                raise WorkflowError(f"config: evaluations: unknown experiment {name!r}")
+    for name, genome in genomes.items():
+        if "annotation" in genome and _source_name(genome["annotation"]) == _source_name(genome):
+            raise WorkflowError(f"config: genomes: {name}: sequence and annotation share a file name")
+
+
+_check_config()
+
+EXPERIMENTS = sorted(config["experiments"])
+EVALUATIONS = sorted(
+    {(e["genome"], x) for e in config.get("evaluations", []) for x in e["experiments"]}
+)
+
+
+wildcard_constraints:
+    genome="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    experiment="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    filename="[^/]+",
+
+
+def rule_threads(rule_name):
+    return config.get("threads", {}).get(rule_name, 1)
+
+
+def genome_file(genome):
+    """Where the genome's sequence (FASTA or GenBank) is fetched to."""
+    return f"resources/genomes/{genome}/{_source_name(config['genomes'][genome])}"
+
+
+def annotation_file(genome):
+    """The reference annotation: the separate file when given, else the GenBank itself."""
+    entry = config["genomes"][genome]
+    if "annotation" in entry:
+        return f"resources/genomes/{genome}/{_source_name(entry['annotation'])}"
+    return genome_file(genome)
+
+
+def has_separate_annotation(genome):
+    return "annotation" in config["genomes"][genome]
+
+
+def fetch_source(wildcards):
+    """The config entry (url or path + sha256) that resources/genomes/{genome}/{filename} comes from."""
+    entry = config["genomes"][wildcards.genome]
+    candidates = [entry] + ([entry["annotation"]] if "annotation" in entry else [])
+    for source in candidates:
+        if _source_name(source) == wildcards.filename:
+            return source
+    raise WorkflowError(f"no configured source for resources/genomes/{wildcards.genome}/{wildcards.filename}")
+
+
+def fetch_local_input(wildcards):
+    """A local source is an input, so editing the file refetches it; a URL has none."""
+    source = fetch_source(wildcards)
+    return [source["path"]] if "path" in source else []
+
+
+def store_dir(genome):
+    return f"results/stores/{genome}"
+
+
+def checkpoint_file(experiment):
+    return f"results/train/{experiment}/checkpoints/best.ckpt"
+
+
+def annotate_prefix(genome, experiment):
+    return f"results/annotate/{genome}/{experiment}"
+
+
+def evaluate_dir(genome, experiment):
+    return f"results/evaluate/{genome}/{experiment}"
+
+
+def all_outputs():
+    outputs = [checkpoint_file(x) for x in EXPERIMENTS]
+    outputs += [f"{annotate_prefix(g, x)}.gff3" for g, x in EVALUATIONS]
+    outputs += [evaluate_dir(g, x) for g, x in EVALUATIONS]
+    outputs += ["results/report/summary.tsv", "results/report/summary.md"]
+    return outputs
