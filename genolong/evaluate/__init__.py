@@ -1,0 +1,1 @@
+"""Evaluate annotations against a reference and against baselines: metrics, plots, report."""

@@ -1,0 +1,220 @@
+"""Token-, gene- and segment-level metrics, computed with scikit-learn.
+
+Conventions:
+- Single-label: macro-F1 averages over the classes present in the truth or the predictions
+  (scikit-learn's default label set), so a class absent from a held-out region does not count
+  as a zero; average precision is reported for each class present in the truth.
+- Multilabel (GO): column 0 is the genic bit, the others terms. A row whose term targets are
+  UNKNOWN (255: the covering gene has no GO term) is left out of the term metrics but counts
+  for the genic F1. Term AUPRCs use only terms with at least one positive.
+- CAFA Fmax (protein-centric): for each threshold t, precision is averaged over the genes with
+  at least one term predicted at >= t, recall over all genes with GO annotation;
+  Fmax = max_t 2PR / (P + R).
+- Segments match at >= 50% reciprocal overlap on the same record and a compatible strand
+  ("." matches either), one-to-one, greedily by overlap fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+)
+
+UNKNOWN = 255
+FMAX_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
+
+
+def _ap_or_none(y: np.ndarray, score: np.ndarray) -> float | None:
+    if y.size == 0 or y.sum() == 0:
+        return None
+    return float(average_precision_score(y, score))
+
+
+def single_label_metrics(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
+    """Token or gene level: accuracy, macro-F1, MCC, per-class AP, confusion matrix."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    y_pred = probs.argmax(axis=1)
+    out = {
+        "n": int(y_true.size),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if y_true.size else None,
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)) if y_true.size else None,
+        "mcc": float(matthews_corrcoef(y_true, y_pred)) if y_true.size else None,
+        "average_precision": {c: _ap_or_none((y_true == i).astype(int), probs[:, i]) for i, c in enumerate(classes)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=list(range(len(classes)))).tolist()
+        if y_true.size else None,
+    }
+    aps = [v for v in out["average_precision"].values() if v is not None]
+    out["mean_average_precision"] = float(np.mean(aps)) if aps else None
+    return out
+
+
+def multilabel_token_metrics(targets: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
+    """GO tokens: genic F1 on column 0, micro/macro AUPRC over the terms on known rows."""
+    targets = np.asarray(targets)
+    probs = np.asarray(probs, dtype=np.float64)
+    genic_true = targets[:, 0].astype(int)
+    out = {
+        "n": int(targets.shape[0]),
+        "genic_f1": float(f1_score(genic_true, (probs[:, 0] >= 0.5).astype(int), zero_division=0)),
+        "genic_average_precision": _ap_or_none(genic_true, probs[:, 0]),
+    }
+    out.update(term_auprc(targets[:, 1:], probs[:, 1:], classes[1:]))
+    return out
+
+
+def term_auprc(targets: np.ndarray, probs: np.ndarray, terms: Sequence[str]) -> dict:
+    """Micro and macro AUPRC over terms, on rows whose targets are known (not UNKNOWN)."""
+    known = ~np.any(targets == UNKNOWN, axis=1) if targets.size else np.zeros(targets.shape[0], bool)
+    y = targets[known].astype(int)
+    p = probs[known]
+    positive = y.sum(axis=0) > 0 if y.size else np.zeros(len(terms), bool)
+    per_term = {t: (float(average_precision_score(y[:, j], p[:, j])) if positive[j] else None)
+                for j, t in enumerate(terms)}
+    has_any = bool(positive.any())
+    return {
+        "n_known": int(known.sum()),
+        "n_terms_with_positives": int(positive.sum()),
+        "micro_auprc": float(average_precision_score(y[:, positive], p[:, positive], average="micro")) if has_any else None,
+        "macro_auprc": float(average_precision_score(y[:, positive], p[:, positive], average="macro")) if has_any else None,
+        "term_average_precision": per_term,
+    }
+
+
+def cafa_fmax(targets: np.ndarray, probs: np.ndarray, thresholds: Iterable[float] = FMAX_THRESHOLDS) -> dict:
+    """Protein-centric Fmax over genes (rows) with at least one true term."""
+    y = np.asarray(targets).astype(bool)
+    p = np.asarray(probs, dtype=np.float64)
+    annotated = y.any(axis=1)
+    y, p = y[annotated], p[annotated]
+    best = {"fmax": None, "threshold": None, "precision": None, "recall": None, "n_genes": int(y.shape[0])}
+    if y.shape[0] == 0:
+        return best
+    for t in thresholds:
+        pred = p >= t
+        covered = pred.any(axis=1)
+        if not covered.any():
+            continue
+        tp = (pred & y).sum(axis=1)
+        precision = float(np.mean(tp[covered] / pred[covered].sum(axis=1)))
+        recall = float(np.mean(tp / y.sum(axis=1)))
+        f = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+        if best["fmax"] is None or f > best["fmax"]:
+            best.update(fmax=f, threshold=float(t), precision=precision, recall=recall)
+    return best
+
+
+def gene_multilabel_metrics(targets: np.ndarray, probs: np.ndarray, terms: Sequence[str]) -> dict:
+    """GO genes (rows with at least one term): CAFA Fmax and term-centric AUPRC."""
+    y = np.asarray(targets).astype(int)
+    annotated = y.sum(axis=1) > 0
+    out = {"n_genes_with_go": int(annotated.sum())}
+    out.update(cafa_fmax(y, probs))
+    out.update(term_auprc(y[annotated], np.asarray(probs)[annotated], terms))
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    seqid: str
+    start: int
+    end: int
+    strand: str = "."
+    biotype: str = ""
+
+
+def _strand_ok(a: str, b: str) -> bool:
+    return a == b or a == "." or b == "."
+
+
+def reciprocal_overlap(a: Interval, b: Interval) -> float:
+    """min(overlap / len(a), overlap / len(b)); 0 when disjoint."""
+    ov = min(a.end, b.end) - max(a.start, b.start)
+    if ov <= 0:
+        return 0.0
+    return min(ov / max(a.end - a.start, 1), ov / max(b.end - b.start, 1))
+
+
+def match_segments(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5) -> list[tuple[int, int]]:
+    """One-to-one (pred index, ref index) pairs with reciprocal overlap >= min_overlap."""
+    candidates = []
+    by_seq: dict[str, list[int]] = {}
+    for j, r in enumerate(ref):
+        by_seq.setdefault(r.seqid, []).append(j)
+    for seq, idx in by_seq.items():
+        idx.sort(key=lambda j: ref[j].start)
+        by_seq[seq] = idx
+    ref_starts = {seq: np.array([ref[j].start for j in idx]) for seq, idx in by_seq.items()}
+    max_len = {seq: max(ref[j].end - ref[j].start for j in idx) for seq, idx in by_seq.items()}
+    for i, p in enumerate(pred):
+        idx = by_seq.get(p.seqid)
+        if not idx:
+            continue
+        lo = np.searchsorted(ref_starts[p.seqid], p.start - max_len[p.seqid], side="left")
+        hi = np.searchsorted(ref_starts[p.seqid], p.end, side="left")
+        for j in idx[lo:hi]:
+            r = ref[j]
+            if not _strand_ok(p.strand, r.strand):
+                continue
+            ov = reciprocal_overlap(p, r)
+            if ov >= min_overlap:
+                candidates.append((ov, i, j))
+    candidates.sort(key=lambda c: -c[0])
+    used_p, used_r, pairs = set(), set(), []
+    for _, i, j in candidates:
+        if i in used_p or j in used_r:
+            continue
+        used_p.add(i)
+        used_r.add(j)
+        pairs.append((i, j))
+    return pairs
+
+
+def _prf(n_pred: int, n_ref: int, n_match: int) -> dict:
+    precision = n_match / n_pred if n_pred else None
+    recall = n_match / n_ref if n_ref else None
+    f1 = (2 * precision * recall / (precision + recall) if precision and recall else 0.0) \
+        if precision is not None and recall is not None else None
+    return {"precision": precision, "recall": recall, "f1": f1, "n_pred": n_pred, "n_ref": n_ref, "n_matched": n_match}
+
+
+def segment_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5) -> dict:
+    """Precision/recall/F1 overall, and per reference biotype.
+
+    Per biotype b: when some predictions carry biotype b, predictions of b are matched against
+    references of b (P, R, F1); otherwise (e.g. GO predictions, which carry no biotype) only the
+    recall of b's references in the overall matching is given.
+    """
+    pairs = match_segments(pred, ref, min_overlap)
+    out = {"overall": _prf(len(pred), len(ref), len(pairs)), "by_biotype": {}}
+    matched_ref = {j for _, j in pairs}
+    pred_biotypes = {p.biotype for p in pred}
+    for b in sorted({r.biotype for r in ref}):
+        ref_b = [r for r in ref if r.biotype == b]
+        if b in pred_biotypes:
+            pred_b = [p for p in pred if p.biotype == b]
+            out["by_biotype"][b] = _prf(len(pred_b), len(ref_b), len(match_segments(pred_b, ref_b, min_overlap)))
+        else:
+            n_match = sum(1 for j, r in enumerate(ref) if r.biotype == b and j in matched_ref)
+            out["by_biotype"][b] = {"precision": None, "recall": n_match / len(ref_b), "f1": None,
+                                    "n_pred": 0, "n_ref": len(ref_b), "n_matched": n_match}
+    return out
+
+
+def per_class_pr(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
+    """Per-class precision and recall of the argmax prediction (for the report table)."""
+    y_pred = np.asarray(probs).argmax(axis=1)
+    labels = list(range(len(classes)))
+    p = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    r = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {c: {"precision": float(p[i]), "recall": float(r[i])} for i, c in enumerate(classes)}
