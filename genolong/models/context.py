@@ -1,0 +1,41 @@
+"""What every attention layer needs to know about the batch, computed once per forward."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class AttentionContext:
+    length: int
+    padding_mask: torch.Tensor | None  # (batch, length) bool, True at padding
+    n_real_max: int  # longest unpadded sequence in the batch: LSH sizes its buckets by it
+    global_mask: torch.Tensor | None  # (batch, length) bool, True at global positions
+    cos: torch.Tensor  # (length, head_dim) rotary
+    sin: torch.Tensor
+
+    @classmethod
+    def build(cls, tokens: torch.Tensor, padding_mask: torch.Tensor | None,
+              global_positions: tuple[int, ...], global_mask: torch.Tensor | None,
+              cos: torch.Tensor, sin: torch.Tensor) -> "AttentionContext":
+        batch, length = tokens.shape
+        if padding_mask is not None:
+            padding_mask = padding_mask.to(device=tokens.device, dtype=torch.bool)
+            if not padding_mask.any():
+                padding_mask = None
+        n_real_max = length if padding_mask is None else int((~padding_mask).sum(1).max())
+        glob = None
+        positions = [p for p in global_positions if p < length]
+        if positions:
+            glob = torch.zeros(batch, length, dtype=torch.bool, device=tokens.device)
+            glob[:, positions] = True
+        if global_mask is not None:
+            global_mask = global_mask.to(device=tokens.device, dtype=torch.bool)
+            glob = global_mask if glob is None else glob | global_mask
+        if glob is not None and padding_mask is not None:
+            glob = glob & ~padding_mask
+        if glob is not None and not glob.any():
+            glob = None
+        return cls(length, padding_mask, n_real_max, glob, cos, sin)

@@ -1,0 +1,43 @@
+"""The encoder: token embedding → a stack of (attention, feed-forward) layers → layer norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genolong.models.block import Block
+from genolong.models.config import EncoderConfig
+from genolong.models.context import AttentionContext
+from genolong.models.reversible import irreversible_forward, reversible_forward
+from genolong.models.rotary import RotaryEmbedding
+
+
+class Encoder(nn.Module):
+    """`Encoder(cfg)(tokens (B, L) long, padding_mask=None) -> (B, L, d_model)`.
+
+    padding_mask is bool, True at padding; without one, positions holding `cfg.pad_id` are
+    padding. `global_mask` (B, L) adds global positions for sliding-window layers.
+    """
+
+    def __init__(self, cfg: EncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.rotary = RotaryEmbedding(cfg.head_dim, cfg.rotary_base)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(Block(cfg, kind, i)
+                                    for i, kind in enumerate(cfg.layer_attention))
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                global_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if padding_mask is None:
+            padding_mask = tokens == self.cfg.pad_id
+        x = self.dropout(self.embed(tokens))  # (batch, L, d_model)
+        cos, sin = self.rotary(tokens.shape[1], x.device, x.dtype)
+        actx = AttentionContext.build(tokens, padding_mask, self.cfg.global_tokens, global_mask,
+                                      cos, sin)
+        run = reversible_forward if self.cfg.reversible and torch.is_grad_enabled() \
+            else irreversible_forward
+        x1, x2 = run(self.layers, x, x, actx, self.cfg.ff_chunks)
+        return self.norm((x1 + x2) * 0.5)

@@ -1,0 +1,189 @@
+"""Reformer LSH attention: angular hashing, sort, chunked attention, rounds merged by log-sum-exp.
+
+Semantics, per hashing round r:
+- each position is hashed by a random rotation into one of `n_buckets` angular buckets; padding
+  goes to an extra bucket after all others, so it never shares a chunk with a real token except
+  the last, partly filled one (where it is masked);
+- positions are sorted by (bucket, position) and cut into chunks of `bucket_size`; a chunk
+  attends to itself and to its neighbours. Neighbours do not wrap around: the first chunk has no
+  previous one, so adding padding at the end never changes which keys a real query sees;
+- the shared query/key vector is the query; its unit-normalised copy is the key. A token's own
+  key gets `SELF_VALUE`, so it is only attended when nothing else is.
+
+Rounds are merged by their log-sum-exp, and a key that a query meets in c rounds has log(c)
+subtracted from its score in each. The result is exactly softmax attention over the union of the
+keys met in any round, each counted once (the Reformer paper's duplicate correction).
+Memory is O(L · bucket_size · n_hashes), never O(L²).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genolong.models.chunk_attention import chunk_attention, merge_partials
+from genolong.models.context import AttentionContext
+from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype
+from genolong.models.rotary import apply_rotary
+
+
+def n_buckets_for(n_real: int, bucket_size: int) -> int:
+    """About one bucket per chunk of real tokens; angular hashing needs an even count."""
+    n = max(1, math.ceil(n_real / bucket_size))
+    return n + n % 2
+
+
+def lsh_rotations(head_dim: int, n_hashes: int, n_buckets: int, device, dtype,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random rotations (head_dim, n_hashes, n_buckets // 2) for angular LSH."""
+    return torch.randn(head_dim, n_hashes, n_buckets // 2, device=device, dtype=dtype,
+                       generator=generator)
+
+
+def hash_chunks(qk: torch.Tensor, rotations: torch.Tensor, padding_mask: torch.Tensor | None,
+                bucket_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sort order of each round and each position's chunk index in it.
+
+    qk (batch, heads, Lp, d) with Lp a multiple of bucket_size. Returns perm (batch, heads,
+    rounds, Lp), the position at each sorted slot, and chunk_of (batch, heads, rounds, Lp), the
+    chunk each position lands in.
+    """
+    _, _, lp, _ = qk.shape
+    n_buckets = rotations.shape[-1] * 2
+    rotated = torch.einsum("bhld,dre->bhrle", qk.detach(), rotations.to(qk.dtype))
+    buckets = torch.cat([rotated, -rotated], dim=-1).argmax(-1)  # (b, h, rounds, Lp)
+    if padding_mask is not None:
+        buckets = buckets.masked_fill(padding_mask[:, None, None, :], n_buckets)
+    pos = torch.arange(lp, device=qk.device)
+    perm = (buckets * lp + pos).argsort(dim=-1)  # unique keys: a stable (bucket, position) sort
+    slot_of = torch.empty_like(perm).scatter_(-1, perm, pos.expand_as(perm))
+    return perm, torch.div(slot_of, bucket_size, rounding_mode="floor")
+
+
+def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, Lp, d) gathered per row: index (B, R, Lp) → (B, R, Lp, d), via one index_select."""
+    b, lp, d = x.shape
+    offsets = (torch.arange(b, device=x.device) * lp).view(b, 1, 1)
+    return x.reshape(b * lp, d).index_select(0, (index + offsets).reshape(-1)).view(
+        *index.shape, d)
+
+
+def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
+               padding_mask: torch.Tensor | None, bucket_size: int) -> torch.Tensor:
+    """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding.
+
+    Any L: the sequence is padded internally to a multiple of bucket_size and exactly L
+    positions come back, as (batch, heads, L, d).
+    """
+    b, h, length, d = qk.shape
+    rounds = rotations.shape[1]
+    lp = math.ceil(length / bucket_size) * bucket_size
+    n_chunks = lp // bucket_size
+    if lp != length or padding_mask is not None:
+        pad = torch.zeros(b, lp, dtype=torch.bool, device=qk.device)
+        pad[:, length:] = True
+        if padding_mask is not None:
+            pad[:, :length] = padding_mask
+        qk = nn.functional.pad(qk, (0, 0, 0, lp - length))
+        v = nn.functional.pad(v, (0, 0, 0, lp - length))
+    else:
+        pad = None
+    perm, chunk_of = hash_chunks(qk, rotations, pad, bucket_size)
+
+    bh = b * h
+    perm_bh = perm.reshape(bh, rounds, lp)
+    q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh)  # (bh, rounds, Lp, d)
+    v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh)
+    q_sorted = q_sorted.view(bh, rounds, n_chunks, bucket_size, d)
+    k_sorted = nn.functional.normalize(q_sorted, dim=-1)
+    k_win = _neighbours(k_sorted)  # (bh, rounds, chunks, 3·bucket, d)
+    v_win = _neighbours(v_sorted.view(bh, rounds, n_chunks, bucket_size, d))
+
+    with torch.no_grad():
+        bias = _lsh_bias(perm_bh, chunk_of.reshape(bh, rounds, lp), pad, h, n_chunks,
+                         bucket_size, score_dtype(qk.dtype))
+    out, lse = chunk_attention(q_sorted, k_win, v_win, bias, d ** -0.5)
+    out = out.view(bh, rounds, lp, d)
+    lse = lse.reshape(bh, rounds, lp, 1)
+
+    # back to positions: slot of each position in each round
+    slot_of = torch.empty_like(perm_bh).scatter_(
+        -1, perm_bh, torch.arange(lp, device=qk.device).expand_as(perm_bh))
+    rows = (torch.arange(bh * rounds, device=qk.device) * lp).view(bh, rounds, 1)
+    flat = (slot_of + rows).reshape(-1)
+    out = out.reshape(-1, d).index_select(0, flat).view(bh, rounds, lp, d)
+    lse = lse.reshape(-1, 1).index_select(0, flat).view(bh, rounds, lp)
+    out, _ = merge_partials(out, lse, dim=1)  # (bh, Lp, d)
+    return out.view(b, h, lp, d)[:, :, :length]
+
+
+def _neighbours(x: torch.Tensor) -> torch.Tensor:
+    """(..., chunks, size, d) → (..., chunks, 3·size, d): previous, own and next chunk, zero-padded
+    at the ends (those keys are masked)."""
+    padded = nn.functional.pad(x, (0, 0, 0, 0, 1, 1))  # (..., chunks + 2, size, d)
+    return torch.cat([padded[..., :-2, :, :], padded[..., 1:-1, :, :], padded[..., 2:, :, :]],
+                     dim=-2)
+
+
+def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | None, heads: int,
+              n_chunks: int, bucket_size: int, dtype: torch.dtype) -> torch.Tensor:
+    """Additive bias (bh, rounds, chunks, bucket, 3·bucket): padding, self, duplicate counts."""
+    bh, rounds, lp = perm.shape
+    q_pos = perm.view(bh, rounds, n_chunks, bucket_size)
+    # -1 marks the missing neighbours of the first and last chunk
+    k_pos = nn.functional.pad(q_pos, (0, 0, 1, 1), value=-1)
+    k_pos = torch.cat([k_pos[..., :-2, :], k_pos[..., 1:-1, :], k_pos[..., 2:, :]], dim=-1)
+    invalid = k_pos < 0  # (bh, rounds, chunks, 3·bucket)
+    k_safe = k_pos.clamp(min=0)
+    if pad is not None:
+        pad_bh = pad.repeat_interleave(heads, dim=0)  # (bh, Lp)
+        invalid = invalid | torch.gather(pad_bh, 1, k_safe.view(bh, -1)).view_as(k_safe)
+    bias = torch.zeros(bh, rounds, n_chunks, bucket_size, 3 * bucket_size, dtype=dtype,
+                       device=perm.device)
+    if rounds > 1:
+        # count the rounds in which each (query, key) pair shares a chunk neighbourhood
+        count = torch.zeros(bias.shape, dtype=torch.int8, device=perm.device)
+        for r in range(rounds):
+            c = chunk_of[:, r]  # (bh, Lp)
+            cq = torch.gather(c, 1, q_pos.reshape(bh, -1)).view(bh, rounds, n_chunks,
+                                                                 bucket_size, 1)
+            ck = torch.gather(c, 1, k_safe.reshape(bh, -1)).view(bh, rounds, n_chunks, 1,
+                                                                  3 * bucket_size)
+            count += (cq - ck).abs_().le_(1)
+        bias -= count.clamp_(min=1).to(dtype).log_()
+    bias.masked_fill_(q_pos.unsqueeze(-1) == k_pos.unsqueeze(-2), SELF_VALUE)
+    bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
+    return bias
+
+
+class LSHAttention(nn.Module):
+    """Shared-QK LSH self-attention layer: projections, rotary positions, `lsh_attend`."""
+
+    def __init__(self, d_model: int, n_heads: int, bucket_size: int, n_hashes: int,
+                 dropout: float = 0.0, eval_seed: int = 0):
+        super().__init__()
+        self.n_heads = n_heads
+        self.bucket_size = bucket_size
+        self.n_hashes = n_hashes
+        self.eval_seed = eval_seed
+        self.in_proj = nn.Linear(d_model, 2 * d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        b, length, dm = x.shape
+        qk, v = self.in_proj(x).view(b, length, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        qk = apply_rotary(qk, ctx.cos, ctx.sin)  # (batch, heads, L, head_dim)
+        n_buckets = n_buckets_for(ctx.n_real_max, self.bucket_size)
+        # training draws fresh rotations from the global RNG (replayed by reversible backward);
+        # eval uses fixed ones so that annotating the same genome twice gives the same result
+        gen = None
+        if not self.training:
+            gen = torch.Generator(device=x.device).manual_seed(self.eval_seed)
+        rotations = lsh_rotations(qk.shape[-1], self.n_hashes, n_buckets, x.device,
+                                  torch.float32, gen)
+        out = lsh_attend(qk, v, rotations, ctx.padding_mask, self.bucket_size)
+        out = out.transpose(1, 2).reshape(b, length, dm)
+        return self.dropout(self.out_proj(out))

@@ -1,0 +1,121 @@
+"""Reversible residual stack (RevNet / Reformer) and its irreversible twin over the same blocks.
+
+    y1 = x1 + f(x2)        x1 = y1 - f(x2)
+    y2 = x2 + g(y1)        x2 = y2 - g(y1)
+
+Forward keeps only the last pair of outputs; backward walks the layers in reverse, rebuilding
+each layer's inputs from its outputs and recomputing f and g with autograd on. Randomness
+(dropout, LSH rotations) is replayed exactly: forward records the RNG state before each f and
+g, and backward replays it inside `torch.random.fork_rng`, so the caller's RNG state is the
+same after backward as before it. Parameter gradients are returned through the autograd
+function (the parameters are its inputs), never written into `.grad` behind autograd's back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genolong.models.context import AttentionContext
+from genolong.models.feed_forward import seq_chunks
+
+
+def _rng_state(device: torch.device):
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return cpu, cuda
+
+
+def _replay(state, device: torch.device):
+    """A context that runs with a recorded RNG state and restores the caller's afterwards."""
+    devices = [device] if device.type == "cuda" else []
+    fork = torch.random.fork_rng(devices=devices)
+
+    class _Ctx:
+        def __enter__(self):
+            fork.__enter__()
+            torch.set_rng_state(state[0])
+            if state[1] is not None:
+                torch.cuda.set_rng_state(state[1], device)
+
+        def __exit__(self, *exc):
+            return fork.__exit__(*exc)
+
+    return _Ctx()
+
+
+class _ReversibleStack(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x1, x2, blocks, actx, ff_chunks, *params):
+        ctx.blocks, ctx.actx, ctx.ff_chunks = blocks, actx, ff_chunks
+        ctx.params = params
+        ctx.states = []
+        for block in blocks:
+            f_state = _rng_state(x1.device)
+            x1 = x1 + block.f(x2, actx)
+            g_state = _rng_state(x1.device)
+            x2 = x2 + block.g_chunked(x1, ff_chunks)
+            ctx.states.append((f_state, g_state))
+        ctx.save_for_backward(x1, x2)
+        return x1, x2
+
+    @staticmethod
+    def backward(ctx, dy1, dy2):
+        y1, y2 = ctx.saved_tensors
+        device = y1.device
+        grads: dict[nn.Parameter, torch.Tensor] = {}
+
+        def add(ps, gs):
+            for p, g in zip(ps, gs):
+                if g is not None:
+                    grads[p] = grads[p] + g if p in grads else g
+
+        for block, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.states)):
+            g_params = [p for p in list(block.ff_norm.parameters()) + list(block.ff.parameters())
+                        if p.requires_grad]
+            f_params = [p for p in list(block.attn_norm.parameters())
+                        + list(block.attn.parameters()) if p.requires_grad]
+            # g is position-wise: rebuild x2 and back-propagate chunk by chunk, in forward
+            # order, so dropout replays the same random stream
+            x2 = torch.empty_like(y2)
+            dy1_total = dy1.clone()
+            with _replay(g_state, device):
+                for s in seq_chunks(y1.shape[1], ctx.ff_chunks):
+                    with torch.enable_grad():
+                        y1c = y1[:, s].detach().requires_grad_(True)
+                        gc = block.g(y1c)
+                        res = torch.autograd.grad(gc, [y1c] + g_params, dy2[:, s],
+                                                  allow_unused=True)
+                    dy1_total[:, s] += res[0]
+                    add(g_params, res[1:])
+                    x2[:, s] = y2[:, s] - gc.detach()
+            with _replay(f_state, device), torch.enable_grad():
+                x2r = x2.detach().requires_grad_(True)
+                fx = block.f(x2r, ctx.actx)
+                res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
+            add(f_params, res[1:])
+            y1 = y1 - fx.detach()
+            y2 = x2
+            dy2 = dy2 + res[0]
+            dy1 = dy1_total
+        params = ctx.params
+        return (dy1, dy2, None, None, None,
+                *[grads.get(p, torch.zeros_like(p)) if p.requires_grad else None
+                  for p in params])
+
+
+def reversible_forward(blocks: nn.ModuleList, x1: torch.Tensor, x2: torch.Tensor,
+                       actx: AttentionContext, ff_chunks: int):
+    """Run `blocks` reversibly: activation memory does not grow with depth."""
+    params = list(blocks.parameters())
+    return _ReversibleStack.apply(x1, x2, list(blocks), actx, ff_chunks, *params)
+
+
+def irreversible_forward(blocks: nn.ModuleList, x1: torch.Tensor, x2: torch.Tensor,
+                         actx: AttentionContext, ff_chunks: int):
+    """The same arithmetic with ordinary autograd: the reference for tests, and the path used
+    when no gradient is needed."""
+    for block in blocks:
+        x1 = x1 + block.f(x2, actx)
+        x2 = x2 + block.g_chunked(x1, ff_chunks)
+    return x1, x2

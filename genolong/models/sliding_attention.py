@@ -1,0 +1,116 @@
+"""Longformer sliding-window attention with optional global positions, in banded chunks.
+
+Query i attends to keys j with |i - j| <= window (a window on each side; HF Longformer's
+`attention_window=512` is `window=256` here). The sequence is cut into chunks of `window`
+queries, each against its own and both neighbouring chunks of keys, so the work is O(L·window).
+Global positions attend to every key and every query attends to them; inside the band a
+global key is masked so that it is counted once, through the global part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genolong.models.chunk_attention import chunk_attention, merge_partials
+from genolong.models.context import AttentionContext
+from genolong.models.lsh_attention import _neighbours
+from genolong.models.masking import PAD_VALUE, score_dtype, sdpa_pad_value
+from genolong.models.rotary import apply_rotary
+
+
+def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
+                   padding_mask: torch.Tensor | None = None,
+                   global_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d)."""
+    b, h, length, d = q.shape
+    lp = math.ceil(length / window) * window
+    n_chunks = lp // window
+    scale = d ** -0.5
+    sdt = score_dtype(q.dtype)
+    if lp != length:
+        q, k, v = (nn.functional.pad(t, (0, 0, 0, lp - length)) for t in (q, k, v))
+
+    pos = torch.arange(lp, device=q.device)
+    q_pos = pos.view(n_chunks, window)
+    k_pos = torch.arange(-window, lp + window, device=q.device).unfold(0, 3 * window, window)
+    outside = (q_pos.unsqueeze(-1) - k_pos.unsqueeze(-2)).abs() > window
+    outside |= ((k_pos < 0) | (k_pos >= length)).unsqueeze(-2)  # (chunks, window, 3·window)
+    bias = torch.zeros(outside.shape, dtype=sdt, device=q.device).masked_fill_(outside, PAD_VALUE)
+    key_off = _key_mask(padding_mask, global_mask, b, length, lp, q.device)
+    if key_off is not None:
+        k_off = key_off[:, k_pos.clamp(0, lp - 1)]  # (batch, chunks, 3·window)
+        bias = bias.expand(b, 1, *bias.shape).masked_fill(k_off[:, None, :, None, :], PAD_VALUE)
+
+    qc = q.view(b, h, n_chunks, window, d)
+    kw = _neighbours(k.view(b, h, n_chunks, window, d))  # (b, h, chunks, 3·window, d)
+    vw = _neighbours(v.view(b, h, n_chunks, window, d))
+    out, lse = chunk_attention(qc, kw, vw, bias, scale)
+    out = out.view(b, h, lp, d)
+    if global_mask is None:
+        return out[:, :, :length]
+
+    lse = lse.view(b, h, lp)
+    g_idx, g_valid = _global_index(global_mask)  # (batch, G)
+    gather = g_idx[:, None, :, None].expand(b, h, -1, d)
+    g_bias = torch.zeros(b, 1, 1, g_idx.shape[1], dtype=sdt, device=q.device)
+    g_bias.masked_fill_(~g_valid[:, None, None, :], PAD_VALUE)
+    g_out, g_lse = chunk_attention(q, k.gather(2, gather), v.gather(2, gather), g_bias, scale)
+    out, _ = merge_partials(torch.stack([out, g_out], 2), torch.stack([lse, g_lse], 2), dim=2)
+
+    # global queries see every real key
+    full_bias = torch.zeros(b, 1, 1, lp, dtype=q.dtype, device=q.device)
+    pad_full = torch.zeros(b, lp, dtype=torch.bool, device=q.device)
+    pad_full[:, length:] = True
+    if padding_mask is not None:
+        pad_full[:, :length] |= padding_mask
+    full_bias.masked_fill_(pad_full[:, None, None, :], sdpa_pad_value(q.dtype))
+    g_rows = nn.functional.scaled_dot_product_attention(q.gather(2, gather), k, v,
+                                                        attn_mask=full_bias)
+    # invalid global slots write into a spare row that is cut off
+    target = torch.where(g_valid, g_idx, torch.full_like(g_idx, lp))
+    out = nn.functional.pad(out, (0, 0, 0, 1))
+    out = out.scatter(2, target[:, None, :, None].expand(b, h, -1, d), g_rows)
+    return out[:, :, :length]
+
+
+def _key_mask(padding_mask, global_mask, b, length, lp, device):
+    """(batch, Lp) True where a key is left out of the band: padding, or global (counted once)."""
+    if padding_mask is None and global_mask is None:
+        return None
+    off = torch.zeros(b, lp, dtype=torch.bool, device=device)
+    off[:, length:] = True
+    if padding_mask is not None:
+        off[:, :length] |= padding_mask
+    if global_mask is not None:
+        off[:, :length] |= global_mask
+    return off
+
+
+def _global_index(global_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of the global tokens of each row, padded to the longest row."""
+    counts = global_mask.sum(1)
+    g = max(1, int(counts.max()))
+    # stable sort puts the True positions first, in order
+    idx = torch.argsort((~global_mask).to(torch.int8), dim=1, stable=True)[:, :g]
+    valid = torch.arange(g, device=global_mask.device).unsqueeze(0) < counts.unsqueeze(1)
+    return idx, valid
+
+
+class SlidingAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, window: int, dropout: float = 0.0):
+        super().__init__()
+        self.n_heads = n_heads
+        self.window = window
+        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        b, length, dm = x.shape
+        q, k, v = self.in_proj(x).view(b, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k = apply_rotary(q, ctx.cos, ctx.sin), apply_rotary(k, ctx.cos, ctx.sin)
+        out = sliding_attend(q, k, v, self.window, ctx.padding_mask, ctx.global_mask)
+        return self.dropout(self.out_proj(out.transpose(1, 2).reshape(b, length, dm)))
