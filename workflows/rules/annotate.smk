@@ -6,10 +6,13 @@ rule annotate:
         gff3="results/annotate/{genome}/{experiment}.gff3",
         bed="results/annotate/{genome}/{experiment}.bed",
         genes="results/annotate/{genome}/{experiment}.genes.tsv",
+        probs="results/annotate/{genome}/{experiment}.probs.npz",
     input:
         checkpoint=lambda wc: checkpoint_file(wc.experiment),
         genome=lambda wc: genome_file(wc.genome),
         annotation=lambda wc: annotation_file(wc.genome),
+        # the checkpoint must match the training store's tokenizer and labels
+        store=store_dir(config["train_genome"]),
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
     conda:
@@ -24,4 +27,5 @@ rule annotate:
         runtime=120,
     shell:
         "genolong annotate --checkpoint {input.checkpoint:q} --genome {input.genome:q}"
-        " --annotation {input.annotation:q} --out {params.prefix:q} > {log:q} 2>&1"
+        " --annotation {input.annotation:q} --store {input.store:q} --out {params.prefix:q}"
+        " > {log:q} 2>&1"

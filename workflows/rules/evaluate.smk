@@ -14,6 +14,7 @@ rule evaluate:
         ),
     input:
         gff3=rules.annotate.output.gff3,
+        probs=rules.annotate.output.probs,
         genome=lambda wc: genome_file(wc.genome),
         reference=lambda wc: annotation_file(wc.genome),
     params:

@@ -25,8 +25,19 @@ rule report:
             f"results/benchmarks/annotate/{g}/{x}.tsv" for g, x in EVALUATIONS
         ],
     params:
-        experiments=EXPERIMENTS,
-        evaluations=[f"{g}:{x}" for g, x in EVALUATIONS],
+        # flat argument lists: --train NAME METRICS BENCHMARK, --evaluation GENOME NAME DIR BENCHMARK
+        train=[
+            arg
+            for x in EXPERIMENTS
+            for arg in ("--train", x, f"results/train/{x}/metrics.json", f"results/benchmarks/train/{x}.tsv")
+        ],
+        evaluations=[
+            arg
+            for g, x in EVALUATIONS
+            for arg in (
+                "--evaluation", g, x, evaluate_dir(g, x), f"results/benchmarks/annotate/{g}/{x}.tsv",
+            )
+        ],
     conda:
         "../envs/genolong.yaml"
     log:
@@ -36,6 +47,5 @@ rule report:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m genolong.pipeline_report --results results"
-        " --experiments {params.experiments:q} --evaluations {params.evaluations:q}"
+        "python -m genolong.pipeline_report {params.train:q} {params.evaluations:q}"
         " --tsv {output.tsv:q} --md {output.md:q} > {log:q} 2>&1"
