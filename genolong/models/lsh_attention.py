@@ -97,7 +97,9 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
     q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh)  # (bh, rounds, Lp, d)
     v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh)
     q_sorted = q_sorted.view(bh, rounds, n_chunks, bucket_size, d)
-    k_sorted = nn.functional.normalize(q_sorted, dim=-1)
+    # the default eps underflows to 0 in float16 and turns zero padding into NaN
+    eps = 1e-12 if qk.dtype in (torch.float32, torch.float64) else 1e-4
+    k_sorted = nn.functional.normalize(q_sorted, dim=-1, eps=eps)
     k_win = _neighbours(k_sorted)  # (bh, rounds, chunks, 3·bucket, d)
     v_win = _neighbours(v_sorted.view(bh, rounds, n_chunks, bucket_size, d))
 
