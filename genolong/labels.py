@@ -1,0 +1,267 @@
+"""Gene-function label schemes and per-token targets.
+
+Schemes (chosen by name):
+- `biotype`: the gene's biotype (protein_coding, tRNA, rRNA, ...).
+- `attribute:<key>`: the first value of any GFF attribute / GenBank qualifier (e.g. `product`).
+- `pattern:<tsv>`: TSV with columns `pattern<TAB>label` (`#` comments); each Python regex is
+  full-matched against the gene name, first match wins; unnamed or unmatched genes fall back to
+  their biotype.
+- `tsv:<path>`: TSV `gene_id<TAB>label[;label...]` (several rows per gene allowed); multilabel
+  when any gene has more than one label, else single-label.
+- `go`: multi-label GO terms from `Ontology_term`, `go_*`, `GO_*` and `db_xref` (several per
+  value allowed, as `GO:0005524 - ATP binding`, `ATP binding|0005524||IEA` or bare ids); the
+  `top_terms` most frequent terms (by gene count, ties by id) are kept, after a `genic` channel.
+
+Targets (one row per token; a token's position is its centre base `i*stride + k//2`):
+- single-label: uint8 class index, 0 = `intergenic`; `UNKNOWN` (255) where the covering gene has
+  no label under the scheme (e.g. no such attribute), so losses can ignore it.
+- multilabel: (n_tokens, n_outputs) uint8; column 0 the genic bit; term columns 1 where a
+  covering gene has the term, else 0 if every covering gene has known function, else `UNKNOWN`.
+  A gene with no term at all is of unknown function, not negative: its tokens are genic, with
+  every term column `UNKNOWN`. A gene with terms, none of them kept, gives 0s.
+
+Overlapping genes (a token centre inside parts of several genes): single-label schemes give the
+token to the gene that starts last (the inner one for nested genes; ties: later in the table);
+multilabel schemes take the union of the covering genes' terms, as above.
+Only gene `parts` are labelled: introns and the gap of a trans-spliced gene stay intergenic.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genolong.annotation import Gene
+from genolong.errors import GenolongError
+from genolong.genome import check_readable
+from genolong.tokenizer import KmerTokenizer
+
+UNKNOWN = 255
+INTERGENIC = "intergenic"
+GENIC = "genic"
+MAX_SINGLE_CLASSES = 255  # class ids must stay below UNKNOWN in a uint8
+
+_GO_ID = re.compile(r"GO:(\d{7})")
+_GO_NAMED = re.compile(r"GO:(\d{7})\s*-\s*([^\[;|]+?)\s*(?:\[|$)")
+_NCBI_GO = re.compile(r"^\s*([^|]+)\|(\d{7})\|")
+
+
+@dataclass
+class LabelVocab:
+    scheme: str
+    kind: str  # "single" or "multilabel"
+    classes: list[str]
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {"scheme": self.scheme, "kind": self.kind, "classes": list(self.classes), "descriptions": dict(self.descriptions)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabelVocab":
+        if d.get("kind") not in ("single", "multilabel"):
+            raise GenolongError(f"label vocabulary: kind must be 'single' or 'multilabel', got {d.get('kind')!r}")
+        return cls(scheme=d["scheme"], kind=d["kind"], classes=list(d["classes"]), descriptions=dict(d.get("descriptions", {})))
+
+
+@dataclass
+class GeneLabels:
+    """A scheme applied to a gene table: the vocabulary plus each gene's labels.
+
+    `by_gene[gene_id]` is the gene's label list; a gene missing from it has unknown function.
+    """
+
+    vocab: LabelVocab
+    by_gene: dict[str, list[str]]
+
+    @property
+    def n_labelled(self) -> int:
+        return sum(1 for v in self.by_gene.values() if v)
+
+
+# ---- schemes ----------------------------------------------------------------------------------
+def go_terms(gene: Gene) -> dict[str, str]:
+    """GO id -> term name ('' if the file gives none) for every GO term of a gene."""
+    terms: dict[str, str] = {}
+    for key, values in gene.attributes.items():
+        lk = key.lower()
+        if not (lk == "ontology_term" or lk.startswith("go_") or lk == "db_xref" or lk == "dbxref"):
+            continue
+        for v in values:
+            for m in _GO_NAMED.finditer(v):
+                terms[f"GO:{m.group(1)}"] = m.group(2).strip()
+            for m in _GO_ID.finditer(v):
+                terms.setdefault(f"GO:{m.group(1)}", "")
+            if lk.startswith("go_"):
+                for item in v.split(","):
+                    m = _NCBI_GO.match(item)
+                    if m:
+                        terms[f"GO:{m.group(2)}"] = m.group(1).strip()
+    return terms
+
+
+def _go(genes: list[Gene], top_terms: int) -> GeneLabels:
+    per_gene = {g.gene_id: go_terms(g) for g in genes}
+    counts = Counter(t for terms in per_gene.values() for t in terms)
+    names: dict[str, str] = {}
+    for terms in per_gene.values():
+        for t, n in terms.items():
+            if n and not names.get(t):
+                names[t] = n
+    kept = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_terms]]
+    # A gene with GO terms but none kept is known-negative ([]); a gene without any is absent.
+    by_gene = {gid: [t for t in kept if t in terms] for gid, terms in per_gene.items() if terms}
+    vocab = LabelVocab("go", "multilabel", [GENIC] + kept, {t: names.get(t, "") for t in kept})
+    vocab.descriptions[GENIC] = "covered by a gene part"
+    return GeneLabels(vocab, by_gene)
+
+
+def _single(scheme: str, genes: list[Gene], label_of) -> GeneLabels:
+    by_gene = {}
+    for g in genes:
+        lab = label_of(g)
+        if lab:
+            by_gene[g.gene_id] = [lab]
+    classes = [INTERGENIC] + sorted({v[0] for v in by_gene.values()} - {INTERGENIC})
+    if len(classes) > MAX_SINGLE_CLASSES:
+        raise GenolongError(f"label scheme {scheme}: {len(classes)} classes, at most {MAX_SINGLE_CLASSES} fit a uint8 target")
+    return GeneLabels(LabelVocab(scheme, "single", classes), by_gene)
+
+
+def _read_patterns(path: Path) -> list[tuple[re.Pattern, str]]:
+    p = check_readable(path, "pattern table")
+    out = []
+    with open(p, encoding="utf-8", newline=None) as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise GenolongError(f"{p}: line {lineno}: expected 'pattern<TAB>label', found {len(cols)} columns")
+            if cols == ["pattern", "label"]:
+                continue
+            try:
+                out.append((re.compile(cols[0]), cols[1].strip()))
+            except re.error as exc:
+                raise GenolongError(f"{p}: line {lineno}: bad regex {cols[0]!r}: {exc}") from None
+    if not out:
+        raise GenolongError(f"{p}: no patterns found")
+    return out
+
+
+def _read_label_tsv(path: Path) -> dict[str, list[str]]:
+    p = check_readable(path, "label table")
+    table: dict[str, list[str]] = {}
+    with open(p, encoding="utf-8", newline=None) as fh:
+        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), 1):
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            if len(row) < 2:
+                raise GenolongError(f"{p}: line {lineno}: expected 'gene_id<TAB>label[;label...]'")
+            if lineno == 1 and row[0] == "gene_id":
+                continue
+            labs = table.setdefault(row[0].strip(), [])
+            for lab in re.split(r"[;,]", row[1]):
+                lab = lab.strip()
+                if lab and lab not in labs:
+                    labs.append(lab)
+    return table
+
+
+def _tsv(scheme: str, path: Path, genes: list[Gene]) -> GeneLabels:
+    table = _read_label_tsv(path)
+    by_gene = {g.gene_id: table[g.gene_id] for g in genes if table.get(g.gene_id)}
+    if any(len(v) > 1 for v in by_gene.values()):
+        classes = [GENIC] + sorted({lab for v in by_gene.values() for lab in v})
+        return GeneLabels(LabelVocab(scheme, "multilabel", classes), by_gene)
+    return _single(scheme, genes, lambda g: by_gene.get(g.gene_id, [""])[0])
+
+
+SCHEMES = ("go", "biotype", "attribute:<key>", "pattern:<tsv>", "tsv:<path>")
+
+
+def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: str = "annotation") -> GeneLabels:
+    """Apply a label scheme to a gene table; GenolongError if unknown or if nothing is labelled."""
+    if scheme == "go":
+        if top_terms < 1:
+            raise GenolongError(f"label scheme go: --top-terms must be >= 1, got {top_terms}")
+        result = _go(genes, top_terms)
+    elif scheme == "biotype":
+        result = _single(scheme, genes, lambda g: g.biotype)
+    elif scheme.startswith("attribute:") and scheme[len("attribute:"):]:
+        key = scheme[len("attribute:"):]
+        result = _single(scheme, genes, lambda g: (g.attributes.get(key) or [""])[0].strip())
+    elif scheme.startswith("pattern:") and scheme[len("pattern:"):]:
+        patterns = _read_patterns(Path(scheme[len("pattern:"):]))
+
+        def label_of(g: Gene) -> str:
+            for rx, lab in patterns:
+                if g.name and rx.fullmatch(g.name):
+                    return lab
+            return g.biotype
+
+        result = _single(scheme, genes, label_of)
+    elif scheme.startswith("tsv:") and scheme[len("tsv:"):]:
+        result = _tsv(scheme, Path(scheme[len("tsv:"):]), genes)
+    else:
+        raise GenolongError(f"unknown label scheme {scheme!r}; expected one of: {', '.join(SCHEMES)}")
+    if result.n_labelled == 0:
+        raise GenolongError(f"{source}: label scheme {scheme!r} labels none of the {len(genes)} genes")
+    return result
+
+
+# ---- targets ----------------------------------------------------------------------------------
+def _token_range(tok: KmerTokenizer, start: int, end: int, n_tokens: int) -> tuple[int, int]:
+    """Tokens whose centre base `i*stride + k//2` lies in [start, end)."""
+    c = tok.k // 2
+    a = max(0, -(-(start - c) // tok.stride))
+    b = min(n_tokens, -(-(end - c) // tok.stride))
+    return a, max(a, b)
+
+
+def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: KmerTokenizer) -> np.ndarray:
+    """Paint one record's targets into `out` (zeroed here): shape (n,) or (n, n_outputs).
+
+    `genes` must all lie on that record. Loops over gene parts, never over bases.
+    """
+    vocab = labels.vocab
+    n = out.shape[0]
+    out[...] = 0
+    if vocab.kind == "single":
+        index = {c: i for i, c in enumerate(vocab.classes)}
+        for g in sorted(genes, key=lambda g: g.start):
+            labs = labels.by_gene.get(g.gene_id)
+            value = index[labs[0]] if labs else UNKNOWN
+            for s, e, _ in g.parts:
+                a, b = _token_range(tok, s, e, n)
+                out[a:b] = value
+        return out
+    col = {c: i for i, c in enumerate(vocab.classes)}
+    unknown = np.zeros(n, dtype=bool)
+    for g in genes:
+        labs = labels.by_gene.get(g.gene_id)
+        cols = [col[t] for t in (labs or []) if t in col]
+        for s, e, _ in g.parts:
+            a, b = _token_range(tok, s, e, n)
+            if a == b:
+                continue
+            out[a:b, 0] = 1
+            if labs is None:
+                unknown[a:b] = True
+            for j in cols:
+                out[a:b, j] = 1
+    if vocab.n_outputs > 1 and unknown.any():
+        idx = np.flatnonzero(unknown)
+        terms = out[idx, 1:]
+        terms[terms == 0] = UNKNOWN
+        out[idx, 1:] = terms
+    return out

@@ -1,0 +1,128 @@
+"""The token store on disk (written by `genolong prepare`) and its reader.
+
+```
+DIR/meta.json      {"format": 1, "tokenizer": {...}, "labels": {...}, "records": {seqid: {"length",
+                    "n_tokens", "file"}}, "inputs": {"genome": {path, sha256}, "annotation": ...},
+                    "split": {"spec", "leak": {...}, "sizes": {split: n_tokens}}}
+DIR/labels.json    LabelVocab.to_dict()
+DIR/genes.tsv      the gene table with each gene's labels
+DIR/split.tsv      seqid start end tok_start tok_end split
+DIR/tokens/<file>.npy   (n_tokens,) uint16
+DIR/targets/<file>.npy  (n_tokens,) uint8 or (n_tokens, n_outputs) uint8
+```
+`file` is a file-name-safe stem of the record id (ids may hold `/`, `|`, ...), unique per store.
+meta.json is written last, so a directory without it is not a store.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from genolong.annotation import Gene, read_genes_tsv
+from genolong.errors import GenolongError
+from genolong.labels import LabelVocab
+from genolong.split import SPLITS, Region
+from genolong.tokenizer import KmerTokenizer
+
+FORMAT = 1
+SPLIT_COLUMNS = ("seqid", "start", "end", "tok_start", "tok_end", "split")
+
+
+def file_stem(seqid: str, taken: set[str]) -> str:
+    """A file-name-safe, case-insensitively unique stem for a record id."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", seqid).strip(".") or "record"
+    base, n = stem, 1
+    while stem.lower() in taken:
+        n += 1
+        stem = f"{base}_{n}"
+    taken.add(stem.lower())
+    return stem
+
+
+class TokenStore:
+    """Read-only view of a token store; arrays are memory-mapped."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        meta_path = self.path / "meta.json"
+        if not self.path.is_dir():
+            raise GenolongError(f"{self.path}: token store directory does not exist")
+        if not meta_path.is_file():
+            raise GenolongError(f"{self.path}: not a token store (no meta.json; was `genolong prepare` interrupted?)")
+        try:
+            self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise GenolongError(f"{meta_path}: unreadable store metadata: {exc}") from None
+        if self.meta.get("format") != FORMAT:
+            raise GenolongError(f"{meta_path}: store format {self.meta.get('format')!r}, this genolong reads format {FORMAT}")
+        self.tokenizer = KmerTokenizer.from_dict(self.meta["tokenizer"])
+        self.labels = LabelVocab.from_dict(self.meta["labels"])
+        self.records: dict[str, dict] = self.meta["records"]
+        self.seqids: list[str] = list(self.records)
+
+    def __repr__(self) -> str:
+        return f"TokenStore({str(self.path)!r}, {len(self.seqids)} records, {self.labels.scheme})"
+
+    def _record(self, seqid: str) -> dict:
+        if seqid not in self.records:
+            raise GenolongError(f"{self.path}: record {seqid!r} is not in this store")
+        return self.records[seqid]
+
+    def _load(self, folder: str, seqid: str) -> np.ndarray:
+        path = self.path / folder / f"{self._record(seqid)['file']}.npy"
+        try:
+            return np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise GenolongError(f"{path}: cannot read store array: {exc}") from None
+
+    def tokens(self, seqid: str) -> np.ndarray:
+        """(n_tokens,) uint16, memory-mapped."""
+        return self._load("tokens", seqid)
+
+    def targets(self, seqid: str) -> np.ndarray:
+        """(n_tokens,) or (n_tokens, n_outputs) uint8, memory-mapped."""
+        return self._load("targets", seqid)
+
+    @cached_property
+    def _split_rows(self) -> list[tuple[str, Region]]:
+        path = self.path / "split.tsv"
+        if not path.is_file():
+            raise GenolongError(f"{path}: split table missing")
+        rows = []
+        with open(path, encoding="utf-8") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None)
+            if tuple(header or ()) != SPLIT_COLUMNS:
+                raise GenolongError(f"{path}: line 1: expected columns {' '.join(SPLIT_COLUMNS)}")
+            for lineno, row in enumerate(reader, 2):
+                try:
+                    seqid, s, e, ts, te, split = row
+                    rows.append((split, Region(seqid, int(ts), int(te), int(s), int(e))))
+                except ValueError:
+                    raise GenolongError(f"{path}: line {lineno}: malformed row") from None
+        return rows
+
+    def regions(self, split: str) -> list[Region]:
+        if split not in SPLITS:
+            raise GenolongError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        return [r for s, r in self._split_rows if s == split]
+
+    def genes(self) -> list[Gene]:
+        return read_genes_tsv(self.path / "genes.tsv")
+
+
+def write_split_tsv(path: Path, rows) -> None:
+    from genolong.atomic import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write("\t".join(SPLIT_COLUMNS) + "\n")
+        for sr in rows:
+            r = sr.region
+            fh.write(f"{r.seqid}\t{r.start}\t{r.end}\t{r.tok_start}\t{r.tok_end}\t{sr.split}\n")
