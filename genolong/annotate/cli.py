@@ -1,0 +1,57 @@
+"""`genolong annotate`: annotate a FASTA or GenBank genome from a trained checkpoint.
+
+Writes PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz (the per-token
+probabilities `genolong evaluate` scores), each atomically; progress and throughput go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.ckpt) with an annotation head")
+    parser.add_argument("--genome", required=True, help="FASTA (plain, gz, bgzip) or GenBank file")
+    parser.add_argument("--annotation", help="reference GFF3/GTF/GenBank: genes.tsv then lists these genes")
+    parser.add_argument("--out", required=True, help="output prefix: PREFIX.gff3, .bed, .genes.tsv, .probs.npz")
+    parser.add_argument("--window", type=int, default=512, help="window length in tokens (default 512)")
+    parser.add_argument("--overlap", type=int, default=None, help="overlap between windows in tokens (default window/4)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.add_argument("--stitch", choices=["centre", "average"], default="centre",
+                        help="how overlapping windows are combined (default centre-weighted)")
+    parser.add_argument("--min-length", type=int, default=60, help="shortest predicted gene in bp (default 60)")
+    parser.add_argument("--switch-prob", type=float, default=0.005,
+                        help="HMM probability of changing class between tokens (default 0.005)")
+    parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from genolong.annotate.annotator import Annotator, print_throughput
+    from genolong.errors import GenolongError
+
+    if not 0.0 < args.switch_prob < 1.0:
+        raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
+    expect_tokenizer = expect_labels = None
+    if args.store:
+        from genolong.store import TokenStore
+
+        store = TokenStore(args.store)
+        expect_tokenizer, expect_labels = store.tokenizer, store.labels
+    annotator = Annotator.from_checkpoint(
+        args.checkpoint, expect_tokenizer=expect_tokenizer, expect_labels=expect_labels,
+        window=args.window, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
+        stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
+    )
+    reference = None
+    if args.annotation:
+        from genolong.annotation import read_annotation
+
+        reference = read_annotation(args.annotation)
+    result = annotator.annotate(args.genome, reference=reference)
+    paths = result.write(args.out)
+    print_throughput(result)
+    for path in paths.values():
+        print(path)
+    return 0

@@ -1,0 +1,93 @@
+"""Gene-level calls: pool token probabilities over a gene's parts, or lift decoded segments.
+
+A token belongs to a part when its centre lies inside the part; a part shorter than one token
+takes the token whose span contains the part's centre, so every gene gets a probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from genolong.annotate.decode import Segment
+
+
+@dataclass
+class GeneCall:
+    seqid: str
+    start: int  # bp, 0-based half-open
+    end: int
+    strand: str
+    gene_id: str
+    name: str
+    biotype: str
+    label: str  # predicted function label (";"-joined terms for multilabel vocabularies)
+    score: float  # probability of that label
+    probs: np.ndarray = field(repr=False)  # (C,) pooled per-class probability
+    source: str = "predicted"  # "predicted" (a decoded segment) or "reference" (a given gene)
+    parts: tuple[tuple[int, int, str], ...] = ()
+
+
+def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:
+    """Indices of the tokens whose centre lies in bp [start, end)."""
+    if n_tokens == 0:
+        return np.zeros(0, dtype=np.int64)
+    half = k / 2.0
+    first = max(0, int(np.ceil((start - half) / stride)))
+    last = min(n_tokens, int(np.ceil((end - half) / stride)))  # exclusive
+    if last > first:
+        return np.arange(first, last)
+    centre = (start + end) / 2.0
+    nearest = int(np.clip(np.floor((centre - half) / stride + 0.5), 0, n_tokens - 1))
+    return np.array([nearest])
+
+
+def label_from_probs(probs: np.ndarray, classes: Sequence[str], kind: str, threshold: float = 0.5) -> tuple[str, float]:
+    """The label a pooled probability vector (C,) stands for, and its probability."""
+    if kind == "multilabel":
+        terms = probs[1:]
+        if terms.size == 0:
+            return ("genic" if probs[0] >= threshold else "intergenic"), float(probs[0])
+        chosen = np.flatnonzero(terms >= threshold)
+        if chosen.size == 0:
+            chosen = np.array([int(np.argmax(terms))])
+        return ";".join(classes[i + 1] for i in chosen), float(terms[chosen].min())
+    best = int(np.argmax(probs))
+    return classes[best], float(probs[best])
+
+
+def pool_reference_genes(
+    genes: Iterable, probs_by_seqid: dict[str, np.ndarray], classes: Sequence[str], kind: str, k: int, stride: int
+) -> list[GeneCall]:
+    """One GeneCall per reference gene (genolong.annotation.Gene) on a record we annotated."""
+    calls = []
+    for gene in genes:
+        probs = probs_by_seqid.get(gene.seqid)
+        if probs is None:
+            continue
+        parts = gene.parts or ((gene.start, gene.end, gene.strand),)
+        idx = np.unique(np.concatenate([part_tokens(s, e, k, stride, probs.shape[0]) for s, e, _ in parts]))
+        if idx.size == 0:
+            continue
+        pooled = probs[idx].astype(np.float32).mean(axis=0)
+        label, score = label_from_probs(pooled, classes, kind)
+        calls.append(
+            GeneCall(gene.seqid, gene.start, gene.end, gene.strand, gene.gene_id, gene.name, gene.biotype,
+                     label, score, pooled, "reference", tuple(parts))
+        )
+    return calls
+
+
+def segments_to_genes(segments: Iterable[Segment], kind: str) -> list[GeneCall]:
+    """Predicted genes; a single-label class doubles as the biotype (it is one under `biotype`)."""
+    calls = []
+    for i, seg in enumerate(segments, 1):
+        gene_id = f"genolong_{seg.seqid}_{i}"
+        biotype = "gene" if kind == "multilabel" else seg.label
+        calls.append(
+            GeneCall(seg.seqid, seg.start, seg.end, seg.strand, gene_id, gene_id, biotype, seg.label,
+                     seg.score, seg.probs, "predicted", ((seg.start, seg.end, seg.strand),))
+        )
+    return calls
