@@ -141,6 +141,8 @@ class GenBankGenome(Genome):
         except GenolongError:
             raise
         except Exception as exc:  # biopython raises ValueError/ParserFailureError variants
+            if "Premature end of features table" in str(exc):
+                raise GenolongError(f"{path}: GenBank record has no sequence (features end without ORIGIN data)") from None
             raise GenolongError(f"{path}: malformed GenBank: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         if not self.ids:
             raise GenolongError(f"{path}: no GenBank records found")

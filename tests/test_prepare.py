@@ -86,3 +86,60 @@ def test_store_files_and_split(gm12_store, default_genome):
     for r in (tr, va, te):
         assert r.tok_start * 6 >= r.start and (r.tok_end - 1) * 6 + 6 <= r.end
     assert meta["split"]["sizes"]["val"] == va.n_tokens
+
+
+@pytest.mark.parametrize("name,scheme", [("NC_005816.gb", "biotype"), ("D10483.gbk", "attribute:product")])
+def test_prepare_small_genbank(tmp_path, data_dir, name, scheme):
+    out = tmp_path / "store"
+    assert main(["prepare", "--genome", str(data_dir / name), "--labels", scheme, "--k", "4", "--stride", "2",
+                 "--split", "contiguous:val=0.15;test=0.15;gap=500", "--out", str(out)]) == 0
+    store = TokenStore(out)
+    (seqid,) = store.seqids
+    tokens, targets = store.tokens(seqid), store.targets(seqid)
+    assert store.tokenizer == KmerTokenizer(4, 2) and tokens.shape == targets.shape
+    assert store.labels.kind == "single" and store.labels.classes[0] == "intergenic"
+    assert 0 < (targets != 0).mean() < 1
+    assert {r.tok_start for r in store.regions("val")} and store.regions("test")[0].tok_end <= tokens.size
+    genes = store.genes()
+    assert len(genes) == len(read_annotation(data_dir / name))
+    assert sum(1 for g in genes if g.attributes["labels"]) > 0
+
+
+def test_chloroplast_naive_split_leaks_and_single_copy_split_does_not(tmp_path, data_dir, capsys):
+    patterns = data_dir / "chloroplast_gene_functions.tsv"
+    base = ["prepare", "--genome", str(data_dir / "NC_000932.gb"), "--labels", f"pattern:{patterns}"]
+    # train then takes all of IR B (84-110 kbp) and test lies in IR A, its reverse-complement copy
+    naive = ["--split", "contiguous:val=0.1;test=0.1;gap=1k"]
+    assert main([*base, *naive, "--out", str(tmp_path / "naive")]) == 2
+    err = capsys.readouterr().err
+    assert "occur verbatim (or reverse-complemented) in val/test" in err and "--max-leak" in err
+    assert not (tmp_path / "naive").exists()
+    # val in the large single-copy region, test in the small single-copy region
+    spec = "regions:val=NC_000932.1:40000-60000;test=NC_000932.1:110000-125000;gap=2k"
+    assert main([*base, "--split", spec, "--out", str(tmp_path / "ok")]) == 0
+    store = TokenStore(tmp_path / "ok")
+    meta = json.loads((tmp_path / "ok" / "meta.json").read_text())
+    assert meta["split"]["leak"]["leaked_tiles"] == 0 and meta["inputs"]["labels"]["sha256"]
+    # intergenic + the 12 table classes + biotype fallbacks tRNA and rRNA for the 6 unnamed genes
+    assert len(store.regions("train")) == 3 and store.labels.n_outputs == 15
+    t = store.targets("NC_000932.1")
+    assert set(np.unique(t)) <= set(range(store.labels.n_outputs))  # every gene has a class
+    # allowing the leak turns the refusal into a warning
+    assert main([*base, *naive, "--allow-leak", "--out", str(tmp_path / "forced")]) == 0
+    assert "WARNING" in capsys.readouterr().err
+
+
+def test_inspect(gm12_store, capsys):
+    assert main(["inspect", str(gm12_store.path)]) == 0
+    out = capsys.readouterr().out
+    assert "NZ_CP001668.1" in out and "1,084,586" in out and "180,764" in out
+    assert "GO:0006412" in out and "translation" in out and "train" in out and "test" in out
+
+
+def test_prepare_replaces_an_existing_store(tmp_path, data_dir):
+    out = tmp_path / "s"
+    args = ["prepare", "--genome", str(data_dir / "NC_005816.gb"), "--labels", "biotype", "--split", "contiguous:gap=100", "--out", str(out)]
+    assert main(args) == 0
+    assert main([*args[:-2], "--k", "3", "--out", str(out)]) == 0
+    assert TokenStore(out).tokenizer.k == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]

@@ -1,0 +1,113 @@
+"""Every user mistake: exit status 2, one line naming the file and what is wrong, no output."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+
+import pytest
+
+from genolong.cli import main
+
+PLASMID_ID = "NC_005816.1"
+
+
+def _gff(tmp_path, body: str):
+    p = tmp_path / f"ann{len(list(tmp_path.glob('ann*.gff3')))}.gff3"
+    p.write_text("##gff-version 3\n" + body)
+    return p
+
+
+def _fasta(tmp_path, text=">NC_005816.1\n" + "ACGT" * 500 + "\n", name="g.fa"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+ROW = "NC_005816.1\tx\tgene\t{s}\t{e}\t.\t{st}\t.\tID=g1;locus_tag=g1\n"
+
+
+def cases(tmp_path, data_dir):
+    """name -> (argv extra, expected message fragment)."""
+    empty = tmp_path / "empty.fa"
+    empty.write_text("")
+    notfasta = tmp_path / "notes.txt"
+    notfasta.write_text("hello, this is not a genome\n")
+    empty_rec = _fasta(tmp_path, ">a\n>b\nACGTACGT\n", name="emptyrec.fa")
+    dup = tmp_path / "dup.fa"
+    dup.write_text(">a\nACGTACGTAA\n>a\nACGTACGT\n")
+    nogbk = tmp_path / "noseq.gb"
+    text = (data_dir / "NC_005816.gb").read_text()
+    nogbk.write_text(text[: text.index("ORIGIN")] + "//\n")
+    unreadable = tmp_path / "secret.fa"
+    unreadable.write_text(">a\nACGT\n")
+    unreadable.chmod(0)
+    fa = _fasta(tmp_path)
+    plasmid = str(data_dir / "NC_005816.gb")
+    return {
+        "empty file": (["--genome", str(empty), "--annotation", plasmid], "empty.fa: file is empty"),
+        "not fasta/genbank": (["--genome", str(notfasta)], "notes.txt: not a FASTA, GenBank"),
+        "empty record": (["--genome", str(empty_rec), "--annotation", plasmid], "record a: empty sequence"),
+        "duplicate ids": (["--genome", str(dup), "--annotation", plasmid], "record a: duplicate record id"),
+        "seqid absent": (["--genome", str(fa), "--annotation", str(_gff(tmp_path, ROW.format(s=1, e=10, st="+").replace("NC_005816.1", "chrZ", 1)))], "seqid 'chrZ' is not in the genome"),
+        "past the end": (["--genome", str(fa), "--annotation", str(_gff(tmp_path, ROW.format(s=1, e=5000, st="+")))], "line 2: gene g1 ends at 5000, past the end of record NC_005816.1"),
+        "column count": (["--genome", str(fa), "--annotation", str(_gff(tmp_path, "NC_005816.1\tx\tgene\t1\t10\n"))], "line 2: expected 9 tab-separated columns, found 5"),
+        "bad strand": (["--genome", str(fa), "--annotation", str(_gff(tmp_path, ROW.format(s=1, e=10, st="x")))], "line 2: bad strand 'x'"),
+        "start > end": (["--genome", str(fa), "--annotation", str(_gff(tmp_path, ROW.format(s=20, e=10, st="+")))], "line 2: start 20 > end 10"),
+        "genbank without sequence": (["--genome", str(nogbk)], "GenBank record has no sequence"),
+        "no labelled genes": (["--genome", plasmid, "--labels", "attribute:nonexistent"], "labels none of the 10 genes"),
+        "unknown scheme": (["--genome", plasmid, "--labels", "cog"], "unknown label scheme 'cog'"),
+        "missing path": (["--genome", str(tmp_path / "nope.fa")], "nope.fa: genome file does not exist"),
+        "unreadable path": (["--genome", str(unreadable)], "secret.fa: genome file is not readable"),
+        "bad split": (["--genome", plasmid, "--labels", "biotype", "--split", "records:val=chr9"], "record 'chr9' is not in the genome"),
+        "fasta without annotation": (["--genome", str(fa)], "a FASTA genome needs --annotation"),
+        "directory as genome": (["--genome", str(data_dir)], "is a directory, expected a genome file"),
+        "annotation as genome": (["--genome", str(_gff(tmp_path, ROW.format(s=1, e=10, st="+")))], "is a GFF3 annotation, expected a FASTA or GenBank genome"),
+    }
+
+
+
+
+@pytest.mark.parametrize("name", [
+    "empty file", "not fasta/genbank", "empty record", "duplicate ids", "seqid absent", "past the end",
+    "column count", "bad strand", "start > end", "genbank without sequence", "no labelled genes",
+    "unknown scheme", "missing path", "unreadable path", "bad split", "fasta without annotation",
+    "directory as genome", "annotation as genome",
+])
+def test_bad_input_exits_2_with_one_line(name, tmp_path, data_dir, capsys):
+    if name == "unreadable path" and os.geteuid() == 0:
+        pytest.skip("root can read any file, so permissions cannot make one unreadable")
+    extra, fragment = cases(tmp_path, data_dir)[name]
+    out = tmp_path / "store"
+    rc = main(["prepare", *extra, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("genolong prepare: error: ") and fragment in lines[0], lines[0]
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".store")] == []
+
+
+def test_crlf_inputs_just_work(tmp_path, data_dir):
+    fna = tmp_path / "afade.fa"
+    fna.write_bytes(gzip.open(data_dir / "mycoides_Afade.fna.gz").read().replace(b"\n", b"\r\n"))
+    gff = tmp_path / "afade.gff3"
+    gff.write_bytes(gzip.open(data_dir / "mycoides_Afade.gff3.gz").read().replace(b"\n", b"\r\n"))
+    assert main(["prepare", "--genome", str(fna), "--annotation", str(gff), "--labels", "biotype",
+                 "--split", "records:val=NZ_LAEX01000004.1;test=NZ_LAEX01000005.1", "--allow-leak", "--out", str(tmp_path / "s")]) == 0
+    from genolong.store import TokenStore
+
+    assert len(TokenStore(tmp_path / "s").seqids) == 8
+
+
+def test_interrupted_store_is_not_a_store(tmp_path, data_dir):
+    from genolong.errors import GenolongError
+    from genolong.store import TokenStore
+
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "tokens").mkdir()
+    with pytest.raises(GenolongError, match="not a token store"):
+        TokenStore(tmp_path / "half")
+    shutil.rmtree(tmp_path / "half")
