@@ -35,6 +35,7 @@ class Segment:
     tok_start: int
     tok_end: int
     probs: np.ndarray = field(repr=False)  # (C,) mean per-class probability over the segment
+    functions: tuple[str, ...] = ()  # the GO terms of a multilabel segment; empty: just `label`
 
 
 def split_strand(class_name: str) -> tuple[str, str]:
@@ -125,5 +126,6 @@ def decode_record(
         else:
             label, strand = split_strand(classes[state])
             score = float(mean[state])
-        segments.append(Segment(seqid, start, end, strand, label, score, a, b, mean))
+        functions = tuple(chosen) if kind == "multilabel" else ()
+        segments.append(Segment(seqid, start, end, strand, label, score, a, b, mean, functions))
     return segments

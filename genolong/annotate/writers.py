@@ -58,7 +58,7 @@ def gff3_lines(segments: Iterable[Segment], lengths: dict[str, int]) -> Iterable
     for seg in segments:
         counters[seg.seqid] = counters.get(seg.seqid, 0) + 1
         gene_id = f"genolong_{seg.seqid}_{counters[seg.seqid]}"
-        function = ",".join(escape_attr(term) for term in seg.label.split(";"))
+        function = ",".join(escape_attr(term) for term in (seg.functions or (seg.label,)))
         attrs = [f"ID={escape_attr(gene_id)}", f"Name={escape_attr(seg.label)}", f"function={function}"]
         cols = [escape_seqid(seg.seqid), SOURCE, "gene", str(seg.start + 1), str(seg.end),
                 f"{seg.score:.4f}", seg.strand, ".", ";".join(attrs)]
@@ -74,7 +74,7 @@ def bed_lines(segments: Iterable[Segment], classes: Sequence[str]) -> Iterable[s
     colours = class_colours(classes)
     yield 'track name=genolong description="genolong predicted genes" itemRgb="On"\n'
     for seg in segments:
-        first_label = seg.label.split(";")[0]
+        first_label = (seg.functions or (seg.label,))[0]
         r, g, b = colours.get(first_label, PALETTE[-1])
         score = int(round(max(0.0, min(1.0, seg.score)) * 1000))
         name = seg.label.replace("\t", " ").replace(" ", "_") or "."
