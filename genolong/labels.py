@@ -5,7 +5,8 @@ Schemes (chosen by name):
 - `attribute:<key>`: the first value of any GFF attribute / GenBank qualifier (e.g. `product`).
 - `pattern:<tsv>`: TSV with columns `pattern<TAB>label` (`#` comments); each Python regex is
   full-matched against the gene name, first match wins; unnamed or unmatched genes fall back to
-  their biotype.
+  their biotype (folded onto a table class of the same name ignoring case, so an unnamed tRNA
+  joins `trna`).
 - `tsv:<path>`: TSV `gene_id<TAB>label[;label...]` (several rows per gene allowed); multilabel
   when any gene has more than one label, else single-label.
 - `go`: multi-label GO terms from `Ontology_term`, `go_*`, `GO_*` and `db_xref` (several per
@@ -202,12 +203,15 @@ def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: st
         result = _single(scheme, genes, lambda g: (g.attributes.get(key) or [""])[0].strip())
     elif scheme.startswith("pattern:") and scheme[len("pattern:"):]:
         patterns = _read_patterns(Path(scheme[len("pattern:"):]))
+        # An unnamed tRNA falls back to its biotype; folding case joins it to the table's own
+        # "trna" class instead of creating a second "tRNA" class for the same function.
+        table_labels = {lab.lower(): lab for _, lab in patterns}
 
         def label_of(g: Gene) -> str:
             for rx, lab in patterns:
                 if g.name and rx.fullmatch(g.name):
                     return lab
-            return g.biotype
+            return table_labels.get(g.biotype.lower(), g.biotype)
 
         result = _single(scheme, genes, label_of)
     elif scheme.startswith("tsv:") and scheme[len("tsv:"):]:
