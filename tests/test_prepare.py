@@ -120,8 +120,8 @@ def test_chloroplast_naive_split_leaks_and_single_copy_split_does_not(tmp_path, 
     store = TokenStore(tmp_path / "ok")
     meta = json.loads((tmp_path / "ok" / "meta.json").read_text())
     assert meta["split"]["leak"]["leaked_tiles"] == 0 and meta["inputs"]["labels"]["sha256"]
-    # intergenic + the 12 table classes + biotype fallbacks tRNA and rRNA for the 6 unnamed genes
-    assert len(store.regions("train")) == 3 and store.labels.n_outputs == 15
+    # intergenic + the 12 table classes (the 6 unnamed RNAs fold onto trna / rrna)
+    assert len(store.regions("train")) == 3 and store.labels.n_outputs == 13
     t = store.targets("NC_000932.1")
     assert set(np.unique(t)) <= set(range(store.labels.n_outputs))  # every gene has a class
     # allowing the leak turns the refusal into a warning
