@@ -1,0 +1,319 @@
+"""`GenomeDataModule`: windows of tokens and targets from a token store.
+
+- Training: random windows of `window` tokens from the train regions. The window behind each
+  sample is a pure function of `(seed, sample key)`, and the sampler numbers samples from the
+  trainer's global step, so a resumed run sees exactly the windows an uninterrupted one would,
+  and DDP ranks draw disjoint parts of the same global batch.
+- Validation / test: fixed tiled windows over the held-out regions; the last window of a region
+  is padded, with `padding_mask` True at padding.
+- Optional reverse-complement augmentation: tokens through the tokenizer's RC map and reversed,
+  targets reversed, strand classes swapped.
+- Token and target arrays are memory-mapped lazily in each worker process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from pytorch_lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from genolong.errors import GenolongError
+
+UNKNOWN = 255
+IGNORE_INDEX = -100
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of tokens of one record: `[tok_start, tok_end)`."""
+
+    seqid: str
+    tok_start: int
+    tok_end: int
+
+    @property
+    def length(self) -> int:
+        return self.tok_end - self.tok_start
+
+
+def strand_swap(classes: list[str]) -> np.ndarray | None:
+    """Class index -> index of the same class on the other strand, or None without strand classes.
+
+    A class is stranded when its name ends in `+` or `-` and its twin with the other sign
+    exists (e.g. `CDS:+` / `CDS:-`, `photosystem(+)` / `photosystem(-)`).
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    swap = np.arange(len(classes))
+    found = False
+    for name, i in index.items():
+        for a, b in (("+", "-"), ("-", "+")):
+            pos = name.rfind(a)
+            if pos >= 0 and name[pos + 1:] in ("", ")", "]"):
+                twin = name[:pos] + b + name[pos + 1:]
+                if twin in index:
+                    swap[i] = index[twin]
+                    found = True
+    return swap if found else None
+
+
+class _StoreWindows(Dataset):
+    """Shared lazy store access: each worker process memory-maps the arrays on first use."""
+
+    def __init__(self, store_dir: str, window: int, multilabel: bool, n_outputs: int):
+        self.store_dir = str(store_dir)
+        self.window = int(window)
+        self.multilabel = multilabel
+        self.n_outputs = n_outputs
+        self._store = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_store"] = None  # memory maps are opened again in each worker
+        return state
+
+    @property
+    def store(self):
+        if self._store is None:
+            from genolong.store import TokenStore
+
+            self._store = TokenStore(self.store_dir)
+        return self._store
+
+    def _window(self, seqid: str, start: int, end: int) -> dict:
+        """Tokens / targets of `[start, end)`, padded to `window` tokens."""
+        n = end - start
+        tokens = np.zeros(self.window, dtype=np.int64)  # (L,), 0 = [PAD]
+        tokens[:n] = self.store.tokens(seqid)[start:end]
+        padding = np.ones(self.window, dtype=bool)  # (L,), True at padding
+        padding[:n] = False
+        source = self.store.targets(seqid)[start:end]
+        if self.multilabel:
+            targets = np.full((self.window, self.n_outputs), UNKNOWN, dtype=np.uint8)  # (L, C)
+            targets[:n] = source
+        else:
+            targets = np.full(self.window, IGNORE_INDEX, dtype=np.int64)  # (L,)
+            # a gene without a label in a single-label scheme: unknown class, no loss
+            targets[:n] = np.where(source == UNKNOWN, IGNORE_INDEX, source)
+        return {"tokens": tokens, "targets": targets, "padding_mask": padding}
+
+    @staticmethod
+    def _to_torch(item: dict) -> dict:
+        return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in item.items()}
+
+
+class RandomWindows(_StoreWindows):
+    """Sample key -> a random window (and strand) drawn from `np.random.default_rng([seed, key])`."""
+
+    def __init__(self, store_dir: str, spans: list[Span], window: int, multilabel: bool, n_outputs: int,
+                 seed: int = 0, rc_aug: bool = False, rc_map: np.ndarray | None = None,
+                 class_swap: np.ndarray | None = None):
+        super().__init__(store_dir, window, multilabel, n_outputs)
+        self.spans = [s for s in spans if s.length > 0]
+        if not self.spans:
+            raise GenolongError(f"{store_dir}: split.tsv has no training tokens")
+        lengths = np.array([s.length for s in self.spans], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+        self.seed = int(seed)
+        self.rc_aug = bool(rc_aug)
+        self.rc_map = None if rc_map is None else np.asarray(rc_map, dtype=np.int64)
+        self.class_swap = class_swap
+
+    def __len__(self) -> int:
+        # keys are unbounded; the sampler decides which are drawn
+        return 2**62
+
+    def __getitem__(self, key: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(key)])
+        span = self.spans[int(rng.choice(len(self.spans), p=self.weights))]
+        n = min(self.window, span.length)
+        start = span.tok_start + int(rng.integers(0, span.length - n + 1))
+        item = self._window(span.seqid, start, start + n)
+        if self.rc_aug and rng.random() < 0.5:
+            item = self._reverse_complement(item, n)
+        return self._to_torch(item)
+
+    def _reverse_complement(self, item: dict, n: int) -> dict:
+        tokens, targets = item["tokens"], item["targets"]
+        tokens[:n] = self.rc_map[tokens[:n][::-1]]
+        targets[:n] = targets[:n][::-1].copy()
+        if not self.multilabel and self.class_swap is not None:
+            known = targets[:n] != IGNORE_INDEX
+            targets[:n][known] = self.class_swap[targets[:n][known]]
+        return item
+
+
+class TiledWindows(_StoreWindows):
+    """Fixed, non-overlapping windows tiling each held-out span; the last one of a span is padded."""
+
+    def __init__(self, store_dir: str, spans: list[Span], window: int, multilabel: bool, n_outputs: int):
+        super().__init__(store_dir, window, multilabel, n_outputs)
+        self.tiles = [
+            (span.seqid, start, min(start + self.window, span.tok_end))
+            for span in spans
+            for start in range(span.tok_start, span.tok_end, self.window)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._to_torch(self._window(*self.tiles[index]))
+
+
+class StepSampler(Sampler[int]):
+    """Sample keys numbered from the trainer's progress, so each step's batch is fixed.
+
+    Local batch `b` of rank `r` holds keys `(b * world + r) * batch_size + i`: the union over ranks
+    of local batch `b` is exactly global batch `b` of a single process with `world * batch_size`.
+    An epoch is `batches_per_epoch` batches; an iterator started mid-epoch (after a resume)
+    yields only the rest of that epoch.
+    """
+
+    def __init__(self, batch_size: int, batches_per_epoch: int, start_batch: Callable[[], int] = lambda: 0,
+                 rank: int = 0, world_size: int = 1, repeat_batches: int = 0):
+        self.batch_size = int(batch_size)
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.start_batch = start_batch
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.repeat_batches = int(repeat_batches)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        first = int(self.start_batch())
+        end = (first // self.batches_per_epoch + 1) * self.batches_per_epoch
+        for b in range(first, end):
+            key_batch = b % self.repeat_batches if self.repeat_batches > 0 else b
+            base = (key_batch * self.world_size + self.rank) * self.batch_size
+            yield from range(base, base + self.batch_size)
+
+
+class GenomeDataModule(LightningDataModule):
+    def __init__(
+        self,
+        store_dir: str,
+        window: int = 512,
+        batch_size: int = 8,
+        batches_per_epoch: int = 100,
+        val_batch_size: int | None = None,
+        num_workers: int = 0,
+        rc_aug: bool = False,
+        seed: int = 0,
+        repeat_batches: int = 0,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        if int(window) < 1:
+            raise GenolongError(f"data.window: must be at least 1 token, got {window}")
+        if int(batch_size) < 1 or int(batches_per_epoch) < 1:
+            raise GenolongError(f"data.batch_size / data.batches_per_epoch must be >= 1, got "
+                                f"{batch_size} / {batches_per_epoch}")
+        if not (Path(store_dir) / "meta.json").is_file():
+            raise GenolongError(f"{store_dir}: not a token store (no meta.json); make one with `genolong prepare`")
+        from genolong.store import TokenStore
+
+        self.store_dir = str(store_dir)
+        self.store = TokenStore(self.store_dir)
+        self.window = int(window)
+        self.batch_size = int(batch_size)
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.val_batch_size = int(val_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.rc_aug = bool(rc_aug)
+        self.seed = int(seed)
+        self.repeat_batches = int(repeat_batches)
+        self.pin_memory = bool(pin_memory)
+        self.labels = self.store.labels
+        self.tokenizer = self.store.tokenizer
+        self.multilabel = self.labels.kind == "multilabel"
+        self.n_outputs = self.labels.n_outputs
+
+    # ---- what the module needs to know ----------------------------------------------------
+    def spans(self, split: str) -> list[Span]:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        return [Span(r.seqid, int(r.tok_start), int(r.tok_end)) for r in self.store.regions(split)
+                if int(r.tok_end) > int(r.tok_start)]
+
+    def class_frequencies(self, split: str = "train") -> np.ndarray:
+        """Per-output positive rate over a split: class shares (single), or the genic rate and each
+        term's rate among tokens of known function (multilabel)."""
+        if self.multilabel:
+            positives = np.zeros(self.n_outputs)
+            known = np.zeros(self.n_outputs)
+            for span in self.spans(split):
+                targets = np.asarray(self.store.targets(span.seqid)[span.tok_start:span.tok_end])
+                is_known = targets != UNKNOWN
+                known += is_known.sum(axis=0)
+                positives += (is_known & (targets == 1)).sum(axis=0)
+            return positives / np.maximum(known, 1)
+        counts = np.zeros(self.n_outputs)
+        for span in self.spans(split):
+            targets = np.asarray(self.store.targets(span.seqid)[span.tok_start:span.tok_end])
+            counts += np.bincount(targets[targets != UNKNOWN], minlength=self.n_outputs)[: self.n_outputs]
+        return counts / max(counts.sum(), 1)
+
+    # ---- datasets and loaders -------------------------------------------------------------
+    def train_dataset(self) -> RandomWindows:
+        return RandomWindows(
+            self.store_dir, self.spans("train"), self.window, self.multilabel, self.n_outputs,
+            seed=self.seed, rc_aug=self.rc_aug, rc_map=self.tokenizer.rc_map,
+            class_swap=None if self.multilabel else strand_swap(list(self.labels.classes)),
+        )
+
+    def eval_dataset(self, split: str) -> TiledWindows:
+        spans = self.spans(split)
+        if not spans:
+            raise GenolongError(f"{self.store_dir}: split.tsv has no {split} region; re-run `genolong prepare` "
+                                "with a split that holds one out")
+        return TiledWindows(self.store_dir, spans, self.window, self.multilabel, self.n_outputs)
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,
+                drop_last: bool = False) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        rank, world, accumulate = 0, 1, 1
+        if trainer is not None:
+            rank, world, accumulate = trainer.global_rank, trainer.world_size, trainer.accumulate_grad_batches
+
+        def start_batch() -> int:
+            return 0 if trainer is None else trainer.global_step * accumulate
+
+        sampler = StepSampler(self.batch_size, self.batches_per_epoch, start_batch, rank, world,
+                              self.repeat_batches)
+        return self._loader(self.train_dataset(), self.batch_size, sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.eval_dataset(split)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            # each rank validates a disjoint share of the fixed tiles; metrics sync over ranks
+            from torch.utils.data.distributed import DistributedSampler
+
+            sampler = DistributedSampler(dataset, trainer.world_size, trainer.global_rank, shuffle=False)
+            return self._loader(dataset, self.val_batch_size, sampler)
+        return self._loader(dataset, self.val_batch_size)

@@ -1,0 +1,270 @@
+"""`GenoLongModule`: loss, metrics, optimisation and checkpoint hyperparameters around a `net`.
+
+Tasks:
+- `annotate` with a single-label vocabulary: cross-entropy (optional class weights) over tokens;
+  metrics `val/macro_f1`, `val/mcc`.
+- `annotate` with the multilabel GO vocabulary: BCE over the genic bit and the kept terms; term
+  entries marked UNKNOWN (255) carry no loss; metrics `val/auprc_micro`, `val/auprc_macro`
+  (over the terms) and `val/genic_f1`.
+- `mlm`: masked-LM pretraining (BERT 80/10/10 corruption of `mask_prob` of the real tokens).
+
+The hyperparameters saved in every checkpoint are plain types (encoder config dict, tokenizer dict,
+label vocabulary dict, task, output width), so `GenoLongModule.load_from_checkpoint(path)` and
+`genolong.checkpoint.load_checkpoint(path)` rebuild the network without pickled objects.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from pytorch_lightning import LightningModule
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryF1Score,
+    MulticlassF1Score,
+    MulticlassMatthewsCorrCoef,
+    MultilabelAveragePrecision,
+)
+
+from genolong.errors import GenolongError
+from genolong.net import build_net, encoder_config_dict
+
+UNKNOWN = 255
+IGNORE_INDEX = -100
+MASK_ID = 4
+N_SPECIAL = 5
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int = 0, total_steps: int = 1000,
+                  min_ratio: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the base learning rate, then cosine decay to `min_ratio` of it."""
+    warmup_steps, total_steps = max(0, int(warmup_steps)), max(1, int(total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def step_seed(seed: int, step: int, batch_idx: int, rank: int) -> int:
+    """A seed that depends only on where training is, so a resumed run replays the same randomness."""
+    return (int(seed) * 1_000_003 + int(step) * 10_007 + int(batch_idx) * 101 + int(rank)) % (2**63 - 1)
+
+
+class GenoLongModule(LightningModule):
+    def __init__(
+        self,
+        net: nn.Module | None = None,
+        task: str = "annotate",
+        encoder_config: dict | None = None,
+        tokenizer: dict | None = None,
+        labels: dict | None = None,
+        n_outputs: int | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+        class_weights: list[float] | None = None,
+        mask_prob: float = 0.15,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if task not in ("annotate", "mlm"):
+            raise GenolongError(f"task: {task!r} is not one of annotate, mlm")
+        if encoder_config is None or tokenizer is None or labels is None:
+            raise GenolongError("GenoLongModule: encoder_config, tokenizer and labels are required, "
+                                "so that checkpoints describe themselves")
+        encoder_config = encoder_config_dict(encoder_config)
+        if n_outputs is None:
+            n_outputs = int(tokenizer["vocab_size"]) if task == "mlm" else len(labels["classes"])
+        self.save_hyperparameters(
+            {
+                "task": task,
+                "encoder_config": encoder_config,
+                "tokenizer": dict(tokenizer),
+                "labels": dict(labels),
+                "n_outputs": int(n_outputs),
+                "scheduler_interval": scheduler_interval,
+                "class_weights": None if class_weights is None else [float(w) for w in class_weights],
+                "mask_prob": float(mask_prob),
+                "seed": int(seed),
+            }
+        )
+        self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.task = task
+        self.multilabel = task == "annotate" and labels.get("kind") == "multilabel"
+        self.n_outputs = int(n_outputs)
+        if class_weights is not None and len(class_weights) != self.n_outputs:
+            raise GenolongError(f"task.class_weights: {len(class_weights)} weights for {self.n_outputs} classes")
+        self.register_buffer(
+            "class_weights",
+            None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
+            persistent=False,
+        )
+        self.val_metrics = self._make_metrics()
+
+    # ---- metrics --------------------------------------------------------------------------
+    def _make_metrics(self) -> MetricCollection | None:
+        if self.task == "mlm":
+            return None
+        if self.multilabel:
+            n_terms = self.n_outputs - 1
+            if n_terms < 1:
+                raise GenolongError("labels: the GO vocabulary keeps no terms besides 'genic'")
+            return MetricCollection(
+                {
+                    "auprc_micro": MultilabelAveragePrecision(n_terms, average="micro", ignore_index=UNKNOWN),
+                    "auprc_macro": MultilabelAveragePrecision(n_terms, average="macro", ignore_index=UNKNOWN),
+                    "genic_f1": BinaryF1Score(),
+                },
+                prefix="val/",
+            )
+        return MetricCollection(
+            {
+                "macro_f1": MulticlassF1Score(self.n_outputs, average="macro", ignore_index=IGNORE_INDEX),
+                "mcc": MulticlassMatthewsCorrCoef(self.n_outputs, ignore_index=IGNORE_INDEX),
+            },
+            prefix="val/",
+        )
+
+    # ---- forward and loss -----------------------------------------------------------------
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(tokens, padding_mask)  # (B, L, n_outputs)
+
+    def mask_tokens(self, tokens: torch.Tensor, padding_mask: torch.Tensor,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """BERT corruption of `mask_prob` of the k-mer tokens: (inputs (B, L), targets (B, L))."""
+        real = (~padding_mask) & (tokens >= N_SPECIAL)  # (B, L)
+        draw = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+        chosen = real & (draw < self.hparams.mask_prob)
+        targets = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE_INDEX))
+        action = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+        random_tokens = torch.randint(N_SPECIAL, self.n_outputs, tokens.shape, generator=generator,
+                                      device=tokens.device)
+        inputs = torch.where(chosen & (action < 0.8), torch.full_like(tokens, MASK_ID), tokens)
+        inputs = torch.where(chosen & (action >= 0.8) & (action < 0.9), random_tokens, inputs)
+        return inputs, targets
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        if self.multilabel:
+            known = (targets != UNKNOWN) & ~padding_mask.unsqueeze(-1)  # (B, L, C)
+            per_entry = F.binary_cross_entropy_with_logits(
+                logits.float(), (targets == 1).float(), reduction="none"
+            )
+            return (per_entry * known).sum() / known.sum().clamp_min(1)
+        return F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            targets.reshape(-1).long(),
+            weight=self.class_weights,
+            ignore_index=IGNORE_INDEX,
+        )
+
+    def _batch_targets(self, batch: dict) -> torch.Tensor:
+        targets = batch["targets"]
+        if not self.multilabel:
+            # padding carries no class; it is ignored by the loss and the metrics
+            targets = targets.long().masked_fill(batch["padding_mask"], IGNORE_INDEX)
+        return targets
+
+    def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
+        tokens, padding_mask = batch["tokens"], batch["padding_mask"]
+        if self.task == "mlm":
+            inputs, targets = self.mask_tokens(tokens, padding_mask, generator)
+        else:
+            inputs, targets = tokens, self._batch_targets(batch)
+        logits = self(inputs, padding_mask)  # (B, L, n_outputs)
+        return self._loss(logits, targets, padding_mask), logits, targets
+
+    # ---- Lightning hooks ------------------------------------------------------------------
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # dropout and masking depend on (seed, step) only: a resumed run draws what the
+        # uninterrupted run would have drawn
+        torch.manual_seed(step_seed(self.hparams.seed, self.global_step, batch_idx, self.global_rank))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._shared_step(batch)
+        if not torch.isfinite(loss):
+            raise GenolongError(
+                f"training stopped: non-finite loss ({loss.item()}) at global step {self.global_step}; "
+                "lower optimizer.lr or enable gradient clipping (trainer.gradient_clip_val)"
+            )
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["tokens"].shape[0])
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            raise GenolongError(
+                f"training stopped: non-finite gradients at global step {self.global_step}; "
+                "lower optimizer.lr or enable gradient clipping (trainer.gradient_clip_val)"
+            )
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        generator = None
+        if self.task == "mlm":
+            generator = torch.Generator(device=batch["tokens"].device).manual_seed(int(batch_idx))
+        loss, logits, targets = self._shared_step(batch, generator)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["tokens"].shape[0])
+        if self.val_metrics is None:
+            return
+        real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
+        logits = logits.reshape(-1, logits.shape[-1])[real].float()  # (N, C)
+        targets = targets.reshape(-1, *targets.shape[2:])[real]  # (N,) or (N, C)
+        if self.multilabel:
+            probs = torch.sigmoid(logits)
+            self.val_metrics["auprc_micro"].update(probs[:, 1:], targets[:, 1:].long())
+            self.val_metrics["auprc_macro"].update(probs[:, 1:], targets[:, 1:].long())
+            self.val_metrics["genic_f1"].update(probs[:, 0], targets[:, 0].long())
+        else:
+            self.val_metrics.update(logits, targets)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_metrics is None:
+            return
+        values = self.val_metrics.compute()
+        self.log_dict({k: torch.nan_to_num(v.float(), nan=0.0) for k, v in values.items()},
+                      prog_bar=True, sync_dist=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise GenolongError("GenoLongModule: no optimizer given; pass optimizer=partial(torch.optim.AdamW, lr=...)")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval, "frequency": 1},
+        }
+
+    def load_pretrained_encoder(self, path: str) -> None:
+        """Initialise the encoder from an `mlm` (or any genolong) checkpoint for fine-tuning."""
+        from genolong.checkpoint import net_state_dict, read_checkpoint
+
+        checkpoint = read_checkpoint(path)
+        hparams = checkpoint["hyper_parameters"]
+        if hparams["tokenizer"].get("vocab_hash") != self.hparams.tokenizer.get("vocab_hash"):
+            raise GenolongError(
+                f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
+                f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
+            )
+        theirs = {k: v for k, v in hparams["encoder_config"].items() if k not in ("dropout",)}
+        ours = {k: v for k, v in self.hparams.encoder_config.items() if k not in ("dropout",)}
+        shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
+        diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]
+        if diff:
+            raise GenolongError(
+                f"{path}: pretrained encoder differs in {', '.join(f'{k} ({theirs.get(k)} vs {ours.get(k)})' for k in diff)}"
+            )
+        encoder_state = {k[len("encoder."):]: v for k, v in net_state_dict(checkpoint).items()
+                         if k.startswith("encoder.")}
+        self.net.encoder.load_state_dict(encoder_state)

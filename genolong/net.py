@@ -1,0 +1,62 @@
+"""The trainable network: an encoder plus one head, built from plain-typed settings.
+
+`build_net` is the one place that turns a checkpoint's hyperparameters (an `EncoderConfig` as a
+dict, the task, the output width) back into a module, so training and loading agree by
+construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+TASKS = ("annotate", "mlm")
+
+
+class TokenNet(nn.Module):
+    """`net(tokens (B, L), padding_mask (B, L) or None) -> logits (B, L, n_outputs)`."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.encoder(tokens, padding_mask=padding_mask)  # (B, L, d_model)
+        return self.head(hidden)  # (B, L, n_outputs)
+
+
+def encoder_config_dict(config: Any) -> dict:
+    """An `EncoderConfig` (or a mapping of its fields) as a dict of plain types."""
+    if dataclasses.is_dataclass(config):
+        config = dataclasses.asdict(config)
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in dict(config).items()}
+
+
+def make_encoder_config(config: Any):
+    """Rebuild an `EncoderConfig` from a dict, turning lists back into the tuples it expects."""
+    from genolong.models import EncoderConfig
+
+    if isinstance(config, EncoderConfig):
+        return config
+    fields = {f.name for f in dataclasses.fields(EncoderConfig)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(config).items() if k in fields}
+    return EncoderConfig(**values)
+
+
+def build_net(encoder_config: Any, task: str, n_outputs: int) -> TokenNet:
+    """Encoder + token-classification head (`annotate`) or masked-LM head (`mlm`)."""
+    from genolong.models import Encoder, MaskedLMHead, TokenClassificationHead
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    config = make_encoder_config(encoder_config)
+    encoder = Encoder(config)
+    if task == "mlm":
+        head = MaskedLMHead(config.d_model, n_outputs)
+    else:
+        head = TokenClassificationHead(config.d_model, n_outputs)
+    return TokenNet(encoder, head)

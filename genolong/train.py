@@ -1,0 +1,319 @@
+"""Training entry point: `train(cfg) -> dict` holds the logic; `main()` is the Hydra wrapper
+installed as the `genolong-train` console script.
+
+Run directory layout (`hydra.run.dir=...` fixes it):
+    checkpoints/best.ckpt   best monitored validation score
+    checkpoints/last.ckpt   latest state, for `ckpt_path=last`
+    metrics.json            final and best values (keys documented in README "## Training")
+    csv/metrics.csv         the CSV logger's per-step log
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from genolong.errors import GenolongError
+
+CONF_ENV = "GENOLONG_CONF"
+ROOT_ENV = "GENOLONG_ROOT"
+METRICS_FILE = "metrics.json"
+ERROR_FILE = "error.txt"
+
+
+def conf_dir() -> Path:
+    """The top-level `conf/` of the repository genolong is installed from (editable install)."""
+    override = os.environ.get(CONF_ENV)
+    candidate = Path(override) if override else Path(__file__).resolve().parent.parent / "conf"
+    if not (candidate / "train.yaml").is_file():
+        raise GenolongError(
+            f"{candidate}: Hydra config folder not found (no train.yaml); genolong-train needs the "
+            f"repository's conf/ (install with `pip install -e .` from a clone, or set {CONF_ENV})"
+        )
+    return candidate
+
+
+def compose_config(overrides: Iterable[str] = (), output_dir: str | os.PathLike | None = None):
+    """The composed training config, as `genolong-train <overrides>` would see it (for tests and
+    plain Python). `output_dir` replaces Hydra's run directory."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    conf = conf_dir()
+    os.environ.setdefault(ROOT_ENV, str(conf.parent))
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+def resolve_monitor(cfg, multilabel: bool) -> None:
+    """`task.monitor: auto` -> the headline validation metric of the label scheme."""
+    from omegaconf import open_dict
+
+    if cfg.task.monitor == "auto":
+        with open_dict(cfg):
+            cfg.task.monitor = "val/auprc_micro" if multilabel else "val/macro_f1"
+            cfg.task.mode = "max"
+
+
+def class_weights(cfg, datamodule) -> list[float] | None:
+    weights = cfg.task.get("class_weights")
+    if weights is None or cfg.task.name != "annotate" or datamodule.multilabel:
+        return None
+    if weights == "balanced":
+        import numpy as np
+
+        freq = datamodule.class_frequencies("train")
+        present = freq > 0
+        balanced = np.where(present, 1.0 / (present.sum() * np.maximum(freq, 1e-12)), 0.0)
+        return [float(w) for w in balanced]
+    return [float(w) for w in weights]
+
+
+def build(node, **kwargs):
+    """`hydra.utils.instantiate`, with a config mistake reported as one GenolongError line."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, GenolongError):
+            raise cause from None
+        where = node._get_full_key(None) if hasattr(node, "_get_full_key") else ""
+        detail = str(cause or exc).strip().splitlines()
+        raise GenolongError(f"config {where or '?'}: {type(cause or exc).__name__}: "
+                            f"{detail[0] if detail else ''}") from None
+
+
+def _instantiate_all(group) -> list:
+    if not group:
+        return []
+    return [build(node) for node in group.values() if node is not None and "_target_" in node]
+
+
+def _resume_path(cfg, ckpt_dir: Path) -> str | None:
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is None:
+        return None
+    if str(ckpt) == "last":
+        last = ckpt_dir / "last.ckpt"
+        if last.is_file():
+            return str(last)
+        print(f"genolong-train: ckpt_path=last: no {last} yet, starting from scratch", file=sys.stderr)
+        return None
+    if not Path(str(ckpt)).is_file():
+        raise GenolongError(f"{ckpt}: ckpt_path: no such checkpoint file")
+    return str(ckpt)
+
+
+def ensure_store(cfg) -> None:
+    """Make `data.store_dir` with `genolong prepare` when it is missing and `prepare:` says how."""
+    store = cfg.data.get("store_dir")
+    if store in (None, "???"):
+        raise GenolongError("data.store_dir: no token store given; pass data.store_dir=<dir from `genolong prepare`>")
+    if (Path(store) / "meta.json").is_file() or not cfg.get("prepare"):
+        return
+    from omegaconf import OmegaConf
+
+    from genolong.prepare import prepare
+
+    options = OmegaConf.to_container(cfg.prepare, resolve=True)
+    print(f"genolong-train: preparing token store {store} from {options.get('genome_path')}", file=sys.stderr)
+    prepare(out=store, **options)
+
+
+def build_module(cfg, datamodule):
+    """The LightningModule for `cfg`, with a network sized to the store's tokenizer and labels."""
+    from genolong.module import GenoLongModule
+    from genolong.net import build_net
+
+    task = cfg.task.name
+    tokenizer = datamodule.tokenizer
+    encoder_config = build(cfg.model, vocab_size=int(tokenizer.vocab_size), pad_id=int(tokenizer.pad_id))
+    n_outputs = int(tokenizer.vocab_size) if task == "mlm" else int(datamodule.n_outputs)
+    net = build_net(encoder_config, task, n_outputs)
+    module = GenoLongModule(
+        net=net,
+        task=task,
+        encoder_config=dataclasses.asdict(encoder_config),
+        tokenizer=tokenizer.to_dict(),
+        labels=datamodule.labels.to_dict(),
+        n_outputs=n_outputs,
+        optimizer=build(cfg.optimizer),
+        scheduler=build(cfg.scheduler) if cfg.get("scheduler") else None,
+        class_weights=class_weights(cfg, datamodule),
+        mask_prob=float(cfg.task.get("mask_prob", 0.15)),
+        seed=int(cfg.seed),
+    )
+    if cfg.task.get("pretrained"):
+        module.load_pretrained_encoder(str(cfg.task.pretrained))
+    return module
+
+
+def prior_baseline(datamodule, split: str = "val") -> dict:
+    """The scores of predicting each output's training base rate: the term-frequency prior for
+    GO, the class-frequency prior (always the majority class) for single-label schemes."""
+    import numpy as np
+    import torch
+    from torchmetrics.functional.classification import (
+        multiclass_f1_score,
+        multilabel_average_precision,
+    )
+
+    freq = torch.tensor(datamodule.class_frequencies("train"), dtype=torch.float32)
+    targets = [np.asarray(datamodule.store.targets(s.seqid)[s.tok_start:s.tok_end])
+               for s in datamodule.spans(split)]
+    if not targets:
+        return {}
+    target = torch.from_numpy(np.concatenate(targets).astype(np.int64))
+    if datamodule.multilabel:
+        scores = freq[1:].expand(target.shape[0], -1)  # (N, T): every token gets the base rates
+        n_terms = scores.shape[1]
+        micro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="micro", ignore_index=255)
+        macro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="macro", ignore_index=255)
+        return {"auprc_micro": float(torch.nan_to_num(micro)), "auprc_macro": float(torch.nan_to_num(macro))}
+    target = target[target != 255]
+    preds = torch.full_like(target, int(freq.argmax()))
+    return {"macro_f1": float(multiclass_f1_score(preds, target, datamodule.n_outputs, average="macro"))}
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def train(cfg) -> dict:
+    """Fit one model as `cfg` describes; return (and write to `<run dir>/metrics.json`) its results."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from genolong.atomic import atomic_write_text
+    from genolong.callbacks import AtomicCheckpointIO, ThroughputMonitor, peak_memory_mb
+
+    started = time.perf_counter()
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_dir = output_dir / "checkpoints"
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+    ensure_store(cfg)
+    datamodule = build(cfg.data)
+    resolve_monitor(cfg, datamodule.multilabel)
+    module = build_module(cfg, datamodule)
+
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        from pytorch_lightning.callbacks import ProgressBar
+
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
+    loggers = _instantiate_all(cfg.get("logger"))
+    trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                          plugins=[AtomicCheckpointIO()])
+    resume = _resume_path(cfg, ckpt_dir)
+    fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except GenolongError as exc:
+        last = ckpt_dir / "last.ckpt"
+        kept = f"; last good checkpoint: {last}" if last.is_file() else "; no checkpoint was written"
+        raise GenolongError(f"{exc}{kept}") from None
+    if trainer.interrupted:
+        raise GenolongError("training was interrupted")
+    if not fast_dev_run:
+        trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+
+    best_cb = next((cb for cb in trainer.checkpoint_callbacks
+                    if isinstance(cb, ModelCheckpoint) and cb.monitor == cfg.task.monitor), None)
+    throughput = next((cb for cb in trainer.callbacks if isinstance(cb, ThroughputMonitor)), None)
+    best_score = _float(best_cb.best_model_score) if best_cb is not None and best_cb.best_model_score is not None else None
+    best_path = best_cb.best_model_path if best_cb is not None and best_cb.best_model_path else ""
+
+    test_metrics = {}
+    if cfg.get("test") and not fast_dev_run:
+        tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True,
+                              verbose=False)
+        test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+
+    result = {
+        "task": cfg.task.name,
+        "attention": str(cfg.model.attention),
+        "labels": datamodule.labels.scheme,
+        "monitor": cfg.task.monitor,
+        "mode": cfg.task.mode,
+        "best_score": best_score,
+        "global_step": int(trainer.global_step),
+        "epochs": int(trainer.current_epoch),
+        "tokens_per_s": throughput.tokens_per_s if throughput is not None else None,
+        "peak_mem_mb": peak_memory_mb(module.device),
+        "seconds": time.perf_counter() - started,
+        "best_checkpoint": best_path,
+        "last_checkpoint": str(ckpt_dir / "last.ckpt") if not fast_dev_run else "",
+        "final": {k: _float(v) for k, v in trainer.callback_metrics.items() if _float(v) is not None},
+        "test": test_metrics,
+        "prior": prior_baseline(datamodule) if cfg.task.name == "annotate" and not fast_dev_run else {},
+        "store_dir": str(cfg.data.store_dir),
+        "output_dir": str(output_dir),
+    }
+    if trainer.is_global_zero:
+        atomic_write_text(output_dir / METRICS_FILE, json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _record_failure(cfg, exc: BaseException) -> float:
+    """A failed sweep job: leave its error beside its outputs for the sweep summary, and let the
+    sweep go on (Hydra's sweepers abort the whole sweep on a raised exception)."""
+    from genolong.atomic import atomic_write_text
+
+    lines = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {lines[0] if lines else ''}".strip()
+    print(f"genolong-train: job failed: {message}", file=sys.stderr)
+    atomic_write_text(Path(cfg.paths.output_dir) / ERROR_FILE, message + "\n")
+    return float("nan")
+
+
+def main() -> None:
+    try:
+        conf = conf_dir()
+    except GenolongError as exc:
+        print(f"genolong-train: error: {exc}", file=sys.stderr)
+        raise SystemExit(GenolongError.exit_code) from None
+    os.environ.setdefault(ROOT_ENV, str(conf.parent))
+
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    @hydra.main(version_base="1.3", config_path=str(conf), config_name="train")
+    def _main(cfg) -> float | None:
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+        try:
+            result = train(cfg)
+        except GenolongError as exc:
+            if multirun:
+                return _record_failure(cfg, exc)
+            print(f"genolong-train: error: {exc}", file=sys.stderr)
+            raise SystemExit(GenolongError.exit_code) from None
+        except Exception as exc:
+            if multirun:
+                logging.getLogger("genolong.train").exception("job failed")
+                return _record_failure(cfg, exc)
+            raise
+        return result["best_score"]
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
