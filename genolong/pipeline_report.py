@@ -22,22 +22,26 @@ from pathlib import Path
 from genolong.atomic import atomic_open
 from genolong.errors import GenolongError
 
-# Headline metrics, by leaf name, in column order; the first path in the metrics that ends with
-# the name wins. Whichever of these an evaluation reports become columns.
+# Headline metrics as paths in `genolong evaluate`'s metrics.json (per system), in column order.
+# GO (multilabel) and single-label schemes report different ones; whichever are present become
+# columns.
 HEADLINE = (
-    ("genic_f1", "genic F1"),
-    ("micro_auprc", "micro AUPRC"),
-    ("macro_auprc", "macro AUPRC"),
-    ("fmax", "Fmax"),
-    ("macro_f1", "macro F1"),
-    ("mcc", "MCC"),
-    ("accuracy", "accuracy"),
-    ("precision", "segment precision"),
-    ("recall", "segment recall"),
-    ("f1", "segment F1"),
+    ("token.genic_f1", "token genic F1"),
+    ("token.micro_auprc", "token micro AUPRC"),
+    ("token.macro_auprc", "token macro AUPRC"),
+    ("token.macro_f1", "token macro F1"),
+    ("token.mcc", "token MCC"),
+    ("gene.fmax", "gene Fmax"),
+    ("gene.macro_auprc", "gene macro AUPRC"),
+    ("gene.accuracy", "gene accuracy"),
+    ("gene.macro_f1", "gene macro F1"),
+    ("segment.overall.precision", "segment precision"),
+    ("segment.overall.recall", "segment recall"),
+    ("segment.overall.f1", "segment F1"),
 )
-# Sections of a metrics.json that are not one system's metrics.
-NON_SYSTEM_KEYS = {"inputs", "meta", "config", "files", "plots", "classes", "labels"}
+
+
+TEXT_COLUMNS = ("genome", "system", "val metric")
 
 
 @dataclass(frozen=True)
@@ -96,44 +100,43 @@ def flatten(tree: Mapping, prefix: str = "") -> dict[str, float]:
 
 
 def headline(metrics: Mapping) -> dict[str, float]:
-    """Pick the HEADLINE metrics out of one system's (possibly nested) metrics."""
+    """Pick the HEADLINE metrics out of one system's nested metrics."""
     flat = flatten(metrics)
-    picked: dict[str, float] = {}
-    for leaf, column in HEADLINE:
-        for path, value in flat.items():
-            if path == leaf or path.endswith(f".{leaf}"):
-                picked[column] = value
-                break
-    return picked
+    return {column: flat[path] for path, column in HEADLINE if path in flat}
 
 
-def systems(metrics: Mapping) -> dict[str, Mapping]:
+def systems(metrics: Mapping, source: Path) -> dict[str, Mapping]:
     """Split an evaluation's metrics into {"model": ..., "<baseline>": ...}."""
-    baselines = metrics.get("baselines")
-    if "model" in metrics and isinstance(metrics["model"], Mapping):
-        model = metrics["model"]
-    else:
-        model = {k: v for k, v in metrics.items() if k != "baselines" and k not in NON_SYSTEM_KEYS}
+    model = metrics.get("model")
+    if not isinstance(model, Mapping):
+        raise GenolongError(f"{source}: no `model` section; is this a `genolong evaluate` metrics.json?")
+    baselines = metrics.get("baselines") or {}
     out = {"model": model}
-    if isinstance(baselines, Mapping):
-        out.update({str(name): m for name, m in baselines.items() if isinstance(m, Mapping)})
+    out.update({str(name): m for name, m in baselines.items() if isinstance(m, Mapping)})
     return out
 
 
 def _first(flat: Mapping[str, float], *leaves: str) -> float | None:
+    """The value at a top-level key, else at the first nested path ending in it."""
     for leaf in leaves:
+        if leaf in flat:
+            return flat[leaf]
         for path, value in flat.items():
-            if path == leaf or path.endswith(f".{leaf}"):
+            if path.endswith(f".{leaf}"):
                 return value
     return None
 
 
-def train_summary(run: TrainRun) -> dict[str, float | None]:
-    flat = flatten(load_json(run.metrics))
+def train_summary(run: TrainRun) -> dict:
+    """Training columns: best validation score, throughput, fit time (else the job's wall time)."""
+    metrics = load_json(run.metrics)
+    flat = flatten(metrics)
+    seconds = _first(flat, "seconds")
     return {
-        "train time (s)": benchmark_seconds(run.benchmark),
-        "train tokens/s": _first(flat, "tokens_per_s", "train_tokens_per_s"),
-        "best val": _first(flat, "best_score", "best_val", "best_metric"),
+        "val metric": metrics.get("monitor") if isinstance(metrics.get("monitor"), str) else None,
+        "best val": _first(flat, "best_score"),
+        "train tokens/s": _first(flat, "tokens_per_s"),
+        "train time (s)": seconds if seconds is not None else benchmark_seconds(run.benchmark),
     }
 
 
@@ -147,8 +150,8 @@ def summarize(train_runs: Iterable[TrainRun], evaluations: Iterable[EvaluationRu
         if ev.experiment not in train:
             raise GenolongError(f"evaluation {ev.genome}:{ev.experiment}: no training run given for it")
         evaluated.add(ev.experiment)
-        metrics = load_json(ev.evaluate_dir / "metrics.json")
-        parts = systems(metrics)
+        source = ev.evaluate_dir / "metrics.json"
+        parts = systems(load_json(source), source)
         annotate_s = benchmark_seconds(ev.benchmark)
         rows.append(
             {"genome": ev.genome, "system": ev.experiment, **headline(parts.pop("model")),
@@ -164,7 +167,7 @@ def summarize(train_runs: Iterable[TrainRun], evaluations: Iterable[EvaluationRu
 
 def columns(rows: list[dict]) -> list[str]:
     order = ["genome", "system"] + [c for _, c in HEADLINE]
-    order += ["best val", "train tokens/s", "train time (s)", "annotate time (s)"]
+    order += ["val metric", "best val", "train tokens/s", "train time (s)", "annotate time (s)"]
     present = {k for row in rows for k in row}
     return [c for c in order if c in present] + sorted(present - set(order))
 
@@ -191,11 +194,12 @@ def write_markdown(rows: list[dict], path: Path) -> None:
     lines = [
         "# genolong pipeline summary",
         "",
-        "Metrics of each trained model on genomes it never saw, beside the baselines; training",
-        "time is the train job's wall clock (Snakemake benchmark).",
+        "Metrics of each trained model on genomes it never saw, beside the baselines of each",
+        "genome. `train time` is genolong-train's own run time (its metrics.json `seconds`);",
+        "`annotate time` is the annotate job's wall clock (Snakemake benchmark).",
         "",
         "| " + " | ".join(cols) + " |",
-        "| " + " | ".join("---" if c in ("genome", "system") else "---:" for c in cols) + " |",
+        "| " + " | ".join("---" if c in TEXT_COLUMNS else "---:" for c in cols) + " |",
     ]
     lines += ["| " + " | ".join(_fmt(row.get(c)) for c in cols) + " |" for row in rows]
     with atomic_open(path, "w", encoding="utf-8") as fh:

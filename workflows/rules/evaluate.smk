@@ -2,6 +2,23 @@
 # (genolong evaluate). Its plots go into the HTML report.
 
 
+rule baseline:
+    output:
+        "results/baselines/{genome}.json",
+    input:
+        store=lambda wc: store_dir(wc.genome),
+    conda:
+        "../envs/genolong.yaml"
+    log:
+        "logs/baseline/{genome}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "genolong baseline --store {input.store:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule evaluate:
     output:
         report(
@@ -17,6 +34,9 @@ rule evaluate:
         probs=rules.annotate.output.probs,
         genome=lambda wc: genome_file(wc.genome),
         reference=lambda wc: annotation_file(wc.genome),
+        # k-mer logistic regression and term prior, fitted on the training genome's train split
+        baseline=f"results/baselines/{config['train_genome']}.json",
+        curves=lambda wc: rules.train.output.curves.format(experiment=wc.experiment),
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
     conda:
@@ -29,4 +49,5 @@ rule evaluate:
         runtime=60,
     shell:
         "genolong evaluate --pred {params.prefix:q} --reference {input.reference:q}"
-        " --genome {input.genome:q} --out {output:q} > {log:q} 2>&1"
+        " --genome {input.genome:q} --baseline {input.baseline:q} --train-log {input.curves:q}"
+        " --out {output:q} > {log:q} 2>&1"

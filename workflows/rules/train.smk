@@ -6,6 +6,8 @@ rule train:
     output:
         checkpoint="results/train/{experiment}/checkpoints/best.ckpt",
         metrics="results/train/{experiment}/metrics.json",
+        # the CSV logger's per-step log (logger=csv, the default): evaluate plots its curves
+        curves="results/train/{experiment}/csv/metrics.csv",
     input:
         store=store_dir(config["train_genome"]),
     params:
@@ -23,6 +25,6 @@ rule train:
         runtime=240,
     shell:
         # A previous run's files (other checkpoints, Lightning logs) would mix with this one's.
-        "rm -rf {params.run_dir:q}/checkpoints {params.run_dir:q}/.hydra && "
+        "rm -rf {params.run_dir:q}/checkpoints {params.run_dir:q}/csv {params.run_dir:q}/.hydra && "
         "genolong-train data.store_dir={input.store:q} hydra.run.dir={params.run_dir:q}"
         " {params.overrides:q} > {log:q} 2>&1"
