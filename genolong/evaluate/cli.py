@@ -1,0 +1,34 @@
+"""`genolong evaluate`: score an annotation against a reference, beside baselines; metrics,
+plots and a report in one folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pred", required=True, help="prefix given to `genolong annotate --out`")
+    parser.add_argument("--reference", required=True, help="reference annotation (GFF3, GTF or GenBank)")
+    parser.add_argument("--genome", help="the annotated genome: needed by the k-mer and Prodigal baselines")
+    parser.add_argument("--out", required=True, help="output folder: metrics.json, report.md, *.png")
+    parser.add_argument("--baseline", help="k-mer logistic-regression model from `genolong baseline`")
+    parser.add_argument("--train-log", help="Lightning CSV log (metrics.csv) of the training run, for its curves")
+    parser.add_argument("--prodigal", choices=["auto", "on", "off"], default="auto",
+                        help="score pyrodigal gene calls too (auto: when installed and --genome is given)")
+    parser.add_argument("--prodigal-mode", choices=["meta", "single"], default="meta",
+                        help="pyrodigal mode (default meta: pre-trained models, any genome size)")
+    parser.add_argument("--translation-table", type=int, default=11, help="genetic code for --prodigal-mode single")
+    parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from genolong.evaluate.evaluation import evaluate
+    from genolong.evaluate.report import render
+
+    result = evaluate(
+        args.pred, args.reference, args.out, genome=args.genome, baseline=args.baseline,
+        train_log=args.train_log, prodigal=args.prodigal, prodigal_mode=args.prodigal_mode,
+        translation_table=args.translation_table, plots=not args.no_plots,
+    )
+    print(render(result).split("## Plots")[0])
+    return 0
