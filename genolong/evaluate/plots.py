@@ -115,7 +115,7 @@ def genome_track_plot(seqid: str, start: int, end: int, reference, predicted, pr
 
 
 def training_curves_plot(csv_path: str | os.PathLike, path) -> list[str]:
-    """Every numeric column of a Lightning CSV log against `step`; returns the plotted names."""
+    """Losses and validation/test metrics of a Lightning CSV log against `step`; returns the names."""
     plt = _plt()
     with open(csv_path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -132,7 +132,7 @@ def training_curves_plot(csv_path: str | os.PathLike, path) -> list[str]:
             except ValueError:
                 continue
     losses = sorted(k for k in series if "loss" in k)
-    others = sorted(k for k in series if "loss" not in k and not k.startswith("lr"))
+    others = sorted(k for k in series if "loss" not in k and k.split("/")[0] in ("val", "test"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, names, ylabel in ((axes[0], losses, "loss"), (axes[1], others, "metric")):
         for name in names:
