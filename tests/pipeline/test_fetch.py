@@ -157,3 +157,17 @@ def test_cli_run(http_server, tmp_path, gff_bytes, capsys):
     assert fetch_mod.run(args) == 0
     assert out.read_bytes() == gff_bytes
     assert sha(gff_bytes) in capsys.readouterr().out
+
+
+def test_cli_user_mistake_is_one_line_exit_2(http_server, tmp_path):
+    import subprocess
+    import sys
+
+    url = f"{http_server.base_url}/missing.gff3"
+    result = subprocess.run(
+        [sys.executable, "-m", "genolong.cli", "fetch", url, "--out", str(tmp_path / "r" / "x.gff3")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"genolong fetch: error: {url}: HTTP 404 Not Found"]
+    assert not (tmp_path / "r" / "x.gff3").exists()

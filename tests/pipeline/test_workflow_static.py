@@ -33,7 +33,7 @@ def test_default_config_dry_run_plans_every_stage():
     config = yaml.safe_load((REPO / "workflows" / "config.yaml").read_text())
     n_files = sum(1 + ("annotation" in g) for g in config["genomes"].values())
     n_eval = sum(len(e["experiments"]) for e in config["evaluations"])
-    for rule, count in [("fetch", n_files), ("prepare", 1), ("train", len(config["experiments"])),
+    for rule, count in [("fetch", n_files), ("prepare", 1), ("baseline", 1), ("train", len(config["experiments"])),
                         ("annotate", n_eval), ("evaluate", n_eval), ("report", 1)]:
         assert any(line.split() == [rule, str(count)] for line in text.splitlines()), (rule, text)
 
