@@ -23,7 +23,8 @@ import math
 import torch
 from torch import nn
 
-from genolong.models.chunk_attention import chunk_attention, merge_partials
+from genolong.models.band_attention import band_attention
+from genolong.models.chunk_attention import merge_partials
 from genolong.models.context import AttentionContext
 from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype
 from genolong.models.rotary import apply_rotary
@@ -50,12 +51,14 @@ def hash_chunks(qk: torch.Tensor, rotations: torch.Tensor, padding_mask: torch.T
     rounds, Lp), the position at each sorted slot, and chunk_of (batch, heads, rounds, Lp), the
     chunk each position lands in.
     """
-    _, _, lp, _ = qk.shape
-    n_buckets = rotations.shape[-1] * 2
-    rotated = torch.einsum("bhld,dre->bhrle", qk.detach(), rotations.to(qk.dtype))
-    buckets = torch.cat([rotated, -rotated], dim=-1).argmax(-1)  # (b, h, rounds, Lp)
+    b, h, lp, d = qk.shape
+    rounds, half = rotations.shape[1:]
+    # argmax over [xR, -xR] in one matmul, by rotating with [R, -R]
+    both = torch.cat([rotations, -rotations], dim=-1).to(qk.dtype).reshape(d, -1)
+    buckets = (qk.detach().reshape(-1, d) @ both).view(b, h, lp, rounds, 2 * half).argmax(-1)
+    buckets = buckets.transpose(2, 3)  # (b, h, rounds, Lp)
     if padding_mask is not None:
-        buckets = buckets.masked_fill(padding_mask[:, None, None, :], n_buckets)
+        buckets = buckets.masked_fill(padding_mask[:, None, None, :], 2 * half)
     pos = torch.arange(lp, device=qk.device)
     perm = (buckets * lp + pos).argsort(dim=-1)  # unique keys: a stable (bucket, position) sort
     slot_of = torch.empty_like(perm).scatter_(-1, perm, pos.expand_as(perm))
@@ -70,6 +73,12 @@ def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         *index.shape, d)
 
 
+def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
+    """(B, N, size, d) → (B, N + 2, size, d) with a zero chunk at each end (keys there are
+    masked), the layout `band_attention` expects."""
+    return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
+
+
 def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
                padding_mask: torch.Tensor | None, bucket_size: int) -> torch.Tensor:
     """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding.
@@ -81,6 +90,7 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
     rounds = rotations.shape[1]
     lp = math.ceil(length / bucket_size) * bucket_size
     n_chunks = lp // bucket_size
+    pad = None
     if lp != length or padding_mask is not None:
         pad = torch.zeros(b, lp, dtype=torch.bool, device=qk.device)
         pad[:, length:] = True
@@ -88,27 +98,22 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
             pad[:, :length] = padding_mask
         qk = nn.functional.pad(qk, (0, 0, 0, lp - length))
         v = nn.functional.pad(v, (0, 0, 0, lp - length))
-    else:
-        pad = None
     perm, chunk_of = hash_chunks(qk, rotations, pad, bucket_size)
 
     bh = b * h
     perm_bh = perm.reshape(bh, rounds, lp)
-    q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh)  # (bh, rounds, Lp, d)
-    v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh)
-    q_sorted = q_sorted.view(bh, rounds, n_chunks, bucket_size, d)
+    shape = (bh, rounds * n_chunks, bucket_size, d)
+    q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh).view(shape)
+    v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh).view(shape)
     # the default eps underflows to 0 in float16 and turns zero padding into NaN
     eps = 1e-12 if qk.dtype in (torch.float32, torch.float64) else 1e-4
     k_sorted = nn.functional.normalize(q_sorted, dim=-1, eps=eps)
-    k_win = _neighbours(k_sorted)  # (bh, rounds, chunks, 3·bucket, d)
-    v_win = _neighbours(v_sorted.view(bh, rounds, n_chunks, bucket_size, d))
 
     with torch.no_grad():
         bias = _lsh_bias(perm_bh, chunk_of.reshape(bh, rounds, lp), pad, h, n_chunks,
                          bucket_size, score_dtype(qk.dtype))
-    out, lse = chunk_attention(q_sorted, k_win, v_win, bias, d ** -0.5)
-    out = out.view(bh, rounds, lp, d)
-    lse = lse.reshape(bh, rounds, lp, 1)
+    out, lse = band_attention(q_sorted, _pad_chunks(k_sorted), _pad_chunks(v_sorted), bias,
+                              d ** -0.5)
 
     # back to positions: slot of each position in each round
     slot_of = torch.empty_like(perm_bh).scatter_(
@@ -116,48 +121,45 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
     rows = (torch.arange(bh * rounds, device=qk.device) * lp).view(bh, rounds, 1)
     flat = (slot_of + rows).reshape(-1)
     out = out.reshape(-1, d).index_select(0, flat).view(bh, rounds, lp, d)
-    lse = lse.reshape(-1, 1).index_select(0, flat).view(bh, rounds, lp)
+    if rounds == 1:
+        return out.view(b, h, lp, d)[:, :, :length]
+    lse = lse.reshape(-1).index_select(0, flat).view(bh, rounds, lp)
     out, _ = merge_partials(out, lse, dim=1)  # (bh, Lp, d)
     return out.view(b, h, lp, d)[:, :, :length]
 
 
-def _neighbours(x: torch.Tensor) -> torch.Tensor:
-    """(..., chunks, size, d) → (..., chunks, 3·size, d): previous, own and next chunk, zero-padded
-    at the ends (those keys are masked)."""
-    padded = nn.functional.pad(x, (0, 0, 0, 0, 1, 1))  # (..., chunks + 2, size, d)
-    return torch.cat([padded[..., :-2, :, :], padded[..., 1:-1, :, :], padded[..., 2:, :, :]],
-                     dim=-2)
-
-
 def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | None, heads: int,
               n_chunks: int, bucket_size: int, dtype: torch.dtype) -> torch.Tensor:
-    """Additive bias (bh, rounds, chunks, bucket, 3·bucket): padding, self, duplicate counts."""
+    """Additive bias (bh, rounds · chunks, bucket, 3·bucket): padding, self, duplicate counts."""
     bh, rounds, lp = perm.shape
-    q_pos = perm.view(bh, rounds, n_chunks, bucket_size)
-    # -1 marks the missing neighbours of the first and last chunk
+    bs = bucket_size
+    q_pos = perm.view(bh, rounds, n_chunks, bs)
+    # -1 marks the missing neighbours of each round's first and last chunk
     k_pos = nn.functional.pad(q_pos, (0, 0, 1, 1), value=-1)
     k_pos = torch.cat([k_pos[..., :-2, :], k_pos[..., 1:-1, :], k_pos[..., 2:, :]], dim=-1)
     invalid = k_pos < 0  # (bh, rounds, chunks, 3·bucket)
     k_safe = k_pos.clamp(min=0)
     if pad is not None:
         pad_bh = pad.repeat_interleave(heads, dim=0)  # (bh, Lp)
-        invalid = invalid | torch.gather(pad_bh, 1, k_safe.view(bh, -1)).view_as(k_safe)
-    bias = torch.zeros(bh, rounds, n_chunks, bucket_size, 3 * bucket_size, dtype=dtype,
-                       device=perm.device)
+        invalid |= torch.gather(pad_bh, 1, k_safe.view(bh, -1)).view_as(k_safe)
+    bias = torch.zeros(bh, rounds, n_chunks, bs, 3 * bs, dtype=dtype, device=perm.device)
     if rounds > 1:
-        # count the rounds in which each (query, key) pair shares a chunk neighbourhood
+        # in how many rounds each (query, key) pair shares a chunk neighbourhood; small ints
+        # keep these passes over the (query, key) grid cheap
         count = torch.zeros(bias.shape, dtype=torch.int8, device=perm.device)
+        small = chunk_of.to(torch.int16)
         for r in range(rounds):
-            c = chunk_of[:, r]  # (bh, Lp)
-            cq = torch.gather(c, 1, q_pos.reshape(bh, -1)).view(bh, rounds, n_chunks,
-                                                                 bucket_size, 1)
-            ck = torch.gather(c, 1, k_safe.reshape(bh, -1)).view(bh, rounds, n_chunks, 1,
-                                                                  3 * bucket_size)
+            c = small[:, r]  # (bh, Lp)
+            cq = torch.gather(c, 1, q_pos.reshape(bh, -1)).view(bh, rounds, n_chunks, bs, 1)
+            ck = torch.gather(c, 1, k_safe.reshape(bh, -1)).view(bh, rounds, n_chunks, 1, 3 * bs)
             count += (cq - ck).abs_().le_(1)
-        bias -= count.clamp_(min=1).to(dtype).log_()
-    bias.masked_fill_(q_pos.unsqueeze(-1) == k_pos.unsqueeze(-2), SELF_VALUE)
+        table = torch.tensor([0.0] + [-math.log(n) for n in range(1, rounds + 1)], dtype=dtype,
+                             device=perm.device)
+        bias = table[count.to(torch.int32)]
+    # a token's own key sits on the diagonal of the middle third of its window
+    bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)
     bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
-    return bias
+    return bias.view(bh, rounds * n_chunks, bs, 3 * bs)
 
 
 class LSHAttention(nn.Module):

@@ -14,9 +14,9 @@ import math
 import torch
 from torch import nn
 
+from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention, merge_partials
 from genolong.models.context import AttentionContext
-from genolong.models.lsh_attention import _neighbours
 from genolong.models.masking import PAD_VALUE, score_dtype, sdpa_pad_value
 from genolong.models.rotary import apply_rotary
 
@@ -42,12 +42,15 @@ def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: in
     key_off = _key_mask(padding_mask, global_mask, b, length, lp, q.device)
     if key_off is not None:
         k_off = key_off[:, k_pos.clamp(0, lp - 1)]  # (batch, chunks, 3·window)
-        bias = bias.expand(b, 1, *bias.shape).masked_fill(k_off[:, None, :, None, :], PAD_VALUE)
+        bias = bias.expand(b, *bias.shape).masked_fill(k_off[:, :, None, :], PAD_VALUE)
 
-    qc = q.view(b, h, n_chunks, window, d)
-    kw = _neighbours(k.view(b, h, n_chunks, window, d))  # (b, h, chunks, 3·window, d)
-    vw = _neighbours(v.view(b, h, n_chunks, window, d))
-    out, lse = chunk_attention(qc, kw, vw, bias, scale)
+    bh = b * h
+    chunks = (bh, n_chunks, window, d)
+    pad_chunks = (0, 0, 0, 0, 1, 1)
+    out, lse = band_attention(q.reshape(chunks),
+                              nn.functional.pad(k.reshape(chunks), pad_chunks),
+                              nn.functional.pad(v.reshape(chunks), pad_chunks),
+                              bias.reshape(-1, n_chunks, window, 3 * window), scale)
     out = out.view(b, h, lp, d)
     if global_mask is None:
         return out[:, :, :length]

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention
 from genolong.models.lsh_attention import hash_chunks, lsh_attend, lsh_rotations
 from genolong.models.masking import PAD_VALUE, SELF_VALUE
@@ -48,6 +49,31 @@ def test_chunk_attention_gradients_including_lse():
         return out, lse
 
     assert torch.autograd.gradcheck(fn, (q, k, v))
+
+
+@pytest.mark.parametrize("bias_blocks", [1, 2, 4])
+def test_band_attention_gradients_including_lse(bias_blocks):
+    g = torch.Generator().manual_seed(2)
+    q = torch.randn(4, 3, 2, 5, dtype=D, generator=g, requires_grad=True)
+    k = torch.randn(4, 5, 2, 5, dtype=D, generator=g, requires_grad=True)
+    v = torch.randn(4, 5, 2, 5, dtype=D, generator=g, requires_grad=True)
+    bias = torch.zeros(bias_blocks, 3, 2, 6, dtype=D)
+    bias.masked_fill_(torch.rand(bias.shape, generator=g) < 0.3, PAD_VALUE)
+    assert torch.autograd.gradcheck(lambda q, k, v: band_attention(q, k, v, bias, 0.7), (q, k, v))
+
+
+def test_band_attention_equals_dense_on_windows():
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(2, 3, 4, 8, dtype=D, generator=g)
+    k = torch.randn(2, 5, 4, 8, dtype=D, generator=g)
+    v = torch.randn(2, 5, 4, 8, dtype=D, generator=g)
+    bias = torch.randn(2, 3, 4, 12, dtype=D, generator=g)
+    out, lse = band_attention(q, k, v, bias, 0.5)
+    for n in range(3):
+        kw, vw = k[:, n:n + 3].reshape(2, 12, 8), v[:, n:n + 3].reshape(2, 12, 8)
+        s = q[:, n] @ kw.transpose(1, 2) * 0.5 + bias[:, n]
+        torch.testing.assert_close(out[:, n], torch.softmax(s, -1) @ vw)
+        torch.testing.assert_close(lse[:, n], torch.logsumexp(s, -1))
 
 
 @pytest.mark.parametrize("n_hashes", [1, 3])
