@@ -27,7 +27,8 @@ def test_lint_is_clean(tmp_path):
 
 
 def test_default_config_dry_run_plans_every_stage():
-    result = snakemake("-n", "--directory", str(REPO), "--quiet", "rules")
+    # --forceall: plan every job even where an earlier `make demo` left results
+    result = snakemake("-n", "--forceall", "--directory", str(REPO), "--quiet", "rules")
     assert result.returncode == 0, result.stderr + result.stdout
     text = result.stdout + result.stderr
     config = yaml.safe_load((REPO / "workflows" / "config.yaml").read_text())
@@ -39,7 +40,9 @@ def test_default_config_dry_run_plans_every_stage():
 
 
 def test_slurm_profile_parses():
-    result = snakemake("-n", "--directory", str(REPO), "--profile", str(REPO / "workflows/profiles/slurm"))
+    result = snakemake(
+        "-n", "--forceall", "--directory", str(REPO), "--profile", str(REPO / "workflows/profiles/slurm")
+    )
     assert result.returncode == 0, result.stderr + result.stdout
     text = result.stdout + result.stderr
     assert "slurm_partition=gpu" in text and "gpu=1" in text
