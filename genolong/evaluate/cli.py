@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prodigal-mode", choices=["meta", "single"], default="meta",
                         help="pyrodigal mode (default meta: pre-trained models, any genome size)")
     parser.add_argument("--translation-table", type=int, default=11, help="genetic code for --prodigal-mode single")
+    parser.add_argument("--store", help="token store whose --split regions restrict the evaluation")
+    parser.add_argument("--split", choices=["train", "val", "test"], default="test",
+                        help="which of --store's regions to score (default test)")
     parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
 
 
@@ -25,10 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from genolong.evaluate.evaluation import evaluate
     from genolong.evaluate.report import render
 
+    regions = None
+    if args.store:
+        from genolong.store import TokenStore
+
+        regions = [(r.seqid, r.start, r.end) for r in TokenStore(args.store).regions(args.split)]
     result = evaluate(
         args.pred, args.reference, args.out, genome=args.genome, baseline=args.baseline,
         train_log=args.train_log, prodigal=args.prodigal, prodigal_mode=args.prodigal_mode,
-        translation_table=args.translation_table, plots=not args.no_plots,
+        translation_table=args.translation_table, plots=not args.no_plots, regions=regions,
     )
     print(render(result).split("## Plots")[0])
     return 0

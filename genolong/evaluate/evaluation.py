@@ -108,8 +108,13 @@ def evaluate(
     prodigal_mode: str = "meta",
     translation_table: int = 11,
     plots: bool = True,
+    regions: list[tuple[str, int, int]] | None = None,
 ) -> dict:
-    """Score PREFIX against `reference`; write metrics.json, PNG plots and report.md to `out_dir`."""
+    """Score PREFIX against `reference`; write metrics.json, PNG plots and report.md to `out_dir`.
+
+    `regions` (seqid, start, end), e.g. a token store's test split, restricts every metric to
+    the tokens, genes, predictions and baseline calls that lie wholly inside them.
+    """
     from genolong.annotation import read_annotation
     from genolong.evaluate import prodigal as prodigal_mod
     from genolong.evaluate.report import write_report
@@ -122,7 +127,8 @@ def evaluate(
     tok = KmerTokenizer.from_dict(tp.tokenizer)
     classes = list(vocab.classes)
     all_genes = read_annotation(reference)
-    genes = [g for g in all_genes if g.seqid in tp.probs]
+    inside = _region_filter(regions, tp.lengths, str(reference))
+    genes = [g for g in all_genes if g.seqid in tp.probs and inside(g)]
     if not genes:
         raise GenolongError(
             f"{reference}: none of its {len(all_genes)} genes lie on the predicted records "
@@ -131,14 +137,15 @@ def evaluate(
     ref = project_labels(genes, vocab, str(reference))
     probs32 = {s: np.asarray(p, dtype=np.float32) for s, p in tp.probs.items()}
 
-    targets = _concat([token_targets(ref, s, probs32[s].shape[0], tok) for s in tp.seqids],
+    masks = {s: _token_mask(regions, s, probs32[s].shape[0], tok) for s in tp.seqids}
+    targets = _concat([token_targets(ref, s, probs32[s].shape[0], tok)[masks[s]] for s in tp.seqids],
                       None if vocab.kind == "single" else len(classes), np.uint8)
-    token_probs = _concat([probs32[s] for s in tp.seqids], len(classes), np.float32)
+    token_probs = _concat([probs32[s][masks[s]] for s in tp.seqids], len(classes), np.float32)
     pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride)
     pooled_probs = np.stack([g.probs for g in pooled]) if pooled else np.zeros((0, len(classes)))
     by_id = {g.gene_id: g for g in genes}
     pooled_genes = [by_id[p.gene_id] for p in pooled]
-    predicted = read_predicted_gff3(f"{pred}.gff3", vocab.kind)
+    predicted = [p for p in read_predicted_gff3(f"{pred}.gff3", vocab.kind) if inside(p)]
     ref_intervals = [M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes]
 
     model = {
@@ -189,7 +196,8 @@ def evaluate(
             elif genome_obj is None:
                 notes.append("Prodigal comparison skipped: it needs --genome")
             else:
-                prodigal_calls = prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode, translation_table)
+                prodigal_calls = [c for c in prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode,
+                                                                     translation_table) if inside(c)]
                 baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, ref_intervals),
                                           "mode": prodigal_mode, "version": prodigal_mod.version()}
     finally:
@@ -199,7 +207,9 @@ def evaluate(
     result = {
         "meta": {"pred": str(pred), "reference": str(reference), "genome": str(genome) if genome else None,
                  "baseline": str(baseline) if baseline else None, "prior_from": prior_source,
-                 "records": tp.seqids, "total_bp": sum(tp.lengths.values()), "n_reference_genes": len(genes),
+                 "records": tp.seqids, "regions": [list(r) for r in regions] if regions else None,
+                 "total_bp": sum(tp.lengths.values()), "n_scored_tokens": int(targets.shape[0]),
+                 "n_reference_genes": len(genes),
                  "n_labelled_reference_genes": len(ref.by_gene), "n_predicted_genes": len(predicted),
                  "tokenizer": tp.tokenizer, "notes": notes},
         "classes": classes,
@@ -216,6 +226,31 @@ def evaluate(
     atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=1, default=_json_default))
     write_report(out_dir / "report.md", result)
     return result
+
+
+def _region_filter(regions, lengths: dict[str, int], reference: str):
+    """A predicate: does an object with seqid/start/end lie wholly inside one of `regions`?"""
+    if not regions:
+        return lambda item: True
+    by_seq: dict[str, list[tuple[int, int]]] = {}
+    for seqid, start, end in regions:
+        by_seq.setdefault(seqid, []).append((int(start), int(end)))
+    if not set(by_seq) & set(lengths):
+        raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(sorted(by_seq)[:3])}) "
+                            f"lie on the predicted records ({', '.join(list(lengths)[:3])})")
+    return lambda item: any(s <= item.start and item.end <= e for s, e in by_seq.get(item.seqid, ()))
+
+
+def _token_mask(regions, seqid: str, n_tokens: int, tokenizer) -> np.ndarray:
+    """Tokens wholly inside the regions on `seqid` (all tokens when no regions are given)."""
+    if not regions:
+        return np.ones(n_tokens, dtype=bool)
+    mask = np.zeros(n_tokens, dtype=bool)
+    for s, start, end in regions:
+        if s == seqid:
+            a, b = tokenizer.token_range(start, end)
+            mask[a : min(b, n_tokens)] = True
+    return mask
 
 
 def _json_default(value):

@@ -33,8 +33,12 @@ def render(result: dict) -> str:
         f"- records: {len(meta['records'])}, {meta['total_bp']:,} bp; label scheme `{result['labels']['scheme']}` "
         f"({kind}, {len(result['classes'])} classes)",
         f"- prior baseline estimated from {meta['prior_from']}",
-        "",
     ]
+    if meta.get("regions"):
+        shown = ", ".join(f"{r[0]}:{r[1] + 1:,}-{r[2]:,}" for r in meta["regions"][:3])
+        lines.append(f"- scored only inside {len(meta['regions'])} region(s): {shown}"
+                     f"{', ...' if len(meta['regions']) > 3 else ''} ({meta['n_scored_tokens']:,} tokens)")
+    lines += [""]
     lines += [f"> {note}" for note in meta["notes"]] + ([""] if meta["notes"] else [])
 
     lines += ["## Token level", ""]

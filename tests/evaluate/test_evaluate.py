@@ -149,3 +149,23 @@ def test_evaluate_bad_input(biotype_store, go_store, data_dir, tmp_path, capsys)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
         assert not (out / "metrics.json").exists()
+
+
+def test_regions_restrict_every_metric(biotype_store, data_dir, tmp_path):
+    from genolong.evaluate.evaluation import evaluate
+
+    vocab = TokenStore(biotype_store).labels
+    prefix = tmp_path / "p"
+    _predict(vocab, data_dir, prefix)
+    region = ("NZ_LAEX01000004.1", 1000, 21000)
+    m = evaluate(prefix, data_dir / "mycoides_Afade.gff3.gz", tmp_path / "e", genome=data_dir / "mycoides_Afade.fna.gz",
+                 plots=False, regions=[region])
+    a, b = KmerTokenizer(6).token_range(region[1], region[2])
+    assert m["meta"]["n_scored_tokens"] == b - a
+    from genolong.annotation import read_annotation
+
+    inside = [g for g in read_annotation(data_dir / "mycoides_Afade.gff3.gz")
+              if g.seqid == region[0] and region[1] <= g.start and g.end <= region[2]]
+    assert m["meta"]["n_reference_genes"] == len(inside) == m["model"]["segment"]["overall"]["n_ref"]
+    assert m["baselines"]["pyrodigal"]["segment"]["overall"]["n_pred"] <= len(inside) + 5
+    assert "scored only inside 1 region" in (tmp_path / "e" / "report.md").read_text()
