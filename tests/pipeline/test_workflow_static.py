@@ -39,6 +39,12 @@ def test_default_config_dry_run_plans_every_stage():
         assert any(line.split() == [rule, str(count)] for line in text.splitlines()), (rule, text)
 
 
+def test_local_profile_parses():
+    result = snakemake("-n", "--forceall", "--directory", str(REPO), "--profile", str(REPO / "workflows/profiles/local"))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "genolong-train data.store_dir=results/stores/GM12" in result.stdout + result.stderr
+
+
 def test_slurm_profile_parses():
     result = snakemake(
         "-n", "--forceall", "--directory", str(REPO), "--profile", str(REPO / "workflows/profiles/slurm")
