@@ -67,11 +67,12 @@ def test_bed9_column_rules(tmp_path):
     assert colours["protein_coding"] != colours["tRNA"]  # ... and a different one per class
 
 
-def test_annotate_afade_with_reference_covers_every_gene(tmp_path, data_dir):
+def test_genes_tsv_covers_every_reference_gene_on_the_annotated_records(tmp_path, data_dir):
     fasta, gff = data_dir / "mycoides_Afade.fna.gz", data_dir / "mycoides_Afade.gff3.gz"
-    reference = read_annotation(gff)
+    records = ["NZ_LAEX01000004.1", "NZ_LAEX01000005.1", "NZ_LAEX01000006.1"]
+    reference = [g for g in read_annotation(gff) if g.seqid in records]
     ann = Annotator(LocalNet(4101, 4), KmerTokenizer(6), BIOTYPE, window=512, batch_size=16, progress=False)
-    result = ann.annotate(fasta, reference=reference)
+    result = ann.annotate(fasta, reference=read_annotation(gff), seqids=records)
     paths = result.write(tmp_path / "afade")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["afade.gff3", "afade.bed", "afade.genes.tsv", "afade.probs.npz"])
@@ -82,7 +83,7 @@ def test_annotate_afade_with_reference_covers_every_gene(tmp_path, data_dir):
     assert (table["source"] == "reference").all()
     assert set(table["label"]) <= set(BIOTYPE.classes)
     probs = load_probs(paths["probs.npz"])
-    assert probs.seqids == list(result.lengths) and len(probs.seqids) == 8
+    assert probs.seqids == records == list(result.lengths)
     for s in probs.seqids:
         assert probs.probs[s].dtype == np.float16
         np.testing.assert_allclose(probs.probs[s], result.probs[s], atol=1e-3)
