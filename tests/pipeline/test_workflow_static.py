@@ -73,3 +73,20 @@ def test_bad_config_is_refused(tmp_path, edit, message):
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
 
+
+
+def test_training_genome_is_scored_on_its_test_split_only(tmp_path):
+    config = yaml.safe_load((REPO / "workflows" / "config.yaml").read_text())
+    config["evaluations"] = [{"genome": "GM12", "experiments": ["longformer"]},
+                             {"genome": "Afade", "experiments": ["longformer"]}]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "-p", "--forceall", "--directory", str(REPO), "--configfile", str(path))
+    assert result.returncode == 0, result.stderr + result.stdout
+    commands = [line for line in result.stdout.splitlines() if "genolong evaluate" in line]
+    on_gm12 = [c for c in commands if "--out results/evaluate/GM12/" in c]
+    on_afade = [c for c in commands if "--out results/evaluate/Afade/" in c]
+    assert len(on_gm12) == len(on_afade) == 1
+    assert "--store results/stores/GM12 --split test" in on_gm12[0]
+    assert "--store" not in on_afade[0]
+    assert "'GM12 (test split)'" in result.stdout

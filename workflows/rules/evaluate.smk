@@ -37,8 +37,11 @@ rule evaluate:
         # k-mer logistic regression and term prior, fitted on the training genome's train split
         baseline=f"results/baselines/{config['train_genome']}.json",
         curves=lambda wc: rules.train.output.curves.format(experiment=wc.experiment),
+        # on the training genome itself, only its held-out test regions are scored
+        store=lambda wc: store_dir(wc.genome) if wc.genome == config["train_genome"] else [],
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
+        held_out=lambda wc, input: ["--store", input.store, "--split", "test"] if input.store else [],
     conda:
         "../envs/genolong.yaml"
     log:
@@ -50,4 +53,4 @@ rule evaluate:
     shell:
         "genolong evaluate --pred {params.prefix:q} --reference {input.reference:q}"
         " --genome {input.genome:q} --baseline {input.baseline:q} --train-log {input.curves:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " {params.held_out} --out {output:q} > {log:q} 2>&1"

@@ -35,7 +35,11 @@ rule report:
             arg
             for g, x in EVALUATIONS
             for arg in (
-                "--evaluation", g, x, evaluate_dir(g, x), f"results/benchmarks/annotate/{g}/{x}.tsv",
+                "--evaluation",
+                f"{g} (test split)" if g == config["train_genome"] else g,
+                x,
+                evaluate_dir(g, x),
+                f"results/benchmarks/annotate/{g}/{x}.tsv",
             )
         ],
     conda:
