@@ -36,14 +36,28 @@ def n_buckets_for(n_real: int, bucket_size: int) -> int:
     return n + n % 2
 
 
+def bucket_factors(n_buckets: int) -> tuple[int, ...]:
+    """Even factors whose product is at least n_buckets: one up to 64 buckets, else two.
+
+    Hashing costs a matmul with as many columns as buckets, which at 16k tokens (256 buckets,
+    4 rounds) is more work than the attention itself. Above 64 buckets the bucket is the pair of
+    two independent angular hashes (an AND of two LSH functions), ~2·sqrt(n) columns instead.
+    """
+    if n_buckets <= 64:
+        return (n_buckets,)
+    first = 2 * math.ceil(math.sqrt(n_buckets) / 2)
+    return first, 2 * math.ceil(n_buckets / first / 2)
+
+
 def lsh_rotations(head_dim: int, n_hashes: int, n_buckets: int, device, dtype,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random rotations (head_dim, n_hashes, n_buckets // 2) for angular LSH."""
-    return torch.randn(head_dim, n_hashes, n_buckets // 2, device=device, dtype=dtype,
-                       generator=generator)
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """Random rotations for angular LSH: one (head_dim, n_hashes, factor // 2) per factor."""
+    return tuple(torch.randn(head_dim, n_hashes, f // 2, device=device, dtype=dtype,
+                             generator=generator) for f in bucket_factors(n_buckets))
 
 
-def hash_chunks(qk: torch.Tensor, rotations: torch.Tensor, padding_mask: torch.Tensor | None,
+def hash_chunks(qk: torch.Tensor, rotations: tuple[torch.Tensor, ...],
+                padding_mask: torch.Tensor | None,
                 bucket_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort order of each round and each position's chunk index in it.
 
@@ -52,13 +66,19 @@ def hash_chunks(qk: torch.Tensor, rotations: torch.Tensor, padding_mask: torch.T
     chunk each position lands in.
     """
     b, h, lp, d = qk.shape
-    rounds, half = rotations.shape[1:]
-    # argmax over [xR, -xR] in one matmul, by rotating with [R, -R]
-    both = torch.cat([rotations, -rotations], dim=-1).to(qk.dtype).reshape(d, -1)
-    buckets = (qk.detach().reshape(-1, d) @ both).view(b, h, lp, rounds, 2 * half).argmax(-1)
+    rounds = rotations[0].shape[1]
+    factors = [2 * r.shape[2] for r in rotations]
+    # argmax over [xR, -xR] for every factor in one matmul, by rotating with [R, -R]
+    both = torch.cat([torch.cat([r, -r], dim=-1) for r in rotations], dim=-1)
+    rotated = qk.detach().reshape(-1, d) @ both.to(qk.dtype).reshape(d, -1)
+    rotated = rotated.view(b, h, lp, rounds, sum(factors))
+    buckets = torch.zeros(b, h, lp, rounds, dtype=torch.long, device=qk.device)
+    for part, f in zip(rotated.split(factors, dim=-1), factors):
+        buckets = buckets * f + part.argmax(-1)
     buckets = buckets.transpose(2, 3)  # (b, h, rounds, Lp)
+    n_buckets = math.prod(factors)
     if padding_mask is not None:
-        buckets = buckets.masked_fill(padding_mask[:, None, None, :], 2 * half)
+        buckets = buckets.masked_fill(padding_mask[:, None, None, :], n_buckets)
     pos = torch.arange(lp, device=qk.device)
     perm = (buckets * lp + pos).argsort(dim=-1)  # unique keys: a stable (bucket, position) sort
     slot_of = torch.empty_like(perm).scatter_(-1, perm, pos.expand_as(perm))
@@ -79,7 +99,7 @@ def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
 
 
-def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
+def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: tuple[torch.Tensor, ...],
                padding_mask: torch.Tensor | None, bucket_size: int) -> torch.Tensor:
     """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding.
 
@@ -87,7 +107,7 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: torch.Tensor,
     positions come back, as (batch, heads, L, d).
     """
     b, h, length, d = qk.shape
-    rounds = rotations.shape[1]
+    rounds = rotations[0].shape[1]
     lp = math.ceil(length / bucket_size) * bucket_size
     n_chunks = lp // bucket_size
     pad = None
@@ -142,20 +162,23 @@ def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | No
     if pad is not None:
         pad_bh = pad.repeat_interleave(heads, dim=0)  # (bh, Lp)
         invalid |= torch.gather(pad_bh, 1, k_safe.view(bh, -1)).view_as(k_safe)
-    bias = torch.zeros(bh, rounds, n_chunks, bs, 3 * bs, dtype=dtype, device=perm.device)
-    if rounds > 1:
+    if rounds == 1:
+        bias = torch.zeros(bh, rounds, n_chunks, bs, 3 * bs, dtype=dtype, device=perm.device)
+    else:
         # in how many rounds each (query, key) pair shares a chunk neighbourhood; small ints
         # keep these passes over the (query, key) grid cheap
-        count = torch.zeros(bias.shape, dtype=torch.int8, device=perm.device)
-        small = chunk_of.to(torch.int16)
+        small_int = torch.int16 if n_chunks < 2 ** 15 else torch.int32
+        small = chunk_of.to(small_int)
+        count = None
         for r in range(rounds):
             c = small[:, r]  # (bh, Lp)
             cq = torch.gather(c, 1, q_pos.reshape(bh, -1)).view(bh, rounds, n_chunks, bs, 1)
             ck = torch.gather(c, 1, k_safe.reshape(bh, -1)).view(bh, rounds, n_chunks, 1, 3 * bs)
-            count += (cq - ck).abs_().le_(1)
-        table = torch.tensor([0.0] + [-math.log(n) for n in range(1, rounds + 1)], dtype=dtype,
-                             device=perm.device)
-        bias = table[count.to(torch.int32)]
+            near = (cq - ck).abs_().le_(1)  # (bh, rounds, chunks, bucket, 3·bucket), 0/1
+            count = near if count is None else count.add_(near)
+        # a key that is not masked below shares at least its own round with the query: the
+        # log of 0 only happens at masked keys, which the padding value overwrites
+        bias = count.to(dtype).log_().neg_()
     # a token's own key sits on the diagonal of the middle third of its window
     bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)
     bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
