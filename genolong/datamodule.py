@@ -195,6 +195,17 @@ class StepSampler(Sampler[int]):
             yield from range(base, base + self.batch_size)
 
 
+class StepDataLoader(DataLoader):
+    """The training loader. Its position is the trainer's global step, which the checkpoint already
+    holds, so its own state is empty; having one tells Lightning that a mid-epoch resume is exact."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+
 class GenomeDataModule(LightningDataModule):
     def __init__(
         self,
@@ -276,8 +287,8 @@ class GenomeDataModule(LightningDataModule):
         return TiledWindows(self.store_dir, spans, self.window, self.multilabel, self.n_outputs)
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,
-                drop_last: bool = False) -> DataLoader:
-        return DataLoader(
+                drop_last: bool = False, loader_class: type = DataLoader) -> DataLoader:
+        return loader_class(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -299,7 +310,8 @@ class GenomeDataModule(LightningDataModule):
 
         sampler = StepSampler(self.batch_size, self.batches_per_epoch, start_batch, rank, world,
                               self.repeat_batches)
-        return self._loader(self.train_dataset(), self.batch_size, sampler, drop_last=True)
+        return self._loader(self.train_dataset(), self.batch_size, sampler, drop_last=True,
+                            loader_class=StepDataLoader)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")

@@ -207,6 +207,10 @@ def train(cfg) -> dict:
     output_dir = Path(cfg.paths.output_dir)
     ckpt_dir = output_dir / "checkpoints"
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    if cfg.get("torch_threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.torch_threads))
 
     ensure_store(cfg)
     datamodule = build(cfg.data)

@@ -1,0 +1,183 @@
+"""train(cfg) end to end, in process: real Lightning Trainer, real token stores, tiny models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genolong.checkpoint import load_checkpoint
+from genolong.errors import GenolongError
+from genolong.module import GenoLongModule
+from genolong.train import build_module, compose_config, train
+from tests.training.conftest import tiny
+from tests.training.helpers import logged, metrics
+
+
+@pytest.mark.parametrize("model", ["reformer", "longformer", "transformer"])
+def test_fast_dev_run(model, plasmid_store, tmp_path):
+    cfg = compose_config(tiny(plasmid_store, f"model={model}", "debug=fdr"), output_dir=tmp_path)
+    result = train(cfg)
+    assert result["global_step"] == 1
+    assert result["attention"] == {"reformer": "lsh", "longformer": "sliding", "transformer": "full"}[model]
+    assert math.isfinite(result["final"]["train/loss"])
+    assert math.isfinite(result["final"]["val/loss"])
+
+
+def test_overfit_one_batch(plasmid_store, tmp_path):
+    cfg = compose_config(
+        tiny(plasmid_store, "debug=overfit", "model=transformer", "trainer.max_steps=60", "optimizer.lr=0.01",
+             "model.d_model=32", "model.d_ff=64", "callbacks.early_stopping.patience=1000"),
+        output_dir=tmp_path,
+    )
+    train(cfg)
+    losses = [v for _, v in logged(tmp_path, "train/loss")]
+    assert len(losses) == 60
+    assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
+
+
+def test_go_metrics_prior_and_metrics_json(go_store, tmp_path):
+    cfg = compose_config(tiny(go_store, "model=longformer", "data.window=64", "data.batches_per_epoch=3",
+                              "trainer.max_steps=3"), output_dir=tmp_path)
+    result = train(cfg)
+    assert result == metrics(tmp_path)
+    assert result["monitor"] == "val/auprc_micro" and result["labels"] == "go"
+    for key in ("val/auprc_micro", "val/auprc_macro", "val/genic_f1", "val/loss", "train/tokens_per_s"):
+        assert key in result["final"], key
+    assert 0.0 < result["final"]["val/auprc_micro"] <= 1.0
+    assert result["best_score"] == pytest.approx(result["final"]["val/auprc_micro"])
+    # the term-frequency prior scores at least each term's mean base rate and at most 1
+    assert 0.0 < result["prior"]["auprc_micro"] < 1.0
+    assert result["tokens_per_s"] > 0 and result["peak_mem_mb"] > 0
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_go_loss_masks_unknown_terms(go_store, tmp_path):
+    cfg = compose_config(tiny(go_store, "data.window=512", "data.val_batch_size=8"), output_dir=tmp_path)
+    from genolong.train import build
+
+    datamodule = build(cfg.data)
+    module = build_module(cfg, datamodule)
+    batch = next(iter(datamodule.val_dataloader()))
+    targets = batch["targets"]
+    assert (targets == 255).any(), "the val region should hold genes of unknown function"
+    assert (targets[..., 1:] == 0).any() and (targets[..., 1:] == 1).any()
+    logits = torch.randn(*targets.shape)
+    base = module._loss(logits, targets, batch["padding_mask"])
+    # whatever the network says about unknown entries, the loss does not change
+    changed = torch.where(targets == 255, torch.full_like(logits, 30.0), logits)
+    assert module._loss(changed, targets, batch["padding_mask"]) == pytest.approx(base.item())
+    known = targets == 0
+    flipped = torch.where(known, torch.full_like(logits, 30.0), logits)
+    assert module._loss(flipped, targets, batch["padding_mask"]) > base
+
+
+def test_same_seed_same_first_step_loss(plasmid_store, tmp_path):
+    losses = []
+    for run in ("a", "b", "c"):
+        seed = 7 if run != "c" else 8
+        cfg = compose_config(tiny(plasmid_store, "trainer.max_steps=1", "model.dropout=0.1", f"seed={seed}"),
+                             output_dir=tmp_path / run)
+        train(cfg)
+        losses.append(logged(tmp_path / run, "train/loss")[0][1])
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(plasmid_store, tmp_path):
+    cfg = compose_config(
+        tiny(plasmid_store, "optimizer.lr=1e20", "trainer.gradient_clip_val=0", "trainer.max_steps=8",
+             "callbacks.last_checkpoint.every_n_train_steps=1"),
+        output_dir=tmp_path,
+    )
+    with pytest.raises(GenolongError, match=r"non-finite .* at global step \d+.*last good checkpoint"):
+        train(cfg)
+    loaded = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert loaded.global_step >= 1
+    assert all(torch.isfinite(p).all() for p in loaded.net.parameters())
+
+
+def test_checkpoints_describe_themselves(plasmid_store, tmp_path):
+    cfg = compose_config(tiny(plasmid_store, "model=reformer"), output_dir=tmp_path)
+    train(cfg)
+    best = tmp_path / "checkpoints" / "best.ckpt"
+    raw = torch.load(best, weights_only=True)  # no pickled objects anywhere in it
+    hparams = raw["hyper_parameters"]
+    assert hparams["encoder_config"]["attention"] == "lsh"
+    assert hparams["tokenizer"]["vocab_hash"] and hparams["labels"]["scheme"] == "biotype"
+
+    loaded = load_checkpoint(best)
+    assert loaded.task == "annotate" and loaded.labels.kind == "single"
+    assert loaded.tokenizer.k == 6 and loaded.encoder_config.d_model == 16
+    assert not loaded.net.training
+    module = GenoLongModule.load_from_checkpoint(best, weights_only=True).eval()
+    tokens = torch.randint(5, loaded.tokenizer.vocab_size, (2, 40))
+    padding = torch.zeros(2, 40, dtype=torch.bool)
+    padding[1, 30:] = True
+    with torch.no_grad():
+        out = loaded.net(tokens, padding)
+        assert out.shape == (2, 40, len(loaded.labels.classes))
+        torch.testing.assert_close(out, module.net(tokens, padding))
+
+
+def test_bad_checkpoints_are_user_errors(tmp_path, plasmid_store):
+    with pytest.raises(GenolongError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(GenolongError, match="not a readable checkpoint"):
+        load_checkpoint(text)
+    other = tmp_path / "tensor.ckpt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(GenolongError, match="not a genolong checkpoint"):
+        load_checkpoint(other)
+    cfg = compose_config(tiny(plasmid_store, "trainer.max_steps=1"), output_dir=tmp_path / "run")
+    train(cfg)
+    data = (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GenolongError, match="truncated"):
+        load_checkpoint(truncated)
+
+
+def test_mlm_pretraining_then_annotate_fine_tuning(plasmid_store, tmp_path):
+    mlm_cfg = compose_config(tiny(plasmid_store, "task=mlm"), output_dir=tmp_path / "mlm")
+    mlm = train(mlm_cfg)
+    assert mlm["monitor"] == "val/loss" and math.isfinite(mlm["best_score"])
+    mlm_ckpt = tmp_path / "mlm" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(mlm_ckpt).task == "mlm"
+
+    ft_cfg = compose_config(tiny(plasmid_store, f"task.pretrained={mlm_ckpt}", "trainer.max_steps=2"),
+                            output_dir=tmp_path / "ft")
+    from genolong.train import build
+
+    module = build_module(ft_cfg, build(ft_cfg.data))
+    pretrained = load_checkpoint(mlm_ckpt).net.encoder.state_dict()
+    for key, value in module.net.encoder.state_dict().items():
+        torch.testing.assert_close(value, pretrained[key], msg=key)
+    scratch = build_module(compose_config(tiny(plasmid_store, "seed=1"), output_dir=tmp_path / "x"),
+                           build(ft_cfg.data))
+    assert any(not torch.equal(v, pretrained[k]) for k, v in scratch.net.encoder.state_dict().items())
+
+    result = train(ft_cfg)
+    assert result["task"] == "annotate" and result["global_step"] == 2
+
+    mismatched = compose_config(tiny(plasmid_store, f"task.pretrained={mlm_ckpt}", "model.d_model=32"),
+                                output_dir=tmp_path / "bad")
+    with pytest.raises(GenolongError, match="d_model"):
+        build_module(mismatched, build(mismatched.data))
+
+
+def test_class_weights_balanced(plasmid_store, tmp_path):
+    cfg = compose_config(tiny(plasmid_store, "task.class_weights=balanced"), output_dir=tmp_path)
+    from genolong.train import build
+
+    datamodule = build(cfg.data)
+    module = build_module(cfg, datamodule)
+    freq = datamodule.class_frequencies("train")
+    weights = module.class_weights.numpy()
+    # rarer classes weigh more, and the weighted class mass is even
+    np.testing.assert_allclose(weights * freq, np.full(len(freq), 1.0 / len(freq)), rtol=1e-5)
