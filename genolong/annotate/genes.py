@@ -85,7 +85,7 @@ def segments_to_genes(segments: Iterable[Segment], kind: str) -> list[GeneCall]:
     calls = []
     for i, seg in enumerate(segments, 1):
         gene_id = f"genolong_{seg.seqid}_{i}"
-        biotype = "gene" if kind == "multilabel" else seg.label
+        biotype = "genic" if kind == "multilabel" else seg.label
         calls.append(
             GeneCall(seg.seqid, seg.start, seg.end, seg.strand, gene_id, gene_id, biotype, seg.label,
                      seg.score, seg.probs, "predicted", ((seg.start, seg.end, seg.strand),))

@@ -23,7 +23,8 @@ TRACK_SPAN = 20000  # bp shown in the genome-track panel
 
 
 def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
-    """The genes of a `genolong annotate` GFF3 as Intervals (biotype = function for single-label)."""
+    """The genes of a `genolong annotate` GFF3 as Intervals: the biotype is the function of a
+    single-label prediction, and `genic` for GO predictions (which carry no biotype)."""
     path = Path(path)
     if not path.is_file():
         raise GenolongError(f"{path}: no such file (run `genolong annotate` first)")
@@ -41,7 +42,7 @@ def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
                 start, end = int(cols[3]) - 1, int(cols[4])
             except ValueError:
                 raise GenolongError(f"{path}: line {lineno}: start/end are not integers") from None
-            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], "gene" if kind == "multilabel" else function))
+            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], "genic" if kind == "multilabel" else function))
     return out
 
 

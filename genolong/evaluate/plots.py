@@ -68,7 +68,10 @@ def pr_curves_plot(y: np.ndarray, probs: np.ndarray, classes: Sequence[str], pat
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
-    ax.legend(fontsize=6, loc="lower left", ncol=2 if len(classes) > 10 else 1)
+    if ax.get_lines():
+        ax.legend(fontsize=6, loc="lower left", ncol=2 if len(classes) > 10 else 1)
+    else:
+        ax.text(0.5, 0.5, "no class has both positives and negatives here", ha="center", va="center")
     _save(fig, path)
 
 
