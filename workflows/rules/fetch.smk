@@ -21,5 +21,5 @@ rule fetch:
         mem_mb=500,
         runtime=30,
     shell:
-        "genolong fetch {params.source:q} --out {output:q} {params.sha256} --retries 3 --quiet"
+        "genolong fetch {params.source:q} --out {output:q} {params.sha256:q} --retries 3 --quiet"
         " > {log:q} 2>&1"

@@ -24,5 +24,5 @@ rule prepare:
         mem_mb=4000,
         runtime=60,
     shell:
-        "genolong prepare --genome {input.genome:q} {params.annotation} --labels {params.labels:q}"
-        " --out {output:q} {params.split} > {log:q} 2>&1"
+        "genolong prepare --genome {input.genome:q} {params.annotation:q} --labels {params.labels:q}"
+        " --out {output:q} {params.split:q} > {log:q} 2>&1"
