@@ -109,10 +109,11 @@ class GenoLongModule(LightningModule):
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
             persistent=False,
         )
-        self.val_metrics = self._make_metrics()
+        self.val_metrics = self._make_metrics("val/")
+        self.test_metrics = self._make_metrics("test/")
 
     # ---- metrics --------------------------------------------------------------------------
-    def _make_metrics(self) -> MetricCollection | None:
+    def _make_metrics(self, prefix: str) -> MetricCollection | None:
         if self.task == "mlm":
             return None
         if self.multilabel:
@@ -125,7 +126,7 @@ class GenoLongModule(LightningModule):
                     "auprc_macro": MultilabelAveragePrecision(n_terms, average="macro", ignore_index=UNKNOWN),
                     "genic_f1": BinaryF1Score(),
                 },
-                prefix="val/",
+                prefix=prefix,
             )
         return MetricCollection(
             {
@@ -207,32 +208,46 @@ class GenoLongModule(LightningModule):
                 "lower optimizer.lr or enable gradient clipping (trainer.gradient_clip_val)"
             )
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def _eval_step(self, batch: dict, batch_idx: int, stage: str, metrics: MetricCollection | None) -> None:
         generator = None
         if self.task == "mlm":
+            # the same tokens are masked at every validation, so scores are comparable over time
             generator = torch.Generator(device=batch["tokens"].device).manual_seed(int(batch_idx))
         loss, logits, targets = self._shared_step(batch, generator)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["tokens"].shape[0])
-        if self.val_metrics is None:
+        self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["tokens"].shape[0])
+        if metrics is None:
             return
         real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
         logits = logits.reshape(-1, logits.shape[-1])[real].float()  # (N, C)
         targets = targets.reshape(-1, *targets.shape[2:])[real]  # (N,) or (N, C)
         if self.multilabel:
             probs = torch.sigmoid(logits)
-            self.val_metrics["auprc_micro"].update(probs[:, 1:], targets[:, 1:].long())
-            self.val_metrics["auprc_macro"].update(probs[:, 1:], targets[:, 1:].long())
-            self.val_metrics["genic_f1"].update(probs[:, 0], targets[:, 0].long())
+            metrics["auprc_micro"].update(probs[:, 1:], targets[:, 1:].long())
+            metrics["auprc_macro"].update(probs[:, 1:], targets[:, 1:].long())
+            metrics["genic_f1"].update(probs[:, 0], targets[:, 0].long())
         else:
-            self.val_metrics.update(logits, targets)
+            metrics.update(logits, targets)
 
-    def on_validation_epoch_end(self) -> None:
-        if self.val_metrics is None:
+    def _log_metrics(self, metrics: MetricCollection | None) -> None:
+        if metrics is None:
             return
-        values = self.val_metrics.compute()
+        values = metrics.compute()
+        # a term absent from the held-out region has no AUPRC; it counts as 0, not as a crash
         self.log_dict({k: torch.nan_to_num(v.float(), nan=0.0) for k, v in values.items()},
                       prog_bar=True, sync_dist=True)
-        self.val_metrics.reset()
+        metrics.reset()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "val", self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx, "test", self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics)
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:

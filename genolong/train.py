@@ -244,6 +244,7 @@ def train(cfg) -> dict:
     best_score = _float(best_cb.best_model_score) if best_cb is not None and best_cb.best_model_score is not None else None
     best_path = best_cb.best_model_path if best_cb is not None and best_cb.best_model_path else ""
 
+    final = {k: _float(v) for k, v in trainer.callback_metrics.items() if _float(v) is not None}
     test_metrics = {}
     if cfg.get("test") and not fast_dev_run:
         tested = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True,
@@ -264,7 +265,7 @@ def train(cfg) -> dict:
         "seconds": time.perf_counter() - started,
         "best_checkpoint": best_path,
         "last_checkpoint": str(ckpt_dir / "last.ckpt") if not fast_dev_run else "",
-        "final": {k: _float(v) for k, v in trainer.callback_metrics.items() if _float(v) is not None},
+        "final": final,
         "test": test_metrics,
         "prior": prior_baseline(datamodule) if cfg.task.name == "annotate" and not fast_dev_run else {},
         "store_dir": str(cfg.data.store_dir),

@@ -40,7 +40,7 @@ def test_overfit_one_batch(plasmid_store, tmp_path):
 
 def test_go_metrics_prior_and_metrics_json(go_store, tmp_path):
     cfg = compose_config(tiny(go_store, "model=longformer", "data.window=64", "data.batches_per_epoch=3",
-                              "trainer.max_steps=3"), output_dir=tmp_path)
+                              "trainer.max_steps=3", "test=true"), output_dir=tmp_path)
     result = train(cfg)
     assert result == metrics(tmp_path)
     assert result["monitor"] == "val/auprc_micro" and result["labels"] == "go"
@@ -51,6 +51,7 @@ def test_go_metrics_prior_and_metrics_json(go_store, tmp_path):
     # the term-frequency prior scores at least each term's mean base rate and at most 1
     assert 0.0 < result["prior"]["auprc_micro"] < 1.0
     assert result["tokens_per_s"] > 0 and result["peak_mem_mb"] > 0
+    assert {"test/auprc_micro", "test/auprc_macro", "test/genic_f1", "test/loss"} <= set(result["test"])
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
