@@ -213,6 +213,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=3, help="retries on transient failures")
     parser.add_argument("--timeout", type=float, default=60.0, help="network timeout, seconds")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--index", action="store_true",
+        help="open the fetched genome once, so a FASTA's .fai index is built here and not by "
+             "several later readers at the same time",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,5 +227,11 @@ def run(args: argparse.Namespace) -> int:
         args.source, args.out, sha256=args.sha256, retries=args.retries,
         timeout=args.timeout, quiet=args.quiet,
     )
+    if args.index:
+        from genolong.genome import open_genome
+
+        with open_genome(result.path) as genome:
+            n_records = len(genome.ids)
+        print(f"{result.path}: {n_records} records, index ready")
     print(f"{result.path}\tsha256={result.sha256}\tbytes={result.n_bytes}\tattempts={result.attempts}")
     return 0

@@ -171,3 +171,23 @@ def test_cli_user_mistake_is_one_line_exit_2(http_server, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"genolong fetch: error: {url}: HTTP 404 Not Found"]
     assert not (tmp_path / "r" / "x.gff3").exists()
+
+
+def test_cli_index_builds_fai_once(http_server, tmp_path):
+    contig = REPO / "tests" / "pipeline" / "data" / "afade_contig5.fna.gz"
+    url = http_server.serve("/contig5.fna.gz", contig.read_bytes())
+    parser = argparse.ArgumentParser()
+    fetch_mod.add_arguments(parser)
+    out = tmp_path / "resources" / "contig5.fna"  # decompressed: pyfaidx indexes it in place
+    assert fetch_mod.run(parser.parse_args([url, "--out", str(out), "--index", "--quiet"])) == 0
+    fai = (tmp_path / "resources" / "contig5.fna.fai").read_text().split("\t")
+    assert fai[:2] == ["NZ_LAEX01000005.1", "34901"]
+
+
+def test_cli_index_refuses_a_non_genome(http_server, tmp_path, gff_bytes):
+    url = http_server.serve("/afade.gff3", gff_bytes)
+    parser = argparse.ArgumentParser()
+    fetch_mod.add_arguments(parser)
+    args = parser.parse_args([url, "--out", str(tmp_path / "r" / "afade.gff3"), "--index", "--quiet"])
+    with pytest.raises(GenolongError):
+        fetch_mod.run(args)

@@ -12,6 +12,8 @@ rule fetch:
         sha256=lambda wc: (
             ["--sha256", fetch_source(wc)["sha256"]] if "sha256" in fetch_source(wc) else []
         ),
+        # a FASTA's .fai is built once here, before parallel annotate/evaluate jobs read it
+        index=lambda wc: ["--index"] if fetch_source(wc) is config["genomes"][wc.genome] else [],
     conda:
         "../envs/genolong.yaml"
     log:
@@ -21,5 +23,5 @@ rule fetch:
         mem_mb=500,
         runtime=30,
     shell:
-        "genolong fetch {params.source:q} --out {output:q} {params.sha256:q} --retries 3 --quiet"
-        " > {log:q} 2>&1"
+        "genolong fetch {params.source:q} --out {output:q} {params.sha256:q} {params.index}"
+        " --retries 3 --quiet > {log:q} 2>&1"
