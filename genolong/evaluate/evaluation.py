@@ -5,6 +5,7 @@ plots and report.md into one folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -114,7 +115,9 @@ def evaluate(
     """Score PREFIX against `reference`; write metrics.json, PNG plots and report.md to `out_dir`.
 
     `regions` (seqid, start, end), e.g. a token store's test split, restricts every metric to
-    the tokens, genes, predictions and baseline calls that lie wholly inside them.
+    the tokens and reference genes that lie wholly inside them; predicted segments and baseline
+    calls that overlap a region are clipped to it, so a prediction running across the region
+    still counts against precision.
     """
     from genolong.annotation import read_annotation
     from genolong.evaluate import prodigal as prodigal_mod
@@ -146,7 +149,7 @@ def evaluate(
     pooled_probs = np.stack([g.probs for g in pooled]) if pooled else np.zeros((0, len(classes)))
     by_id = {g.gene_id: g for g in genes}
     pooled_genes = [by_id[p.gene_id] for p in pooled]
-    predicted = [p for p in read_predicted_gff3(f"{pred}.gff3", vocab.kind) if inside(p)]
+    predicted = _clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions)
     ref_intervals = [M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes]
 
     model = {
@@ -197,8 +200,8 @@ def evaluate(
             elif genome_obj is None:
                 notes.append("Prodigal comparison skipped: it needs --genome")
             else:
-                prodigal_calls = [c for c in prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode,
-                                                                     translation_table) if inside(c)]
+                prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode,
+                                                               translation_table), regions)
                 baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, ref_intervals),
                                           "mode": prodigal_mode, "version": prodigal_mod.version()}
     finally:
@@ -240,6 +243,18 @@ def _region_filter(regions, lengths: dict[str, int], reference: str):
         raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(sorted(by_seq)[:3])}) "
                             f"lie on the predicted records ({', '.join(list(lengths)[:3])})")
     return lambda item: any(s <= item.start and item.end <= e for s, e in by_seq.get(item.seqid, ()))
+
+
+def _clip(intervals: list[M.Interval], regions) -> list[M.Interval]:
+    """Intervals overlapping the regions, cut to them (all of them when no regions are given)."""
+    if not regions:
+        return list(intervals)
+    out = []
+    for it in intervals:
+        for seqid, start, end in regions:
+            if seqid == it.seqid and it.start < end and start < it.end:
+                out.append(dataclasses.replace(it, start=max(it.start, start), end=min(it.end, end)))
+    return out
 
 
 def _token_mask(regions, seqid: str, n_tokens: int, tokenizer) -> np.ndarray:

@@ -168,4 +168,7 @@ def test_regions_restrict_every_metric(biotype_store, data_dir, tmp_path):
               if g.seqid == region[0] and region[1] <= g.start and g.end <= region[2]]
     assert m["meta"]["n_reference_genes"] == len(inside) == m["model"]["segment"]["overall"]["n_ref"]
     assert m["baselines"]["pyrodigal"]["segment"]["overall"]["n_pred"] <= len(inside) + 5
+    rows = [l.split("\t") for l in prefix.with_suffix(".gff3").read_text().splitlines() if not l.startswith("#")]
+    overlapping = [r for r in rows if r[0] == region[0] and int(r[3]) - 1 < region[2] and region[1] < int(r[4])]
+    assert m["model"]["segment"]["overall"]["n_pred"] == len(overlapping)  # clipped to the region, still counted
     assert "scored only inside 1 region" in (tmp_path / "e" / "report.md").read_text()
