@@ -38,10 +38,10 @@ def padding(b, length, real):
 
 def test_chunk_attention_gradients_including_lse():
     g = torch.Generator().manual_seed(1)
-    q = torch.randn(2, 3, 5, 4, dtype=D, generator=g, requires_grad=True)
-    k = torch.randn(2, 3, 7, 4, dtype=D, generator=g, requires_grad=True)
-    v = torch.randn(2, 3, 7, 4, dtype=D, generator=g, requires_grad=True)
-    bias = torch.zeros(1, 3, 5, 7, dtype=D).masked_fill_(torch.rand(1, 3, 5, 7, generator=g) < 0.3,
+    q = torch.randn(2, 2, 3, 4, dtype=D, generator=g, requires_grad=True)
+    k = torch.randn(2, 2, 5, 4, dtype=D, generator=g, requires_grad=True)
+    v = torch.randn(2, 2, 5, 4, dtype=D, generator=g, requires_grad=True)
+    bias = torch.zeros(1, 2, 3, 5, dtype=D).masked_fill_(torch.rand(1, 2, 3, 5, generator=g) < 0.3,
                                                           PAD_VALUE)
 
     def fn(q, k, v):
@@ -51,13 +51,13 @@ def test_chunk_attention_gradients_including_lse():
     assert torch.autograd.gradcheck(fn, (q, k, v))
 
 
-@pytest.mark.parametrize("bias_blocks", [1, 2, 4])
+@pytest.mark.parametrize("bias_blocks", [1, 4])
 def test_band_attention_gradients_including_lse(bias_blocks):
     g = torch.Generator().manual_seed(2)
-    q = torch.randn(4, 3, 2, 5, dtype=D, generator=g, requires_grad=True)
-    k = torch.randn(4, 5, 2, 5, dtype=D, generator=g, requires_grad=True)
-    v = torch.randn(4, 5, 2, 5, dtype=D, generator=g, requires_grad=True)
-    bias = torch.zeros(bias_blocks, 3, 2, 6, dtype=D)
+    q = torch.randn(4, 2, 2, 3, dtype=D, generator=g, requires_grad=True)
+    k = torch.randn(4, 4, 2, 3, dtype=D, generator=g, requires_grad=True)
+    v = torch.randn(4, 4, 2, 3, dtype=D, generator=g, requires_grad=True)
+    bias = torch.zeros(bias_blocks, 2, 2, 6, dtype=D)
     bias.masked_fill_(torch.rand(bias.shape, generator=g) < 0.3, PAD_VALUE)
     assert torch.autograd.gradcheck(lambda q, k, v: band_attention(q, k, v, bias, 0.7), (q, k, v))
 
@@ -117,21 +117,21 @@ def test_lsh_equals_dense_over_the_union_of_rounds():
 
 def test_more_hashes_bring_lsh_closer_to_dense():
     errors = {1: [], 8: []}
-    for seed in range(12):
+    for seed in range(8):
         g = torch.Generator().manual_seed(100 + seed)
         # clustered keys, as LSH assumes: attention is peaked on a few similar tokens
         centres = torch.randn(1, 1, 16, 16, dtype=D, generator=g) * 3
-        assign = torch.randint(0, 16, (256,), generator=g)
-        qk = centres[:, :, assign] + 0.3 * torch.randn(1, 1, 256, 16, dtype=D, generator=g)
-        v = torch.randn(1, 1, 256, 16, dtype=D, generator=g)
-        allowed = torch.ones(1, 256, 256, dtype=torch.bool)
+        assign = torch.randint(0, 16, (128,), generator=g)
+        qk = centres[:, :, assign] + 0.3 * torch.randn(1, 1, 128, 16, dtype=D, generator=g)
+        v = torch.randn(1, 1, 128, 16, dtype=D, generator=g)
+        allowed = torch.ones(1, 128, 128, dtype=torch.bool)
         ref = dense(qk, nn.functional.normalize(qk, dim=-1), v, allowed, SELF_VALUE)
         for n in errors:
-            rot = lsh_rotations(16, n, 16, "cpu", D, g)
+            rot = lsh_rotations(16, n, 8, "cpu", D, g)
             out = lsh_attend(qk, v, rot, None, bucket_size=16)
             errors[n].append(float((out - ref).norm() / ref.norm()))
     better = sum(e8 < e1 for e1, e8 in zip(errors[1], errors[8]))
-    assert better >= 10, errors
+    assert better >= 7, errors
     assert sum(errors[8]) < 0.7 * sum(errors[1]), errors
 
 
