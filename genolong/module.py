@@ -171,8 +171,10 @@ class GenoLongModule(LightningModule):
     def _batch_targets(self, batch: dict) -> torch.Tensor:
         targets = batch["targets"]
         if not self.multilabel:
-            # padding carries no class; it is ignored by the loss and the metrics
-            targets = targets.long().masked_fill(batch["padding_mask"], IGNORE_INDEX)
+            # padding and genic tokens the scheme could not label (UNKNOWN) carry no class; both
+            # are ignored by the loss and the metrics
+            targets = targets.long()
+            targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
         return targets
 
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
