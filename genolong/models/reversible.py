@@ -44,11 +44,19 @@ def _replay(state, device: torch.device):
     return _Ctx()
 
 
+def _autocast(state):
+    kind, dtype, enabled = state
+    return torch.autocast(kind, dtype=dtype, enabled=enabled)
+
+
 class _ReversibleStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x1, x2, blocks, actx, ff_chunks, *params):
         ctx.blocks, ctx.actx, ctx.ff_chunks = blocks, actx, ff_chunks
         ctx.params = params
+        # backward runs outside the caller's autocast; recompute under the same one
+        kind = x1.device.type
+        ctx.autocast = (kind, torch.get_autocast_dtype(kind), torch.is_autocast_enabled(kind))
         ctx.states = []
         for block in blocks:
             f_state = _rng_state(x1.device)
@@ -79,7 +87,7 @@ class _ReversibleStack(torch.autograd.Function):
             # order, so dropout replays the same random stream
             x2 = torch.empty_like(y2)
             dy1_total = dy1.clone()
-            with _replay(g_state, device):
+            with _replay(g_state, device), _autocast(ctx.autocast):
                 for s in seq_chunks(y1.shape[1], ctx.ff_chunks):
                     with torch.enable_grad():
                         y1c = y1[:, s].detach().requires_grad_(True)
@@ -89,7 +97,7 @@ class _ReversibleStack(torch.autograd.Function):
                     dy1_total[:, s] += res[0]
                     add(g_params, res[1:])
                     x2[:, s] = y2[:, s] - gc.detach()
-            with _replay(f_state, device), torch.enable_grad():
+            with _replay(f_state, device), _autocast(ctx.autocast), torch.enable_grad():
                 x2r = x2.detach().requires_grad_(True)
                 fx = block.f(x2r, ctx.actx)
                 res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
