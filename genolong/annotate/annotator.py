@@ -121,6 +121,19 @@ class Annotator:
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
+        self._check_head()
+
+    def _check_head(self) -> None:
+        """Refuse a network whose output width is not the label vocabulary's, before any work."""
+        import torch
+
+        probe = torch.full((1, 8), self.tokenizer.n_special, dtype=torch.long, device=self.device)  # (1, 8)
+        with torch.inference_mode():
+            width = self.net(probe, torch.zeros_like(probe, dtype=torch.bool)).shape[-1]
+        if width != len(self.labels.classes):
+            raise GenolongError(
+                f"checkpoint: network outputs {width} classes but its label vocabulary has {len(self.labels.classes)}"
+            )
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, expect_tokenizer=None, expect_labels=None, **kwargs) -> "Annotator":

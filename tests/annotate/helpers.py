@@ -48,14 +48,16 @@ def afade_first_contig(data_dir: Path, n_bp: int) -> bytes:
     return seq[:n_bp]
 
 
-def save_checkpoint(net_cfg: dict, labels: LabelVocab, tokenizer: KmerTokenizer, path: Path) -> Path:
+def save_checkpoint(net_cfg: dict, labels: LabelVocab, tokenizer: KmerTokenizer, path: Path,
+                    task: str = "annotate", n_outputs: int | None = None) -> Path:
     """A checkpoint in genolong-train's format around an untrained network (for loader tests)."""
     from genolong.net import build_net
 
-    net = build_net(net_cfg, "annotate", labels.n_outputs)
+    n_outputs = labels.n_outputs if n_outputs is None else n_outputs
+    net = build_net(net_cfg, task, n_outputs)
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
-    hparams = {"task": "annotate", "encoder_config": net_cfg, "tokenizer": tokenizer.to_dict(),
-               "labels": labels.to_dict(), "n_outputs": labels.n_outputs}
+    hparams = {"task": task, "encoder_config": net_cfg, "tokenizer": tokenizer.to_dict(),
+               "labels": labels.to_dict(), "n_outputs": n_outputs}
     torch.save({"state_dict": state, "hyper_parameters": hparams, "global_step": 0}, path)
     return path
 

@@ -114,3 +114,22 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
         result.write(tmp_path / "out" / "x")
     left = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert "x.probs.npz" not in left and not [n for n in left if n.endswith(".tmp")]
+
+
+def test_checkpoint_without_a_matching_annotation_head_is_refused(tmp_path, data_dir, capsys):
+    from genolong.cli import main
+
+    from .helpers import TINY_ENCODER, save_checkpoint
+
+    genome = str(data_dir / "NC_005816.gb")
+    mlm = save_checkpoint(TINY_ENCODER, BIOTYPE, KmerTokenizer(6), tmp_path / "mlm.ckpt", task="mlm", n_outputs=4101)
+    wide = save_checkpoint(TINY_ENCODER, BIOTYPE, KmerTokenizer(6), tmp_path / "wide.ckpt", n_outputs=7)
+    for ckpt, needle in ((mlm, "mlm"), (wide, "7 classes")):
+        assert main(["annotate", "--checkpoint", str(ckpt), "--genome", genome, "--out", str(tmp_path / "o" / "x")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+    good = save_checkpoint(TINY_ENCODER, BIOTYPE, KmerTokenizer(6), tmp_path / "good.ckpt")
+    assert main(["annotate", "--checkpoint", str(good), "--genome", genome, "--out", str(tmp_path / "o" / "x"),
+                 "--no-progress", "--device", "cpu"]) == 0
+    assert (tmp_path / "o" / "x.gff3").read_text().startswith("##gff-version 3\n##sequence-region NC_005816.1 1 9609\n")
