@@ -118,3 +118,15 @@ def test_decode_multilabel_genic_then_terms():
     segs = decode_record("c", p, classes, "multilabel", 6, 6, 300, min_length=30)
     assert len(segs) == 1 and segs[0].label == "GO:2" and segs[0].strand == "."
     assert (segs[0].start, segs[0].end) == (60, 240)
+
+
+def test_soft_masking_and_n_runs_read_as_in_training(tmp_path, data_dir):
+    seq = afade_first_contig(data_dir, 12_000)
+    masked = seq[:3000] + seq[3000:6000].lower() + b"N" * 600 + seq[6600:9000] + b"RYKM" * 10 + seq[9040:]
+    upper = seq[:3000] + seq[3000:6000] + b"N" * 600 + seq[6600:9000] + b"RYKM" * 10 + seq[9040:]
+    fasta = fasta_from({"masked": masked, "upper": upper}, tmp_path / "m.fa")
+    net = LocalNet(4101, 4)
+    result = _annotator(net, window=200, overlap=50).annotate(fasta)
+    np.testing.assert_allclose(result.probs["masked"], result.probs["upper"], atol=1e-6)
+    tokens = KmerTokenizer(6).encode(masked)
+    assert np.all(tokens[1000:1100] == KmerTokenizer.unk_id)  # the N run, as `prepare` tokenizes it
