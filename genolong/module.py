@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from pytorch_lightning import LightningModule
 from torch import nn
 from torchmetrics import MetricCollection
+from torchmetrics import Metric
 from torchmetrics.classification import (
     BinaryF1Score,
     MulticlassF1Score,
@@ -51,6 +52,29 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int = 0, total
         return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class TermPositives(Metric):
+    """Positive count per term over a split, summed over batches and DDP ranks."""
+
+    def __init__(self, n_terms: int):
+        super().__init__()
+        self.add_state("positives", default=torch.zeros(n_terms), dist_reduce_fx="sum")
+
+    def update(self, counts: torch.Tensor) -> None:
+        self.positives += counts.to(self.positives)
+
+    def compute(self) -> torch.Tensor:
+        return self.positives
+
+
+def macro_over_present(per_term: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    """Mean AUPRC over the terms with at least one positive (a term absent from a region has no
+    precision-recall curve; torchmetrics would count it as 0)."""
+    present = positives.reshape(-1) > 0
+    if not present.any():
+        return torch.tensor(float("nan"))
+    return per_term.reshape(-1)[present].float().mean()
 
 
 def step_seed(seed: int, step: int, batch_idx: int, rank: int) -> int:
@@ -123,7 +147,9 @@ class GenoLongModule(LightningModule):
             return MetricCollection(
                 {
                     "auprc_micro": MultilabelAveragePrecision(n_terms, average="micro", ignore_index=UNKNOWN),
-                    "auprc_macro": MultilabelAveragePrecision(n_terms, average="macro", ignore_index=UNKNOWN),
+                    # per term; averaged in _log_metrics over the terms present in the split
+                    "auprc_macro": MultilabelAveragePrecision(n_terms, average=None, ignore_index=UNKNOWN),
+                    "term_positives": TermPositives(n_terms),
                     "genic_f1": BinaryF1Score(),
                 },
                 prefix=prefix,
@@ -133,7 +159,7 @@ class GenoLongModule(LightningModule):
                 "macro_f1": MulticlassF1Score(self.n_outputs, average="macro", ignore_index=IGNORE_INDEX),
                 "mcc": MulticlassMatthewsCorrCoef(self.n_outputs, ignore_index=IGNORE_INDEX),
             },
-            prefix="val/",
+            prefix=prefix,
         )
 
     # ---- forward and loss -----------------------------------------------------------------
@@ -227,6 +253,7 @@ class GenoLongModule(LightningModule):
             metrics["auprc_micro"].update(probs[:, 1:], targets[:, 1:].long())
             metrics["auprc_macro"].update(probs[:, 1:], targets[:, 1:].long())
             metrics["genic_f1"].update(probs[:, 0], targets[:, 0].long())
+            metrics["term_positives"].update((targets[:, 1:] == 1).sum(dim=0).float())
         else:
             metrics.update(logits, targets)
 
@@ -234,6 +261,10 @@ class GenoLongModule(LightningModule):
         if metrics is None:
             return
         values = metrics.compute()
+        prefix = metrics.prefix
+        if f"{prefix}auprc_macro" in values:
+            values[f"{prefix}auprc_macro"] = macro_over_present(values[f"{prefix}auprc_macro"],
+                                                                values.pop(f"{prefix}term_positives"))
         # a term absent from the held-out region has no AUPRC; it counts as 0, not as a crash
         self.log_dict({k: torch.nan_to_num(v.float(), nan=0.0) for k, v in values.items()},
                       prog_bar=True, sync_dist=True)

@@ -180,8 +180,11 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
     if datamodule.multilabel:
         scores = freq[1:].expand(target.shape[0], -1)  # (N, T): every token gets the base rates
         n_terms = scores.shape[1]
+        from genolong.module import macro_over_present
+
         micro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="micro", ignore_index=255)
-        macro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="macro", ignore_index=255)
+        per_term = multilabel_average_precision(scores, target[:, 1:], n_terms, average=None, ignore_index=255)
+        macro = macro_over_present(per_term, (target[:, 1:] == 1).sum(dim=0))
         return {"auprc_micro": float(torch.nan_to_num(micro)), "auprc_macro": float(torch.nan_to_num(macro))}
     target = target[target != 255]
     preds = torch.full_like(target, int(freq.argmax()))

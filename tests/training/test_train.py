@@ -182,3 +182,34 @@ def test_class_weights_balanced(plasmid_store, tmp_path):
     weights = module.class_weights.numpy()
     # rarer classes weigh more, and the weighted class mass is even
     np.testing.assert_allclose(weights * freq, np.full(len(freq), 1.0 / len(freq)), rtol=1e-5)
+
+
+def test_go_validation_metrics_match_sklearn(go_store, tmp_path):
+    """val/auprc_micro, val/auprc_macro (over the terms present in val) and val/genic_f1, as the
+    Trainer logs them, equal scikit-learn's on the same predictions with unknown entries dropped."""
+    import pytorch_lightning as pl
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from genolong.train import build
+
+    cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16"), output_dir=tmp_path)
+    datamodule = build(cfg.data)
+    module = build_module(cfg, datamodule).eval()
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    logged_metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+
+    probs, targets = [], []
+    with torch.no_grad():
+        for batch in datamodule.val_dataloader():
+            real = ~batch["padding_mask"]
+            probs.append(torch.sigmoid(module(batch["tokens"], batch["padding_mask"]))[real].numpy())
+            targets.append(batch["targets"][real].numpy())
+    p, t = np.concatenate(probs), np.concatenate(targets)
+    known = t[:, 1:] != 255
+    micro = average_precision_score(t[:, 1:][known] == 1, p[:, 1:][known])
+    per_term = [average_precision_score(t[known[:, j], j + 1] == 1, p[known[:, j], j + 1])
+                for j in range(t.shape[1] - 1) if (t[known[:, j], j + 1] == 1).any()]
+    assert len(per_term) < t.shape[1] - 1, "some kept term should be absent from val for this check"
+    assert logged_metrics["val/auprc_micro"] == pytest.approx(micro, abs=1e-4)
+    assert logged_metrics["val/auprc_macro"] == pytest.approx(np.mean(per_term), abs=1e-4)
+    assert logged_metrics["val/genic_f1"] == pytest.approx(f1_score(t[:, 0], p[:, 0] > 0.5), abs=1e-4)
