@@ -5,7 +5,8 @@
 
 Each model runs the demo experiment's settings (the same window, batch and size) for `--steps`
 optimizer steps, through the real Lightning Trainer; tokens/s counts real tokens and includes
-data loading, as in `metrics.json`. Prints a table and writes JSON.
+data loading, as in `metrics.json`. Prints a table and writes JSON. Peak memory is the process's
+peak so far (RSS on the CPU), so with several models only the first row's is its own.
 """
 
 from __future__ import annotations
