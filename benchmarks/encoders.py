@@ -215,10 +215,15 @@ def main(argv=None) -> int:
     ap.add_argument("--depth-length", type=int, default=4096,
                     help="L of the depth 2 vs 12 comparison (0 to skip)")
     ap.add_argument("--json", default=None, help="write all results here")
+    ap.add_argument("--markdown-from", default=None, metavar="JSON",
+                    help="print the tables of a saved run as markdown and exit")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(json.loads(args.worker))
+        return 0
+    if args.markdown_from:
+        print(markdown(json.loads(Path(args.markdown_from).read_text())))
         return 0
 
     from rich.console import Console
@@ -313,6 +318,37 @@ def main(argv=None) -> int:
     if args.json:
         _write_json(args.json, summary)
     return 0
+
+
+def markdown(summary: dict) -> str:
+    """The saved results as markdown tables, one per allocator environment."""
+    def fmt(x, spec):
+        return "-" if x is None else format(x, spec)
+
+    lines = []
+    envs = sorted({r["env"] for r in summary["results"] if "env" in r and r["system"] != "matmul"})
+    for env in envs:
+        lines += [f"**{env} allocator env**", "",
+                  "| system | L | step s | tokens/s | peak MB | GFLOP/s | % GEMM | "
+                  "x lucidrains | x HF Reformer | x HF Longformer | mem / lucidrains |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in summary["results"]:
+            if r.get("env") != env or r["system"] == "matmul" or r["depth"] != DEPTH:
+                continue
+            s = r.get("step_s")
+            status = "" if r["status"] == "ok" else f" ({r['status']})"
+            if s is None:
+                lines.append(f"| {r['system']} | {r['length']} | {r['status']} |" + " |" * 8)
+                continue
+            frac = r.get("matmul_fraction")
+            lines.append(
+                f"| {r['system']} | {r['length']} | {s:.2f}{status} | {r['length'] / s:,.0f} | "
+                f"{r['peak_mb']:.0f} | {fmt(r.get('gflops'), '.1f')} | "
+                f"{'-' if frac is None else f'{100 * frac:.0f}%'} | "
+                + " | ".join(fmt(r.get(f"speedup_vs_{p}"), ".2f") for p in PEERS)
+                + f" | {fmt(r.get('mem_vs_lucidrains'), '.2f')} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _write_json(path: str, data: dict) -> None:
