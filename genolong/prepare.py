@@ -158,7 +158,8 @@ def prepare(
                 "inputs": inputs,
                 "split": {"spec": spec, "sizes": sizes,
                           "leak": {"window": leak.window, "train_tiles": leak.train_tiles,
-                                   "leaked_tiles": leak.leaked_tiles, "leaked_fraction": leak.leaked_fraction}},
+                                   "leaked_tiles": leak.leaked_tiles, "leaked_fraction": leak.leaked_fraction,
+                                   "sampling": leak.sampling}},
                 "n_genes": len(genes),
                 "n_labelled_genes": gene_labels.n_labelled,
             }
