@@ -21,9 +21,9 @@ import sys
 import numpy as np
 
 from genolong.errors import GenolongError
+from genolong.labels import UNKNOWN
 
 FORMAT = 1
-UNKNOWN = 255
 
 
 # ---- features ---------------------------------------------------------------------------------

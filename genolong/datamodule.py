@@ -23,9 +23,9 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genolong.errors import GenolongError
+from genolong.labels import UNKNOWN
 
-UNKNOWN = 255
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # what torch's cross-entropy and torchmetrics skip
 SPLITS = ("train", "val", "test")
 
 

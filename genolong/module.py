@@ -31,13 +31,14 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
+from genolong.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
+from genolong.labels import UNKNOWN
 from genolong.net import build_net, encoder_config_dict
+from genolong.tokenizer import KmerTokenizer
 
-UNKNOWN = 255
-IGNORE_INDEX = -100
-MASK_ID = 4
-N_SPECIAL = 5
+MASK_ID = KmerTokenizer.mask_id
+N_SPECIAL = KmerTokenizer.n_special
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int = 0, total_steps: int = 1000,

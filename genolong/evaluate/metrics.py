@@ -30,7 +30,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-UNKNOWN = 255
+from genolong.labels import UNKNOWN
 FMAX_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 

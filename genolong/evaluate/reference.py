@@ -14,8 +14,7 @@ import numpy as np
 
 from genolong.annotate.decode import split_strand
 from genolong.errors import GenolongError
-
-UNKNOWN = 255
+from genolong.labels import UNKNOWN
 
 
 @dataclass
