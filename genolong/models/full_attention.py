@@ -10,7 +10,11 @@ from genolong.models.masking import sdpa_pad_value
 from genolong.models.rotary import apply_rotary
 
 
-class FullAttention(nn.Module):
+class QKVAttention(nn.Module):
+    """Fused q/k/v projection with rotary positions and the output projection around a
+    subclass's `attend(q, k, v, ctx)`, each (batch, heads, L, head_dim). Full and sliding
+    attention share it, and so share parameter names."""
+
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
         super().__init__()
         self.n_heads = n_heads
@@ -22,10 +26,16 @@ class FullAttention(nn.Module):
         b, length, dm = x.shape
         q, k, v = self.in_proj(x).view(b, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, ctx.cos, ctx.sin), apply_rotary(k, ctx.cos, ctx.sin)
+        out = self.attend(q, k, v, ctx)  # (batch, heads, L, head_dim)
+        return self.dropout(self.out_proj(out.transpose(1, 2).reshape(b, length, dm)))
+
+
+class FullAttention(QKVAttention):
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         mask = None
         if ctx.padding_mask is not None:
             # an additive finite mask: a row of padding never turns into NaN
-            mask = torch.zeros(b, 1, 1, length, dtype=q.dtype, device=x.device)
+            b, _, length, _ = q.shape
+            mask = torch.zeros(b, 1, 1, length, dtype=q.dtype, device=q.device)
             mask.masked_fill_(ctx.padding_mask[:, None, None, :], sdpa_pad_value(q.dtype))
-        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.dropout(self.out_proj(out.transpose(1, 2).reshape(b, length, dm)))
+        return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)

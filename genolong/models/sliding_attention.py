@@ -17,8 +17,8 @@ from torch import nn
 from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention, merge_partials
 from genolong.models.context import AttentionContext
+from genolong.models.full_attention import QKVAttention
 from genolong.models.masking import PAD_VALUE, score_dtype, sdpa_pad_value
-from genolong.models.rotary import apply_rotary
 
 
 def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
@@ -102,18 +102,10 @@ def _global_index(global_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return idx, valid
 
 
-class SlidingAttention(nn.Module):
+class SlidingAttention(QKVAttention):
     def __init__(self, d_model: int, n_heads: int, window: int, dropout: float = 0.0):
-        super().__init__()
-        self.n_heads = n_heads
+        super().__init__(d_model, n_heads, dropout)
         self.window = window
-        self.in_proj = nn.Linear(d_model, 3 * d_model, bias=False)
-        self.out_proj = nn.Linear(d_model, d_model, bias=False)
-        self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
-        b, length, dm = x.shape
-        q, k, v = self.in_proj(x).view(b, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k = apply_rotary(q, ctx.cos, ctx.sin), apply_rotary(k, ctx.cos, ctx.sin)
-        out = sliding_attend(q, k, v, self.window, ctx.padding_mask, ctx.global_mask)
-        return self.dropout(self.out_proj(out.transpose(1, 2).reshape(b, length, dm)))
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        return sliding_attend(q, k, v, self.window, ctx.padding_mask, ctx.global_mask)
