@@ -45,7 +45,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
         raise GenolongError(f"{path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError,
+            # the weights-only unpickler fails on arbitrary bytes with assorted exceptions
+            IndexError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenolongError(f"{path}: not a readable checkpoint (truncated or wrong format): {first_line}") from None
     if not isinstance(checkpoint, dict) or STATE_KEY not in checkpoint:

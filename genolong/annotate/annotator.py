@@ -138,16 +138,9 @@ class Annotator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, expect_tokenizer=None, expect_labels=None, **kwargs) -> "Annotator":
         """Load a checkpoint; refuse it when its tokenizer or labels differ from the expected ones."""
-        import pickle
-
         from genolong.checkpoint import load_checkpoint
 
-        try:
-            loaded = load_checkpoint(path, map_location="cpu")
-        except (IndexError, KeyError, TypeError, AttributeError, EOFError, UnicodeDecodeError,
-                pickle.UnpicklingError) as exc:
-            # torch's weights-only unpickler fails on arbitrary bytes with assorted exceptions
-            raise GenolongError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        loaded = load_checkpoint(path, map_location="cpu")
         if getattr(loaded, "task", "annotate") != "annotate":
             raise GenolongError(f"{path}: a {loaded.task!r} checkpoint has no annotation head; train with task=annotate")
         check_compatible(path, loaded.tokenizer, loaded.labels, expect_tokenizer, expect_labels)
