@@ -1,8 +1,12 @@
-"""The encoder: token embedding → a stack of (attention, feed-forward) layers → layer norm."""
+"""The encoder: token embedding → a stack of (attention, feed-forward) layers → layer norm
+(→ an optional centred mean over `context_pool` tokens)."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genolong.models.block import Block
@@ -40,4 +44,17 @@ class Encoder(nn.Module):
         run = reversible_forward if self.cfg.reversible and torch.is_grad_enabled() \
             else irreversible_forward
         x1, x2 = run(self.layers, x, x, actx, self.cfg.ff_chunks)
-        return self.norm((x1 + x2) * 0.5)
+        h = self.norm((x1 + x2) * 0.5)  # (batch, L, d_model)
+        if self.cfg.context_pool > 1:
+            h = context_mean(h, padding_mask, self.cfg.context_pool)
+        return h
+
+
+def context_mean(h: torch.Tensor, padding_mask: torch.Tensor, width: int) -> torch.Tensor:
+    """Each position's mean over the real positions of the centred `width` window."""
+    real = (~padding_mask).to(h.dtype).unsqueeze(1)  # (batch, 1, L)
+    pool = functools.partial(F.avg_pool1d, kernel_size=width, stride=1, padding=width // 2,
+                             count_include_pad=False)
+    total = pool(h.transpose(1, 2) * real)  # (batch, d_model, L)
+    count = pool(real).clamp_min(torch.finfo(h.dtype).tiny)  # (batch, 1, L); same divisor, cancels
+    return (total / count).transpose(1, 2)

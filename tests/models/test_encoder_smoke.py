@@ -48,7 +48,28 @@ def test_config_round_trips_through_plain_dict():
 
 
 @pytest.mark.parametrize("bad", [dict(attention="linear"), dict(d_model=30),
-                                 dict(attention=("lsh", "full")), dict(dropout=1.5)])
+                                 dict(attention=("lsh", "full")), dict(dropout=1.5),
+                                 dict(context_pool=4), dict(context_pool=-1)])
 def test_config_rejects_mistakes(bad):
     with pytest.raises(GenolongError, match="EncoderConfig"):
         tiny(**bad)
+
+
+def test_context_pool_is_the_mean_over_real_neighbours():
+    """The pooled state of position i is the plain mean of the unpooled states of the real
+    positions within width // 2 of i: padding neither counts nor shifts the edges."""
+    torch.manual_seed(0)
+    width = 5
+    plain = Encoder(tiny(attention="full", dropout=0.0)).eval()
+    pooled = Encoder(tiny(attention="full", dropout=0.0, context_pool=width)).eval()
+    pooled.load_state_dict(plain.state_dict())
+    tokens = torch.randint(5, 50, (2, 13))
+    tokens[1, 9:] = 0  # 4 padding positions
+    with torch.no_grad():
+        h, p = plain(tokens), pooled(tokens)
+    for b, n_real in ((0, 13), (1, 9)):
+        for i in range(n_real):
+            lo, hi = max(0, i - width // 2), min(n_real, i + width // 2 + 1)
+            torch.testing.assert_close(p[b, i], h[b, lo:hi].mean(0), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # and the real positions do not see the padding tokens' ids
+        torch.testing.assert_close(pooled(tokens[1:, :9])[0], p[1, :9], rtol=1e-5, atol=1e-6)
