@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning import LightningModule
 from torch import nn
-from torchmetrics import MetricCollection
-from torchmetrics import Metric
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryF1Score,
     MulticlassF1Score,

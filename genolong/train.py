@@ -171,6 +171,8 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
         multilabel_average_precision,
     )
 
+    from genolong.labels import UNKNOWN
+
     freq = torch.tensor(datamodule.class_frequencies("train"), dtype=torch.float32)
     targets = [np.asarray(datamodule.store.targets(s.seqid)[s.tok_start:s.tok_end])
                for s in datamodule.spans(split)]
@@ -182,11 +184,11 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
         n_terms = scores.shape[1]
         from genolong.module import macro_over_present
 
-        micro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="micro", ignore_index=255)
-        per_term = multilabel_average_precision(scores, target[:, 1:], n_terms, average=None, ignore_index=255)
+        micro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="micro", ignore_index=UNKNOWN)
+        per_term = multilabel_average_precision(scores, target[:, 1:], n_terms, average=None, ignore_index=UNKNOWN)
         macro = macro_over_present(per_term, (target[:, 1:] == 1).sum(dim=0))
         return {"auprc_micro": float(torch.nan_to_num(micro)), "auprc_macro": float(torch.nan_to_num(macro))}
-    target = target[target != 255]
+    target = target[target != UNKNOWN]
     preds = torch.full_like(target, int(freq.argmax()))
     return {"macro_f1": float(multiclass_f1_score(preds, target, datamodule.n_outputs, average="macro"))}
 

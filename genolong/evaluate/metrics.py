@@ -31,6 +31,7 @@ from sklearn.metrics import (
 )
 
 from genolong.labels import UNKNOWN
+
 FMAX_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,8 +51,7 @@ class Encoder(nn.Module):
 def context_mean(h: torch.Tensor, padding_mask: torch.Tensor, width: int) -> torch.Tensor:
     """Each position's mean over the real positions of the centred `width` window."""
     real = (~padding_mask).to(h.dtype).unsqueeze(1)  # (batch, 1, L)
-    pool = functools.partial(F.avg_pool1d, kernel_size=width, stride=1, padding=width // 2,
-                             count_include_pad=False)
-    total = pool(h.transpose(1, 2) * real)  # (batch, d_model, L)
-    count = pool(real).clamp_min(torch.finfo(h.dtype).tiny)  # (batch, 1, L); same divisor, cancels
-    return (total / count).transpose(1, 2)
+    # both sums come divided by `width`, which cancels in the ratio
+    total = F.avg_pool1d(h.transpose(1, 2) * real, width, 1, width // 2)  # (batch, d_model, L)
+    count = F.avg_pool1d(real, width, 1, width // 2)  # (batch, 1, L)
+    return (total / count.clamp_min(torch.finfo(h.dtype).tiny)).transpose(1, 2)
