@@ -34,6 +34,7 @@ from genolong.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
 from genolong.labels import UNKNOWN
 from genolong.net import build_net, encoder_config_dict
+from genolong.strand_average import both_strands, rc_tables
 from genolong.tokenizer import KmerTokenizer
 
 MASK_ID = KmerTokenizer.mask_id
@@ -97,6 +98,7 @@ class GenoLongModule(LightningModule):
         class_weights: list[float] | None = None,
         mask_prob: float = 0.15,
         seed: int = 0,
+        rc_average: bool = False,
     ):
         super().__init__()
         if task not in ("annotate", "mlm"):
@@ -118,6 +120,7 @@ class GenoLongModule(LightningModule):
                 "class_weights": None if class_weights is None else [float(w) for w in class_weights],
                 "mask_prob": float(mask_prob),
                 "seed": int(seed),
+                "rc_average": bool(rc_average),
             }
         )
         self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
@@ -133,6 +136,10 @@ class GenoLongModule(LightningModule):
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
             persistent=False,
         )
+        self.rc_tables = None
+        if rc_average and task == "annotate":
+            # validation, test and `genolong annotate` read both strands and average the logits
+            self.rc_tables = rc_tables(KmerTokenizer.from_dict(tokenizer), labels["classes"], self.multilabel)
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
 
@@ -209,7 +216,10 @@ class GenoLongModule(LightningModule):
             inputs, targets = self.mask_tokens(tokens, padding_mask, generator)
         else:
             inputs, targets = tokens, self._batch_targets(batch)
-        logits = self(inputs, padding_mask)  # (B, L, n_outputs)
+        if self.rc_tables is not None and not self.training:
+            logits = both_strands(self.net, inputs, padding_mask, *self.rc_tables)  # (B, L, n_outputs)
+        else:
+            logits = self(inputs, padding_mask)  # (B, L, n_outputs)
         return self._loss(logits, targets, padding_mask), logits, targets
 
     # ---- Lightning hooks ------------------------------------------------------------------

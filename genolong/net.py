@@ -26,7 +26,7 @@ class TokenNet(nn.Module):
 
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         hidden = self.encoder(tokens, padding_mask=padding_mask)  # (B, L, d_model)
-        return self.head(hidden)  # (B, L, n_outputs)
+        return self.head(hidden, padding_mask)  # (B, L, n_outputs)
 
 
 def encoder_config_dict(config: Any) -> dict:
@@ -58,5 +58,5 @@ def build_net(encoder_config: Any, task: str, n_outputs: int) -> TokenNet:
     if task == "mlm":
         head = MaskedLMHead(config.d_model, n_outputs)
     else:
-        head = TokenClassificationHead(config.d_model, n_outputs)
+        head = TokenClassificationHead(config.d_model, n_outputs, dropout=config.dropout, hidden=config.head_hidden)
     return TokenNet(encoder, head)

@@ -155,6 +155,7 @@ def build_module(cfg, datamodule):
         class_weights=class_weights(cfg, datamodule),
         mask_prob=float(cfg.task.get("mask_prob", 0.15)),
         seed=int(cfg.seed),
+        rc_average=bool(cfg.task.get("rc_average", False)),
     )
     if cfg.task.get("pretrained"):
         module.load_pretrained_encoder(str(cfg.task.pretrained))

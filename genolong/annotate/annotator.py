@@ -106,6 +106,7 @@ class Annotator:
         p_switch: float = 0.005,
         min_length: int = 60,
         progress: bool = True,
+        rc_average: bool = False,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -121,6 +122,11 @@ class Annotator:
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
+        self.rc_tables = None
+        if rc_average:
+            from genolong.strand_average import rc_tables
+
+            self.rc_tables = rc_tables(tokenizer, labels.classes, labels.kind == "multilabel")
         self._check_head()
 
     def _check_head(self) -> None:
@@ -144,6 +150,8 @@ class Annotator:
         if getattr(loaded, "task", "annotate") != "annotate":
             raise GenolongError(f"{path}: a {loaded.task!r} checkpoint has no annotation head; train with task=annotate")
         check_compatible(path, loaded.tokenizer, loaded.labels, expect_tokenizer, expect_labels)
+        # read both strands when the checkpoint was validated that way
+        kwargs.setdefault("rc_average", bool(loaded.hparams.get("rc_average", False)))
         return cls(loaded.net, loaded.tokenizer, loaded.labels, **kwargs)
 
     # ---- running the network ------------------------------------------------------------
@@ -156,8 +164,14 @@ class Annotator:
         for row, w in enumerate(windows):
             batch[row, : w.end - w.start] = tokens[w.start : w.end]
             pad[row, : w.end - w.start] = False
+        tokens_t, pad_t = torch.from_numpy(batch).to(self.device), torch.from_numpy(pad).to(self.device)
         with torch.inference_mode():
-            logits = self.net(torch.from_numpy(batch).to(self.device), torch.from_numpy(pad).to(self.device))
+            if self.rc_tables is None:
+                logits = self.net(tokens_t, pad_t)  # (B, L, C)
+            else:
+                from genolong.strand_average import both_strands
+
+                logits = both_strands(self.net, tokens_t, pad_t, *self.rc_tables)  # (B, L, C)
         logits = logits.float().cpu().numpy()  # (B, L, C)
         if logits.ndim != 3 or logits.shape[2] != len(self.labels.classes):
             raise GenolongError(

@@ -41,6 +41,11 @@ class EncoderConfig:
     # composition, not only its own k-mer: this is what lets a model trained on a few hundred
     # genes beat the term prior. It blurs gene boundaries by width/2, so keep it off for mlm.
     context_pool: int = 0
+    # hidden width of the annotate head (0: one linear layer). >0: the head standardises each
+    # feature over the batch's real positions (batch norm), then a GELU MLP. Pooled states share
+    # a large genome-wide component; standardising is what lets the head see the gene-to-gene
+    # differences (the k-mer logistic regression standardises its features for the same reason).
+    head_hidden: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.attention, (list, tuple)):
@@ -72,6 +77,8 @@ class EncoderConfig:
             raise bad(f"global_tokens must be non-negative positions, got {self.global_tokens}")
         if self.context_pool < 0 or (self.context_pool and self.context_pool % 2 == 0):
             raise bad(f"context_pool must be 0 (off) or an odd number of tokens, got {self.context_pool}")
+        if self.head_hidden < 0:
+            raise bad(f"head_hidden must be 0 (a linear head) or a positive width, got {self.head_hidden}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise bad(f"pad_id {self.pad_id} is outside the vocabulary of {self.vocab_size}")
 

@@ -121,3 +121,24 @@ def test_mismatched_store_and_bad_genome(trained, tmp_path, data_dir, capsys):
                  "--window", "64", "--overlap", "64"]) == 2
     _one_line_error(capsys, "--overlap")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("x")]
+
+
+def test_rc_average_follows_the_checkpoint_and_is_strand_equivariant(trained, tmp_path):
+    import torch
+
+    from genolong.checkpoint import read_checkpoint
+
+    ckpt, _ = trained
+    assert Annotator.from_checkpoint(ckpt, progress=False).rc_tables is None
+    checkpoint = read_checkpoint(ckpt)
+    checkpoint["hyper_parameters"]["rc_average"] = True
+    both = tmp_path / "both_strands.ckpt"
+    torch.save(checkpoint, both)
+    annotator = Annotator.from_checkpoint(both, progress=False, window=64)
+    rc_map, swap = annotator.rc_tables
+    tokens = np.random.default_rng(0).integers(annotator.tokenizer.n_special, annotator.tokenizer.vocab_size, 50)
+    forward = annotator.record_logits(tokens)  # one window: the two readings see the same context
+    reverse = annotator.record_logits(rc_map.numpy()[tokens[::-1]])[::-1]
+    if swap is not None:
+        reverse = reverse[:, swap.numpy()]
+    np.testing.assert_allclose(forward, reverse, rtol=1e-5, atol=1e-5)
