@@ -23,7 +23,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN
+from genolong.labels import UNKNOWN, strand_swap
 
 IGNORE_INDEX = -100  # what torch's cross-entropy and torchmetrics skip
 SPLITS = ("train", "val", "test")
@@ -40,26 +40,6 @@ class Span:
     @property
     def length(self) -> int:
         return self.tok_end - self.tok_start
-
-
-def strand_swap(classes: list[str]) -> np.ndarray | None:
-    """Class index -> index of the same class on the other strand, or None without strand classes.
-
-    A class is stranded when its name ends in `+` or `-` and its twin with the other sign
-    exists (e.g. `CDS:+` / `CDS:-`, `photosystem(+)` / `photosystem(-)`).
-    """
-    index = {name: i for i, name in enumerate(classes)}
-    swap = np.arange(len(classes))
-    found = False
-    for name, i in index.items():
-        for a, b in (("+", "-"), ("-", "+")):
-            pos = name.rfind(a)
-            if pos >= 0 and name[pos + 1:] in ("", ")", "]"):
-                twin = name[:pos] + b + name[pos + 1:]
-                if twin in index:
-                    swap[i] = index[twin]
-                    found = True
-    return swap if found else None
 
 
 class _StoreWindows(Dataset):

@@ -73,6 +73,26 @@ class LabelVocab:
         return cls(scheme=d["scheme"], kind=d["kind"], classes=list(d["classes"]), descriptions=dict(d.get("descriptions", {})))
 
 
+def strand_swap(classes: list[str]) -> np.ndarray | None:
+    """Class index -> index of the same class on the other strand, or None without strand classes.
+
+    A class is stranded when its name ends in `+` or `-` and its twin with the other sign
+    exists (e.g. `CDS:+` / `CDS:-`, `photosystem(+)` / `photosystem(-)`).
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    swap = np.arange(len(classes))
+    found = False
+    for name, i in index.items():
+        for a, b in (("+", "-"), ("-", "+")):
+            pos = name.rfind(a)
+            if pos >= 0 and name[pos + 1:] in ("", ")", "]"):
+                twin = name[:pos] + b + name[pos + 1:]
+                if twin in index:
+                    swap[i] = index[twin]
+                    found = True
+    return swap if found else None
+
+
 @dataclass
 class GeneLabels:
     """A scheme applied to a gene table: the vocabulary plus each gene's labels.

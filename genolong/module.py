@@ -136,10 +136,13 @@ class GenoLongModule(LightningModule):
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
             persistent=False,
         )
-        self.rc_tables = None
-        if rc_average and task == "annotate":
-            # validation, test and `genolong annotate` read both strands and average the logits
-            self.rc_tables = rc_tables(KmerTokenizer.from_dict(tokenizer), labels["classes"], self.multilabel)
+        self.rc_average = bool(rc_average) and task == "annotate"
+        if self.rc_average:
+            # validation, test and `genolong annotate` read both strands and average the logits;
+            # buffers, so the tables follow the module to its device
+            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer), labels["classes"])
+            self.register_buffer("rc_map", rc_map, persistent=False)
+            self.register_buffer("class_swap", class_swap, persistent=False)
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
 
@@ -216,8 +219,8 @@ class GenoLongModule(LightningModule):
             inputs, targets = self.mask_tokens(tokens, padding_mask, generator)
         else:
             inputs, targets = tokens, self._batch_targets(batch)
-        if self.rc_tables is not None and not self.training:
-            logits = both_strands(self.net, inputs, padding_mask, *self.rc_tables)  # (B, L, n_outputs)
+        if self.rc_average and not self.training:
+            logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, n_outputs)
         else:
             logits = self(inputs, padding_mask)  # (B, L, n_outputs)
         return self._loss(logits, targets, padding_mask), logits, targets

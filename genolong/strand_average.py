@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from genolong.errors import GenolongError
+from genolong.labels import strand_swap
 
 
 def flip_index(padding_mask: torch.Tensor) -> torch.Tensor:
@@ -39,13 +40,11 @@ def both_strands(net: nn.Module, tokens: torch.Tensor, padding_mask: torch.Tenso
     return (forward + reverse) * 0.5
 
 
-def rc_tables(tokenizer, classes: list[str], multilabel: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The token RC map and, for single-label schemes with stranded classes, the class swap."""
-    from genolong.datamodule import strand_swap
-
+def rc_tables(tokenizer, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The token RC map and, when some classes are stranded (`CDS:+` / `CDS:-`), the class swap."""
     if tokenizer.stride != tokenizer.k:
         raise GenolongError(f"rc_average needs non-overlapping tokens (stride == k); the tokenizer has "
                             f"k={tokenizer.k}, stride={tokenizer.stride}")
     rc_map = torch.from_numpy(np.asarray(tokenizer.rc_map, dtype=np.int64))
-    swap = None if multilabel else strand_swap(list(classes))
+    swap = strand_swap(list(classes))
     return rc_map, None if swap is None else torch.from_numpy(swap.astype(np.int64))

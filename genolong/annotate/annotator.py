@@ -126,7 +126,7 @@ class Annotator:
         if rc_average:
             from genolong.strand_average import rc_tables
 
-            self.rc_tables = rc_tables(tokenizer, labels.classes, labels.kind == "multilabel")
+            self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, labels.classes))
         self._check_head()
 
     def _check_head(self) -> None:
@@ -158,6 +158,8 @@ class Annotator:
     def _forward(self, tokens: np.ndarray, windows) -> list[np.ndarray]:
         import torch
 
+        from genolong.strand_average import both_strands
+
         length = max(w.end - w.start for w in windows)
         batch = np.zeros((len(windows), length), dtype=np.int64)  # (B, L), 0 = [PAD]
         pad = np.ones((len(windows), length), dtype=bool)  # (B, L), True at padding
@@ -169,8 +171,6 @@ class Annotator:
             if self.rc_tables is None:
                 logits = self.net(tokens_t, pad_t)  # (B, L, C)
             else:
-                from genolong.strand_average import both_strands
-
                 logits = both_strands(self.net, tokens_t, pad_t, *self.rc_tables)  # (B, L, C)
         logits = logits.float().cpu().numpy()  # (B, L, C)
         if logits.ndim != 3 or logits.shape[2] != len(self.labels.classes):

@@ -33,7 +33,7 @@ def test_averaged_logits_are_strand_equivariant(classes, multilabel):
     tok = KmerTokenizer(3)
     net = build_net(dict(vocab_size=tok.vocab_size, d_model=16, n_heads=2, n_layers=2, d_ff=32, attention="full",
                          context_pool=5, head_hidden=8), "annotate", len(classes)).double().eval()
-    rc_map, swap = rc_tables(tok, classes, multilabel)
+    rc_map, swap = rc_tables(tok, classes)
     assert (swap is None) == multilabel
     tokens = torch.randint(tok.n_special, tok.vocab_size, (2, 23))
     pad = torch.zeros(2, 23, dtype=torch.bool)
@@ -55,7 +55,7 @@ def test_averaged_logits_are_strand_equivariant(classes, multilabel):
 
 def test_overlapping_tokens_are_refused():
     with pytest.raises(GenolongError, match="stride == k"):
-        rc_tables(KmerTokenizer(3, 1), ["genic", "GO:1"], True)
+        rc_tables(KmerTokenizer(3, 1), ["genic", "GO:1"])
 
 
 def test_module_validates_on_both_strands():
@@ -73,6 +73,6 @@ def test_module_validates_on_both_strands():
              "targets": torch.zeros(2, 12, 3, dtype=torch.uint8)}
     with torch.no_grad():
         _, logits, _ = module._shared_step(batch)
-        expected = both_strands(module.net, batch["tokens"], batch["padding_mask"], *module.rc_tables)
+        expected = both_strands(module.net, batch["tokens"], batch["padding_mask"], module.rc_map, module.class_swap)
     torch.testing.assert_close(logits, expected)
     assert module.hparams.rc_average is True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genolong.datamodule import IGNORE_INDEX, GenomeDataModule, StepSampler, strand_swap
+from genolong.datamodule import IGNORE_INDEX, GenomeDataModule, StepSampler
+from genolong.labels import strand_swap
 from genolong.store import TokenStore
 
 
