@@ -46,9 +46,9 @@ def _one(length_bp: int, checkpoint: str | None, window: int, batch: int, queue)
         if checkpoint:
             ann = Annotator.from_checkpoint(checkpoint, window=window, batch_size=batch, progress=False)
         else:
-            from genolong.labels import LabelVocab
-            from genolong.net import build_net
-            from genolong.tokenizer import KmerTokenizer
+            from genolong.data.labels import LabelVocab
+            from genolong.models.net import build_net
+            from genolong.data.tokenizer import KmerTokenizer
 
             labels = LabelVocab("go", "multilabel", ["genic"] + [f"GO:{i:07d}" for i in range(20)])
             ann = Annotator(build_net(DEMO_ENCODER, "annotate", labels.n_outputs).eval(), KmerTokenizer(6), labels,

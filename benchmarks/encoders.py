@@ -45,7 +45,7 @@ def _build(system: str, length: int, depth: int):
 
         cfg = EncoderConfig(vocab_size=VOCAB, d_model=D, n_heads=HEADS, n_layers=depth, d_ff=FF,
                             attention=system.split("-")[1], bucket_size=BUCKET, n_hashes=HASHES,
-                            window=WINDOW, reversible=True, ff_chunks=max(1, length // 4096))
+                            attention_window=WINDOW, reversible=True, ff_chunks=max(1, length // 4096))
         enc, head = Encoder(cfg), MaskedLMHead(D, VOCAB)
         params = [*enc.parameters(), *head.parameters()]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from genolong.atomic import atomic_write_text
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.tokenizer import KmerTokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 PIECE = 8_000_000

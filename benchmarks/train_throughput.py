@@ -23,7 +23,7 @@ MODELS = ("reformer", "longformer", "transformer")
 
 
 def run(store: str, model: str, steps: int, threads: int, window: int | None, out: Path) -> dict:
-    from genolong.train import compose_config, train
+    from genolong.training.train import compose_config, train
 
     overrides = [
         "experiment=demo",

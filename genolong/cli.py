@@ -16,12 +16,12 @@ from genolong.errors import GenolongError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("genolong.prepare", "tokenize a genome and its labels into a token store"),
-    "inspect": ("genolong.inspect_store", "summarise a token store"),
-    "fetch": ("genolong.fetch", "download or copy a genome file, verified by sha256, atomically"),
+    "prepare": ("genolong.data.prepare", "tokenize a genome and its labels into a token store"),
+    "inspect": ("genolong.data.inspect", "summarise a token store"),
+    "fetch": ("genolong.data.fetch", "download or copy a genome file, verified by sha256, atomically"),
     "annotate": ("genolong.annotate.cli", "annotate a genome from a trained checkpoint (GFF3, BED, TSV)"),
     "evaluate": ("genolong.evaluate.cli", "score an annotation against a reference and baselines"),
-    "baseline": ("genolong.baseline", "train the k-mer logistic-regression baseline from a token store"),
+    "baseline": ("genolong.evaluate.baseline", "train the k-mer logistic-regression baseline from a token store"),
 }
 
 

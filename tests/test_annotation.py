@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from genolong.annotation import read_annotation, read_genes_tsv, write_genes_tsv
+from genolong.data.annotation import read_annotation, read_genes_tsv, write_genes_tsv
 from genolong.errors import GenolongError
-from genolong.genome import open_genome
+from genolong.data.genome import open_genome
 
 
 def _table(genes):

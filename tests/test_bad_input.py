@@ -97,14 +97,14 @@ def test_crlf_inputs_just_work(tmp_path, data_dir):
     gff.write_bytes(gzip.open(data_dir / "mycoides_Afade.gff3.gz").read().replace(b"\n", b"\r\n"))
     assert main(["prepare", "--genome", str(fna), "--annotation", str(gff), "--labels", "biotype",
                  "--split", "records:val=NZ_LAEX01000004.1;test=NZ_LAEX01000005.1", "--allow-leak", "--out", str(tmp_path / "s")]) == 0
-    from genolong.store import TokenStore
+    from genolong.data.store import TokenStore
 
     assert len(TokenStore(tmp_path / "s").seqids) == 8
 
 
 def test_interrupted_store_is_not_a_store(tmp_path, data_dir):
     from genolong.errors import GenolongError
-    from genolong.store import TokenStore
+    from genolong.data.store import TokenStore
 
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "tokens").mkdir()

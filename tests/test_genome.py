@@ -7,7 +7,7 @@ import gzip
 import pytest
 from Bio import SeqIO, bgzf
 
-from genolong.genome import open_genome
+from genolong.data.genome import open_genome
 
 
 @pytest.fixture(scope="module")

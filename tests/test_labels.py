@@ -7,10 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from genolong.annotation import Gene, read_annotation
+from genolong.data.annotation import Gene, read_annotation
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN, LabelVocab, build_labels, fill_targets, go_terms
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import UNKNOWN, LabelVocab, build_labels, fill_targets, go_terms, split_strand
+from genolong.data.tokenizer import KmerTokenizer
 
 
 def test_go_counts_match_the_file(default_genome):
@@ -110,3 +110,20 @@ def test_unknown_and_empty_schemes(default_genome):
         build_labels(genes, "cog")
     with pytest.raises(GenolongError, match="labels none of the 900 genes"):
         build_labels(genes, "attribute:no_such_key")
+
+
+@pytest.mark.parametrize("plus,minus", [("CDS:+", "CDS:-"), ("CDS[+]", "CDS[-]"), ("tRNA(+)", "tRNA(-)"),
+                                        ("rRNA_+", "rRNA_-"), ("photosystem (+)", "photosystem (-)")])
+def test_every_strand_spelling_is_one_stranded_pair(plus, minus):
+    vocab = LabelVocab("t", "single", ["intergenic", plus, minus, "ncRNA"])
+    assert split_strand(plus)[1] == "+" and split_strand(minus)[1] == "-"
+    assert split_strand(plus)[0] == split_strand(minus)[0]
+    assert list(vocab.strand_swap()) == [0, 2, 1, 3]
+
+
+def test_unstranded_names_have_no_strand():
+    for name in ("intergenic", "CDS", "GO:0005524", "genic", "-", "+"):
+        assert split_strand(name)[1] == "."
+    assert LabelVocab("go", "multilabel", ["genic", "GO:0005524"]).strand_swap() is None
+    # a strand without its twin is not a stranded pair
+    assert LabelVocab("t", "single", ["intergenic", "CDS:+", "tRNA"]).strand_swap() is None

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from genolong.annotation import read_annotation
+from genolong.data.annotation import read_annotation
 from genolong.cli import main
-from genolong.labels import UNKNOWN, go_terms
-from genolong.store import TokenStore
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import UNKNOWN, go_terms
+from genolong.data.store import TokenStore
+from genolong.data.tokenizer import KmerTokenizer
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from genolong import split as split_mod
-from genolong.split import check_leak, make_split
-from genolong.tokenizer import KmerTokenizer
+from genolong.data import split as split_mod
+from genolong.data.split import check_leak, make_split
+from genolong.data.tokenizer import KmerTokenizer
 
 
 def _genome_with_repeat(length: int = 400_000, repeat: int = 30_000, seed: int = 1) -> bytes:

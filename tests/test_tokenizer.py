@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from genolong.errors import GenolongError
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.tokenizer import KmerTokenizer
 
 
 def _naive(seq: str, k: int, stride: int) -> list[int]:
@@ -102,7 +102,7 @@ def test_rc_map_is_involution_and_reverse_complements():
 
 
 def test_chunked_encoding_matches_whole(monkeypatch):
-    import genolong.tokenizer as mod
+    import genolong.data.tokenizer as mod
 
     rng = np.random.default_rng(7)
     seq = rng.choice(np.frombuffer(b"ACGTNacgt", np.uint8), size=10_007).tobytes()

@@ -124,9 +124,9 @@ class Annotator:
         self.progress = progress
         self.rc_tables = None
         if rc_average:
-            from genolong.strand_average import rc_tables
+            from genolong.models.strand_average import rc_tables
 
-            self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, labels.classes))
+            self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, labels.strand_swap()))
         self._check_head()
 
     def _check_head(self) -> None:
@@ -144,7 +144,7 @@ class Annotator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, expect_tokenizer=None, expect_labels=None, **kwargs) -> "Annotator":
         """Load a checkpoint; refuse it when its tokenizer or labels differ from the expected ones."""
-        from genolong.checkpoint import load_checkpoint
+        from genolong.training.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(path, map_location="cpu")
         if getattr(loaded, "task", "annotate") != "annotate":
@@ -158,7 +158,7 @@ class Annotator:
     def _forward(self, tokens: np.ndarray, windows) -> list[np.ndarray]:
         import torch
 
-        from genolong.strand_average import both_strands
+        from genolong.models.strand_average import both_strands
 
         length = max(w.end - w.start for w in windows)
         batch = np.zeros((len(windows), length), dtype=np.int64)  # (B, L), 0 = [PAD]
@@ -206,7 +206,7 @@ class Annotator:
 
         owned = not hasattr(genome, "fetch")
         if owned:
-            from genolong.genome import open_genome
+            from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
         try:
@@ -248,7 +248,7 @@ class Annotator:
         genes = predicted
         if reference is not None:
             if isinstance(reference, (str, os.PathLike)):
-                from genolong.annotation import read_annotation
+                from genolong.data.annotation import read_annotation
 
                 reference = read_annotation(reference)
             reference = list(reference)

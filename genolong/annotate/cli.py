@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     expect_tokenizer = expect_labels = None
     if args.store:
-        from genolong.store import TokenStore
+        from genolong.data.store import TokenStore
 
         store = TokenStore(args.store)
         expect_tokenizer, expect_labels = store.tokenizer, store.labels
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     )
     reference = None
     if args.annotation:
-        from genolong.annotation import read_annotation
+        from genolong.data.annotation import read_annotation
 
         reference = read_annotation(args.annotation)
     result = annotator.annotate(args.genome, reference=reference)

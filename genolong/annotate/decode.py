@@ -16,12 +16,11 @@ term when none is).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-_STRAND_SUFFIX = re.compile(r"^(?P<label>.+?)[\s:|/_]*\(?(?P<strand>[+-])\)?$")
+from genolong.data.labels import split_strand
 
 
 @dataclass
@@ -36,14 +35,6 @@ class Segment:
     tok_end: int
     probs: np.ndarray = field(repr=False)  # (C,) mean per-class probability over the segment
     functions: tuple[str, ...] = ()  # the GO terms of a multilabel segment; empty: just `label`
-
-
-def split_strand(class_name: str) -> tuple[str, str]:
-    """'protein_coding:+' / 'tRNA(-)' / 'rRNA_-' -> (label, strand); otherwise (name, '.')."""
-    m = _STRAND_SUFFIX.match(class_name)
-    if m is None or len(class_name) < 2:
-        return class_name, "."
-    return m.group("label"), m.group("strand")
 
 
 def viterbi(log_emission: np.ndarray, p_switch: float) -> np.ndarray:

@@ -61,7 +61,7 @@ def label_from_probs(probs: np.ndarray, classes: Sequence[str], kind: str, thres
 def pool_reference_genes(
     genes: Iterable, probs_by_seqid: dict[str, np.ndarray], classes: Sequence[str], kind: str, k: int, stride: int
 ) -> list[GeneCall]:
-    """One GeneCall per reference gene (genolong.annotation.Gene) on a record we annotated."""
+    """One GeneCall per reference gene (genolong.data.annotation.Gene) on a record we annotated."""
     calls = []
     for gene in genes:
         probs = probs_by_seqid.get(gene.seqid)

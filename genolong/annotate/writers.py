@@ -40,7 +40,7 @@ def escape_attr(value: str) -> str:
 
 def class_colours(classes: Sequence[str]) -> dict[str, tuple[int, int, int]]:
     """One colour per class name, and per class name without its strand suffix."""
-    from genolong.annotate.decode import split_strand
+    from genolong.data.labels import split_strand
 
     colours: dict[str, tuple[int, int, int]] = {}
     for i, name in enumerate(classes):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     regions = None
     if args.store:
-        from genolong.store import TokenStore
+        from genolong.data.store import TokenStore
 
         regions = [(r.seqid, r.start, r.end) for r in TokenStore(args.store).regions(args.split)]
     result = evaluate(

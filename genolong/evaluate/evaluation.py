@@ -55,8 +55,8 @@ def _concat(arrays: list[np.ndarray], width: int | None, dtype) -> np.ndarray:
 
 def _kmer_baseline(model: dict, genome, genes: list, by_gene, vocab, tokenizer) -> dict:
     """Gene-level metrics of the k-mer logistic regression on the reference genes."""
-    from genolong.baseline import gene_tokens, kmer_features, predict_proba
-    from genolong.tokenizer import KmerTokenizer
+    from genolong.evaluate.baseline import gene_tokens, kmer_features, predict_proba
+    from genolong.data.tokenizer import KmerTokenizer
 
     base_tok = KmerTokenizer.from_dict(model["tokenizer"])
     lab = model["labels"]
@@ -119,11 +119,11 @@ def evaluate(
     calls that overlap a region are clipped to it, so a prediction running across the region
     still counts against precision.
     """
-    from genolong.annotation import read_annotation
+    from genolong.data.annotation import read_annotation
     from genolong.evaluate import prodigal as prodigal_mod
     from genolong.evaluate.report import write_report
-    from genolong.labels import LabelVocab
-    from genolong.tokenizer import KmerTokenizer
+    from genolong.data.labels import LabelVocab
+    from genolong.data.tokenizer import KmerTokenizer
 
     out_dir = Path(out_dir)
     tp = load_probs(f"{pred}.probs.npz")
@@ -162,7 +162,7 @@ def evaluate(
     notes: list[str] = []
     base_model = None
     if baseline is not None:
-        from genolong.baseline import load_baseline
+        from genolong.evaluate.baseline import load_baseline
 
         base_model = load_baseline(baseline)
     if base_model is not None:
@@ -179,7 +179,7 @@ def evaluate(
     }
     genome_obj = None
     if genome is not None:
-        from genolong.genome import open_genome
+        from genolong.data.genome import open_genome
 
         genome_obj = open_genome(genome)
     try:

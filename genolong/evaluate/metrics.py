@@ -30,7 +30,7 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from genolong.labels import UNKNOWN
+from genolong.data.labels import UNKNOWN
 
 FMAX_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
 

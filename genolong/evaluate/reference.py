@@ -1,6 +1,6 @@
 """The reference side of an evaluation: gene labels and per-token targets under a model's vocabulary.
 
-The reference annotation is labelled with the checkpoint's scheme (`genolong.labels`), then
+The reference annotation is labelled with the checkpoint's scheme (`genolong.data.labels`), then
 projected onto the checkpoint's classes: a single-label gene whose label the model does not
 know, and every GO term the model does not predict, is left out (unknown), never counted as
 wrong. Stranded vocabularies (`CDS:+` / `CDS:-`) take the gene's strand.
@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genolong.annotate.decode import split_strand
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN
+from genolong.data.labels import UNKNOWN, split_strand
 
 
 @dataclass
 class Reference:
-    genes: list  # genolong.annotation.Gene on the evaluated records
+    genes: list  # genolong.data.annotation.Gene on the evaluated records
     by_gene: dict[str, list[str]]  # gene_id -> labels within the vocabulary; absent = unknown
     vocab: object  # LabelVocab
     go_terms: dict[str, list[str]]  # multilabel only: gene_id -> kept terms (genes with any GO)
@@ -31,7 +30,7 @@ def _stranded(classes: list[str]) -> bool:
 
 def project_labels(genes: list, vocab, source: str) -> Reference:
     """Label `genes` with `vocab.scheme` and keep only what the vocabulary can express."""
-    from genolong.labels import GeneLabels, build_labels
+    from genolong.data.labels import GeneLabels, build_labels
 
     try:
         built = build_labels(genes, vocab.scheme, top_terms=10**6, source=source)
@@ -60,7 +59,7 @@ def project_labels(genes: list, vocab, source: str) -> Reference:
 
 def token_targets(ref: Reference, seqid: str, n_tokens: int, tokenizer) -> np.ndarray:
     """Targets of one record, exactly as `genolong prepare` paints them."""
-    from genolong.labels import GeneLabels, fill_targets
+    from genolong.data.labels import GeneLabels, fill_targets
 
     vocab = ref.vocab
     shape = (n_tokens,) if vocab.kind == "single" else (n_tokens, vocab.n_outputs)

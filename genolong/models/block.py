@@ -18,7 +18,7 @@ def build_attention(cfg: EncoderConfig, kind: str, layer: int) -> nn.Module:
         return LSHAttention(cfg.d_model, cfg.n_heads, cfg.bucket_size, cfg.n_hashes, cfg.dropout,
                             eval_seed=cfg.lsh_eval_seed + layer)
     if kind == "sliding":
-        return SlidingAttention(cfg.d_model, cfg.n_heads, cfg.window, cfg.dropout)
+        return SlidingAttention(cfg.d_model, cfg.n_heads, cfg.attention_window, cfg.dropout)
     return FullAttention(cfg.d_model, cfg.n_heads, cfg.dropout)
 
 

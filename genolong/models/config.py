@@ -26,7 +26,7 @@ class EncoderConfig:
     bucket_size: int = 64
     n_hashes: int = 4
     # sliding: tokens attended on each side; global positions attend and are attended everywhere
-    window: int = 256
+    attention_window: int = 256
     global_tokens: tuple[int, ...] = ()
     # how the stack runs, not what it holds: these never change the parameters
     reversible: bool = True
@@ -58,7 +58,7 @@ class EncoderConfig:
             return GenolongError(f"EncoderConfig: {msg}")
 
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "bucket_size",
-                     "n_hashes", "window", "ff_chunks"):
+                     "n_hashes", "attention_window", "ff_chunks"):
             if int(getattr(self, name)) < 1:
                 raise bad(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.d_model % self.n_heads:

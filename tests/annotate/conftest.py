@@ -10,7 +10,7 @@ from genolong.cli import main
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, default_genome):
     """(checkpoint path, token store) of a biotype model trained for a few steps."""
-    from genolong.train import compose_config, train
+    from genolong.training.train import compose_config, train
 
     root = tmp_path_factory.mktemp("trained")
     store = root / "store"

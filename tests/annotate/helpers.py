@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genolong.labels import LabelVocab
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import LabelVocab
+from genolong.data.tokenizer import KmerTokenizer
 
 BIOTYPE = LabelVocab("biotype", "single", ["intergenic", "protein_coding", "rRNA", "tRNA"])
 
@@ -51,7 +51,7 @@ def afade_first_contig(data_dir: Path, n_bp: int) -> bytes:
 def save_checkpoint(net_cfg: dict, labels: LabelVocab, tokenizer: KmerTokenizer, path: Path,
                     task: str = "annotate", n_outputs: int | None = None) -> Path:
     """A checkpoint in genolong-train's format around an untrained network (for loader tests)."""
-    from genolong.net import build_net
+    from genolong.models.net import build_net
 
     n_outputs = labels.n_outputs if n_outputs is None else n_outputs
     net = build_net(net_cfg, task, n_outputs)

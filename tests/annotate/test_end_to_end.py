@@ -10,7 +10,7 @@ import pytest
 
 from genolong.annotate import Annotator
 from genolong.annotate.probs import load_probs
-from genolong.annotation import read_annotation
+from genolong.data.annotation import read_annotation
 from genolong.cli import main
 
 from .helpers import fasta_from
@@ -126,7 +126,7 @@ def test_mismatched_store_and_bad_genome(trained, tmp_path, data_dir, capsys):
 def test_rc_average_follows_the_checkpoint_and_is_strand_equivariant(trained, tmp_path):
     import torch
 
-    from genolong.checkpoint import read_checkpoint
+    from genolong.training.checkpoint import read_checkpoint
 
     ckpt, _ = trained
     assert Annotator.from_checkpoint(ckpt, progress=False).rc_tables is None

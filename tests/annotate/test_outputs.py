@@ -11,8 +11,8 @@ from genolong.annotate.decode import Segment
 from genolong.annotate.genes import GeneCall
 from genolong.annotate.probs import load_probs
 from genolong.annotate.writers import write_bed, write_genes_tsv, write_gff3
-from genolong.annotation import read_annotation
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.annotation import read_annotation
+from genolong.data.tokenizer import KmerTokenizer
 
 from .helpers import BIOTYPE, LocalNet
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from genolong.annotate import Annotator
-from genolong.annotate.decode import decode_record, split_strand, viterbi
+from genolong.annotate.decode import decode_record, viterbi
 from genolong.annotate.tiling import Stitcher, Window, plan_windows, window_weights
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.tokenizer import KmerTokenizer
 
 from .helpers import BIOTYPE, LocalNet, afade_first_contig, fasta_from
 
@@ -107,7 +107,6 @@ def test_decode_segments_strand_min_length_and_bp_edges():
     assert [(s.start, s.end, s.strand, s.label) for s in segs] == [
         (60, 240, "+", "protein_coding"), (420, 540, "-", "protein_coding")]
     assert segs[0].score == pytest.approx(0.9)
-    assert split_strand("CDS(+)") == ("CDS", "+") and split_strand("GO:0005524") == ("GO:0005524", ".")
 
 
 def test_decode_multilabel_genic_then_terms():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from genolong.baseline import (
+from genolong.evaluate.baseline import (
     fit_multilabel,
     fit_single,
     gene_tokens,
@@ -18,7 +18,7 @@ from genolong.baseline import (
     train_baseline,
 )
 from genolong.cli import main
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.tokenizer import KmerTokenizer
 
 
 def test_kmer_features_by_hand():

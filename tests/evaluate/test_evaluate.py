@@ -12,9 +12,9 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 from genolong.annotate import Annotator
 from genolong.annotate.probs import load_probs
 from genolong.cli import main
-from genolong.labels import LabelVocab
-from genolong.store import TokenStore
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import LabelVocab
+from genolong.data.store import TokenStore
+from genolong.data.tokenizer import KmerTokenizer
 
 from .helpers import LocalNet
 
@@ -167,7 +167,7 @@ def test_regions_restrict_every_metric(biotype_store, data_dir, tmp_path):
                  plots=False, regions=[region])
     a, b = KmerTokenizer(6).token_range(region[1], region[2])
     assert m["meta"]["n_scored_tokens"] == b - a
-    from genolong.annotation import read_annotation
+    from genolong.data.annotation import read_annotation
 
     inside = [g for g in read_annotation(data_dir / "mycoides_Afade.gff3.gz")
               if g.seqid == region[0] and region[1] <= g.start and g.end <= region[2]]

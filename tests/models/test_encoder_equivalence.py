@@ -13,7 +13,7 @@ KINDS = ["lsh", "sliding", "full"]
 
 def tiny(**kw) -> EncoderConfig:
     base = dict(vocab_size=40, d_model=16, n_heads=2, n_layers=2, d_ff=32, bucket_size=4,
-                n_hashes=2, window=4, global_tokens=(1,), ff_chunks=1, dropout=0.0)
+                n_hashes=2, attention_window=4, global_tokens=(1,), ff_chunks=1, dropout=0.0)
     base.update(kw)
     return EncoderConfig(**base)
 
@@ -176,7 +176,7 @@ def test_reversible_memory_does_not_grow_with_depth():
 def test_overfits_one_batch(attention):
     torch.manual_seed(0)
     cfg = EncoderConfig(vocab_size=12, d_model=32, n_heads=2, n_layers=2, d_ff=64,
-                        attention=attention, bucket_size=8, n_hashes=2, window=8)
+                        attention=attention, bucket_size=8, n_hashes=2, attention_window=8)
     enc = Encoder(cfg)
     head = TokenClassificationHead(32, 3)
     t = torch.randint(5, 12, (2, 48))

@@ -13,7 +13,7 @@ KINDS = ["lsh", "sliding", "full"]
 
 def cfg(attention, **kw):
     base = dict(vocab_size=64, d_model=64, n_heads=4, n_layers=2, d_ff=128, attention=attention,
-                bucket_size=16, n_hashes=2, window=16, global_tokens=(0,), ff_chunks=2)
+                bucket_size=16, n_hashes=2, attention_window=16, global_tokens=(0,), ff_chunks=2)
     base.update(kw)
     return EncoderConfig(**base)
 

@@ -11,7 +11,7 @@ from genolong.models import Encoder, EncoderConfig, MaskedLMHead, TokenClassific
 
 def tiny(**kw) -> EncoderConfig:
     base = dict(vocab_size=50, d_model=32, n_heads=2, n_layers=3, d_ff=64, bucket_size=8,
-                n_hashes=2, window=8, global_tokens=(0,), ff_chunks=3, dropout=0.1)
+                n_hashes=2, attention_window=8, global_tokens=(0,), ff_chunks=3, dropout=0.1)
     base.update(kw)
     return EncoderConfig(**base)
 

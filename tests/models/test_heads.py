@@ -6,7 +6,7 @@ import torch
 from genolong.errors import GenolongError
 from genolong.models import EncoderConfig, TokenClassificationHead
 from genolong.models.heads import MaskedBatchNorm
-from genolong.net import build_net
+from genolong.models.net import build_net
 
 
 def test_masked_batch_norm_uses_only_real_positions():

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from genolong.errors import GenolongError
-from genolong.net import build_net
-from genolong.strand_average import both_strands, flip_index, rc_tables
-from genolong.tokenizer import KmerTokenizer
+from genolong.models.net import build_net
+from genolong.models.strand_average import both_strands, flip_index, rc_tables
+from genolong.data.tokenizer import KmerTokenizer
+from genolong.data.labels import LabelVocab
 
 
 def test_flip_index_reverses_the_real_prefix_only():
@@ -33,7 +34,7 @@ def test_averaged_logits_are_strand_equivariant(classes, multilabel):
     tok = KmerTokenizer(3)
     net = build_net(dict(vocab_size=tok.vocab_size, d_model=16, n_heads=2, n_layers=2, d_ff=32, attention="full",
                          context_pool=5, head_hidden=8), "annotate", len(classes)).double().eval()
-    rc_map, swap = rc_tables(tok, classes)
+    rc_map, swap = rc_tables(tok, LabelVocab("t", "multilabel" if multilabel else "single", classes).strand_swap())
     assert (swap is None) == multilabel
     tokens = torch.randint(tok.n_special, tok.vocab_size, (2, 23))
     pad = torch.zeros(2, 23, dtype=torch.bool)
@@ -55,12 +56,12 @@ def test_averaged_logits_are_strand_equivariant(classes, multilabel):
 
 def test_overlapping_tokens_are_refused():
     with pytest.raises(GenolongError, match="stride == k"):
-        rc_tables(KmerTokenizer(3, 1), ["genic", "GO:1"])
+        rc_tables(KmerTokenizer(3, 1), None)
 
 
 def test_module_validates_on_both_strands():
-    from genolong.labels import LabelVocab
-    from genolong.module import GenoLongModule
+    from genolong.data.labels import LabelVocab
+    from genolong.training.module import GenoLongModule
 
     torch.manual_seed(0)
     tok = KmerTokenizer(3)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from genolong import fetch as fetch_mod
+from genolong.data import fetch as fetch_mod
 from genolong.errors import GenolongError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -90,7 +90,7 @@ def pipeline_run(http_server, tmp_path):
     gff_url = http_server.serve("/afade_contig5.gff3.gz", (FIXTURES / "afade_contig5.gff3.gz").read_bytes())
     overrides = {
         "reformer": ["model=reformer", "model.bucket_size=16", *TINY],
-        "longformer": ["model=longformer", "model.window=16", *TINY],
+        "longformer": ["model=longformer", "model.attention_window=16", *TINY],
     }
     write_config(tmp_path, contig_url, gff_url, overrides)
     result = snakemake(tmp_path, "-c2")
@@ -189,7 +189,7 @@ def check_gff3(path: Path) -> int:
     """Parse the GFF3 with gffutils (an independent parser) and genolong's reader; count features."""
     import gffutils
 
-    from genolong.annotation import read_annotation
+    from genolong.data.annotation import read_annotation
 
     text = path.read_text()
     assert text.startswith("##gff-version 3")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from genolong import pipeline_report as pr
+from genolong.evaluate import pipeline_report as pr
 from genolong.errors import GenolongError
 
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -70,7 +70,7 @@ def test_cli_writes_tsv_and_markdown(tmp_path):
     ev = write_eval(tmp_path, "Afade", "reformer", 0.8)
     tsv, md = tmp_path / "report" / "summary.tsv", tmp_path / "report" / "summary.md"
     result = subprocess.run(
-        [sys.executable, "-m", "genolong.pipeline_report", "--train", "reformer", str(train.metrics),
+        [sys.executable, "-m", "genolong.evaluate.pipeline_report", "--train", "reformer", str(train.metrics),
          str(train.benchmark), "--evaluation", "Afade", "reformer", str(ev.evaluate_dir), str(ev.benchmark),
          "--tsv", str(tsv), "--md", str(md)],
         capture_output=True, text=True, timeout=60,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from genolong.prepare import prepare
+from genolong.data.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[2]
 PLASMID = REPO / "tests" / "data" / "NC_005816.gb"
@@ -55,7 +55,7 @@ def tiny(store: Path, *extra: str) -> list[str]:
         "model.d_ff=32",
         "model.bucket_size=8",
         "model.n_hashes=1",
-        "model.window=8",
+        "model.attention_window=8",
         "model.ff_chunks=2",
         "trainer.max_steps=4",
         "trainer.log_every_n_steps=1",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genolong.datamodule import IGNORE_INDEX, GenomeDataModule, StepSampler
-from genolong.labels import strand_swap
-from genolong.store import TokenStore
+from genolong.training.datamodule import IGNORE_INDEX, GenomeDataModule, StepSampler
+from genolong.data.store import TokenStore
 
 
 def test_val_tiles_cover_the_val_region_once_with_padding(plasmid_store):
@@ -55,12 +54,6 @@ def test_reverse_complement_augmentation(plasmid_store):
         assert torch.equal(b["tokens"], rc_map[a["tokens"].flip(0)])
         assert torch.equal(b["targets"], a["targets"].flip(0))  # biotype classes carry no strand
     assert 5 < flipped < 35
-
-
-def test_strand_classes_swap():
-    swap = strand_swap(["intergenic", "CDS:+", "CDS:-", "tRNA(+)", "tRNA(-)", "rRNA"])
-    assert list(swap) == [0, 2, 1, 4, 3, 5]
-    assert strand_swap(["intergenic", "CDS", "tRNA"]) is None
 
 
 def test_ddp_shards_are_the_single_process_batch():

@@ -7,7 +7,7 @@ import subprocess
 
 import torch
 
-from genolong.train import compose_config, train
+from genolong.training.train import compose_config, train
 from tests.training.conftest import tiny
 from tests.training.helpers import genolong_train
 
@@ -43,7 +43,7 @@ def test_ddp_gloo_matches_single_process(plasmid_store, tmp_path):
 
     import pytorch_lightning as pl
 
-    from genolong.train import build, build_module
+    from genolong.training.train import build, build_module
 
     cfg = compose_config([*common, "data.batch_size=4"], output_dir=tmp_path / "init")
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)

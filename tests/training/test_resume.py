@@ -8,8 +8,8 @@ import time
 
 import torch
 
-from genolong.checkpoint import read_checkpoint
-from genolong.train import compose_config, train
+from genolong.training.checkpoint import read_checkpoint
+from genolong.training.train import compose_config, train
 from tests.training.conftest import tiny
 from tests.training.helpers import genolong_train
 

@@ -7,7 +7,7 @@ import csv
 import subprocess
 from pathlib import Path
 
-from genolong.checkpoint import load_checkpoint
+from genolong.training.checkpoint import load_checkpoint
 from tests.training.conftest import tiny
 from tests.training.helpers import genolong_train
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from genolong.checkpoint import load_checkpoint
+from genolong.training.checkpoint import load_checkpoint
 from genolong.errors import GenolongError
-from genolong.module import GenoLongModule
-from genolong.train import build_module, compose_config, train
+from genolong.training.module import GenoLongModule
+from genolong.training.train import build_module, compose_config, train
 from tests.training.conftest import tiny
 from tests.training.helpers import logged, metrics
 
@@ -58,7 +58,7 @@ def test_go_metrics_prior_and_metrics_json(go_store, tmp_path):
 
 def test_go_loss_masks_unknown_terms(go_store, tmp_path):
     cfg = compose_config(tiny(go_store, "data.window=512", "data.val_batch_size=8"), output_dir=tmp_path)
-    from genolong.train import build
+    from genolong.training.train import build
 
     datamodule = build(cfg.data)
     module = build_module(cfg, datamodule)
@@ -153,7 +153,7 @@ def test_mlm_pretraining_then_annotate_fine_tuning(plasmid_store, tmp_path):
 
     ft_cfg = compose_config(tiny(plasmid_store, f"task.pretrained={mlm_ckpt}", "trainer.max_steps=2"),
                             output_dir=tmp_path / "ft")
-    from genolong.train import build
+    from genolong.training.train import build
 
     module = build_module(ft_cfg, build(ft_cfg.data))
     pretrained = load_checkpoint(mlm_ckpt).net.encoder.state_dict()
@@ -174,7 +174,7 @@ def test_mlm_pretraining_then_annotate_fine_tuning(plasmid_store, tmp_path):
 
 def test_class_weights_balanced(plasmid_store, tmp_path):
     cfg = compose_config(tiny(plasmid_store, "task.class_weights=balanced"), output_dir=tmp_path)
-    from genolong.train import build
+    from genolong.training.train import build
 
     datamodule = build(cfg.data)
     module = build_module(cfg, datamodule)
@@ -190,7 +190,7 @@ def test_go_validation_metrics_match_sklearn(go_store, tmp_path):
     import pytorch_lightning as pl
     from sklearn.metrics import average_precision_score, f1_score
 
-    from genolong.train import build
+    from genolong.training.train import build
 
     cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16"), output_dir=tmp_path)
     datamodule = build(cfg.data)

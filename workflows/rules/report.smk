@@ -51,5 +51,5 @@ rule report:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m genolong.pipeline_report {params.train:q} {params.evaluations:q}"
+        "python -m genolong.evaluate.pipeline_report {params.train:q} {params.evaluations:q}"
         " --tsv {output.tsv:q} --md {output.md:q} > {log:q} 2>&1"

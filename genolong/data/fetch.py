@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout, quiet=args.quiet,
     )
     if args.index:
-        from genolong.genome import open_genome
+        from genolong.data.genome import open_genome
 
         with open_genome(result.path) as genome:
             n_records = len(genome.ids)

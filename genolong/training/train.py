@@ -30,7 +30,7 @@ ERROR_FILE = "error.txt"
 def conf_dir() -> Path:
     """The top-level `conf/` of the repository genolong is installed from (editable install)."""
     override = os.environ.get(CONF_ENV)
-    candidate = Path(override) if override else Path(__file__).resolve().parent.parent / "conf"
+    candidate = Path(override) if override else Path(__file__).resolve().parents[2] / "conf"
     if not (candidate / "train.yaml").is_file():
         raise GenolongError(
             f"{candidate}: Hydra config folder not found (no train.yaml); genolong-train needs the "
@@ -126,7 +126,7 @@ def ensure_store(cfg) -> None:
         return
     from omegaconf import OmegaConf
 
-    from genolong.prepare import prepare
+    from genolong.data.prepare import prepare
 
     options = OmegaConf.to_container(cfg.prepare, resolve=True)
     print(f"genolong-train: preparing token store {store} from {options.get('genome_path')}", file=sys.stderr)
@@ -135,8 +135,8 @@ def ensure_store(cfg) -> None:
 
 def build_module(cfg, datamodule):
     """The LightningModule for `cfg`, with a network sized to the store's tokenizer and labels."""
-    from genolong.module import GenoLongModule
-    from genolong.net import build_net
+    from genolong.training.module import GenoLongModule
+    from genolong.models.net import build_net
 
     task = cfg.task.name
     tokenizer = datamodule.tokenizer
@@ -172,7 +172,7 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
         multilabel_average_precision,
     )
 
-    from genolong.labels import UNKNOWN
+    from genolong.data.labels import UNKNOWN
 
     freq = torch.tensor(datamodule.class_frequencies("train"), dtype=torch.float32)
     targets = [np.asarray(datamodule.store.targets(s.seqid)[s.tok_start:s.tok_end])
@@ -183,7 +183,7 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
     if datamodule.multilabel:
         scores = freq[1:].expand(target.shape[0], -1)  # (N, T): every token gets the base rates
         n_terms = scores.shape[1]
-        from genolong.module import macro_over_present
+        from genolong.training.module import macro_over_present
 
         micro = multilabel_average_precision(scores, target[:, 1:], n_terms, average="micro", ignore_index=UNKNOWN)
         per_term = multilabel_average_precision(scores, target[:, 1:], n_terms, average=None, ignore_index=UNKNOWN)
@@ -207,7 +207,7 @@ def train(cfg) -> dict:
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from genolong.atomic import atomic_write_text
-    from genolong.callbacks import AtomicCheckpointIO, ThroughputMonitor, peak_memory_mb
+    from genolong.training.callbacks import AtomicCheckpointIO, ThroughputMonitor, peak_memory_mb
 
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
@@ -318,7 +318,7 @@ def main() -> None:
             raise SystemExit(GenolongError.exit_code) from None
         except Exception as exc:
             if multirun:
-                logging.getLogger("genolong.train").exception("job failed")
+                logging.getLogger("genolong.training.train").exception("job failed")
                 return _record_failure(cfg, exc)
             raise
         return result["best_score"]

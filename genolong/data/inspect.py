@@ -14,7 +14,7 @@ def class_balance(store) -> list[tuple[str, int, int]]:
     """(class, positive tokens, unknown tokens) over all records, streamed per record."""
     import numpy as np
 
-    from genolong.labels import UNKNOWN
+    from genolong.data.labels import UNKNOWN
 
     vocab = store.labels
     pos = np.zeros(vocab.n_outputs, dtype=np.int64)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from genolong.store import TokenStore
+    from genolong.data.store import TokenStore
 
     store = TokenStore(args.store)
     console = Console()

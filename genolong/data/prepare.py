@@ -64,13 +64,13 @@ def prepare(
     """Write a token store; returns its meta dict. Plain Python, no Hydra."""
     import numpy as np
 
-    from genolong.annotation import read_annotation, write_genes_tsv
+    from genolong.data.annotation import read_annotation, write_genes_tsv
     from genolong.atomic import atomic_open, atomic_path
-    from genolong.genome import open_genome
-    from genolong.labels import build_labels, fill_targets
-    from genolong.split import DEFAULT_SPEC, check_leak, make_split
-    from genolong.store import FORMAT, file_stem, write_split_tsv
-    from genolong.tokenizer import KmerTokenizer
+    from genolong.data.genome import open_genome
+    from genolong.data.labels import build_labels, fill_targets
+    from genolong.data.split import DEFAULT_SPEC, check_leak, make_split
+    from genolong.data.store import FORMAT, file_stem, write_split_tsv
+    from genolong.data.tokenizer import KmerTokenizer
 
     out = Path(out)
     try:

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN
+from genolong.data.labels import UNKNOWN
 
 FORMAT = 1
 
@@ -78,7 +78,7 @@ def _gene_targets(store, gene, tokenizer) -> np.ndarray:
 
 def train_baseline(store_dir: str | os.PathLike, k_sub: int = 3, split: str = "train", c: float = 1.0) -> dict:
     """Fit the k-mer logistic regression and the priors on a store's `split` genes."""
-    from genolong.store import TokenStore
+    from genolong.data.store import TokenStore
 
     store = TokenStore(store_dir)
     tok, vocab = store.tokenizer, store.labels

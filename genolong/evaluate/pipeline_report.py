@@ -1,6 +1,6 @@
 """Summary table across pipeline experiments: metrics against the baselines, throughput, time.
 
-The Snakemake `report` rule runs `python -m genolong.pipeline_report`. Input per experiment: the
+The Snakemake `report` rule runs `python -m genolong.evaluate.pipeline_report`. Input per experiment: the
 training run's `metrics.json` and Snakemake's benchmark TSV of the train job; per evaluation
 (genome × experiment): the `genolong evaluate` output folder and the annotate job's benchmark.
 Output: one TSV and one Markdown table with one row per evaluated model and one per baseline of
@@ -207,7 +207,7 @@ def write_markdown(rows: list[dict], path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m genolong.pipeline_report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m genolong.evaluate.pipeline_report", description=__doc__.splitlines()[0])
     parser.add_argument("--train", nargs=3, action="append", default=[], metavar=("EXPERIMENT", "METRICS_JSON", "BENCHMARK_TSV"))
     parser.add_argument(
         "--evaluation", nargs=4, action="append", default=[],

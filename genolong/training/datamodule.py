@@ -23,7 +23,7 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN, strand_swap
+from genolong.data.labels import UNKNOWN
 
 IGNORE_INDEX = -100  # what torch's cross-entropy and torchmetrics skip
 SPLITS = ("train", "val", "test")
@@ -60,7 +60,7 @@ class _StoreWindows(Dataset):
     @property
     def store(self):
         if self._store is None:
-            from genolong.store import TokenStore
+            from genolong.data.store import TokenStore
 
             self._store = TokenStore(self.store_dir)
         return self._store
@@ -208,7 +208,7 @@ class GenomeDataModule(LightningDataModule):
                                 f"{batch_size} / {batches_per_epoch}")
         if not (Path(store_dir) / "meta.json").is_file():
             raise GenolongError(f"{store_dir}: not a token store (no meta.json); make one with `genolong prepare`")
-        from genolong.store import TokenStore
+        from genolong.data.store import TokenStore
 
         self.store_dir = str(store_dir)
         self.store = TokenStore(self.store_dir)
@@ -256,7 +256,7 @@ class GenomeDataModule(LightningDataModule):
         return RandomWindows(
             self.store_dir, self.spans("train"), self.window, self.multilabel, self.n_outputs,
             seed=self.seed, rc_aug=self.rc_aug, rc_map=self.tokenizer.rc_map,
-            class_swap=None if self.multilabel else strand_swap(list(self.labels.classes)),
+            class_swap=self.labels.strand_swap(),
         )
 
     def eval_dataset(self, split: str) -> TiledWindows:

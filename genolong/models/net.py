@@ -43,7 +43,11 @@ def make_encoder_config(config: Any):
     if isinstance(config, EncoderConfig):
         return config
     fields = {f.name for f in dataclasses.fields(EncoderConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(config).items() if k in fields}
+    values = dict(config)
+    if "window" in values and "attention_window" not in values:
+        # checkpoints written before the rename called the sliding half-width `window`
+        values["attention_window"] = values.pop("window")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields}
     return EncoderConfig(**values)
 
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from genolong.annotation import Gene, read_genes_tsv
+from genolong.data.annotation import Gene, read_genes_tsv
 from genolong.errors import GenolongError
-from genolong.labels import LabelVocab
-from genolong.split import SPLITS, Region
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import LabelVocab
+from genolong.data.split import SPLITS, Region
+from genolong.data.tokenizer import KmerTokenizer
 
 FORMAT = 1
 SPLIT_COLUMNS = ("seqid", "start", "end", "tok_start", "tok_end", "split")

@@ -10,7 +10,7 @@ Tasks:
 
 The hyperparameters saved in every checkpoint are plain types (encoder config dict, tokenizer dict,
 label vocabulary dict, task, output width), so `GenoLongModule.load_from_checkpoint(path)` and
-`genolong.checkpoint.load_checkpoint(path)` rebuild the network without pickled objects.
+`genolong.training.checkpoint.load_checkpoint(path)` rebuild the network without pickled objects.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from genolong.datamodule import IGNORE_INDEX
+from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
-from genolong.labels import UNKNOWN
-from genolong.net import build_net, encoder_config_dict
-from genolong.strand_average import both_strands, rc_tables
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.models.net import build_net, encoder_config_dict
+from genolong.models.strand_average import both_strands, rc_tables
+from genolong.data.tokenizer import KmerTokenizer
 
 MASK_ID = KmerTokenizer.mask_id
 N_SPECIAL = KmerTokenizer.n_special
@@ -140,7 +140,7 @@ class GenoLongModule(LightningModule):
         if self.rc_average:
             # validation, test and `genolong annotate` read both strands and average the logits;
             # buffers, so the tables follow the module to its device
-            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer), labels["classes"])
+            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer), LabelVocab.from_dict(labels).strand_swap())
             self.register_buffer("rc_map", rc_map, persistent=False)
             self.register_buffer("class_swap", class_swap, persistent=False)
         self.val_metrics = self._make_metrics("val/")
@@ -309,7 +309,7 @@ class GenoLongModule(LightningModule):
 
     def load_pretrained_encoder(self, path: str) -> None:
         """Initialise the encoder from an `mlm` (or any genolong) checkpoint for fine-tuning."""
-        from genolong.checkpoint import net_state_dict, read_checkpoint
+        from genolong.training.checkpoint import net_state_dict, read_checkpoint
 
         checkpoint = read_checkpoint(path)
         hparams = checkpoint["hyper_parameters"]

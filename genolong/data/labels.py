@@ -37,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genolong.annotation import Gene
+from genolong.data.annotation import Gene
 from genolong.errors import GenolongError
-from genolong.genome import check_readable
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.genome import check_readable
+from genolong.data.tokenizer import KmerTokenizer
 
 UNKNOWN = 255
 INTERGENIC = "intergenic"
@@ -50,6 +50,16 @@ MAX_SINGLE_CLASSES = 255  # class ids must stay below UNKNOWN in a uint8
 _GO_ID = re.compile(r"GO:(\d{7})")
 _GO_NAMED = re.compile(r"GO:(\d{7})\s*-\s*([^\[;|]+?)\s*(?:\[|$)")
 _NCBI_GO = re.compile(r"^\s*([^|]+)\|(\d{7})\|")
+# a stranded class name: `CDS:+`, `CDS(+)`, `CDS[-]`, `tRNA_-`, `photosystem (-)`
+_STRAND_SUFFIX = re.compile(r"^(?P<label>.+?)[\s:|/_]*[(\[]?(?P<strand>[+-])[)\]]?$")
+
+
+def split_strand(class_name: str) -> tuple[str, str]:
+    """`'CDS:+'` / `'tRNA(-)'` / `'CDS[+]'` -> (label, strand); any other name -> (name, '.')."""
+    m = _STRAND_SUFFIX.match(class_name)
+    if m is None or len(class_name) < 2:
+        return class_name, "."
+    return m.group("label"), m.group("strand")
 
 
 @dataclass
@@ -63,6 +73,20 @@ class LabelVocab:
     def n_outputs(self) -> int:
         return len(self.classes)
 
+    def strand_swap(self) -> np.ndarray | None:
+        """Class index -> index of the same class on the other strand; None when no class is stranded.
+
+        A class is stranded when `split_strand` finds a strand in its name and the class of the
+        same label on the other strand exists (`CDS:+` / `CDS:-`, `photosystem(+)` / `photosystem(-)`).
+        """
+        index = {split_strand(name): i for i, name in enumerate(self.classes)}
+        swap = np.arange(len(self.classes))
+        for (label, strand), i in index.items():
+            twin = (label, {"+": "-", "-": "+"}.get(strand, "."))
+            if strand != "." and twin in index:
+                swap[i] = index[twin]
+        return swap if np.any(swap != np.arange(len(self.classes))) else None
+
     def to_dict(self) -> dict:
         return {"scheme": self.scheme, "kind": self.kind, "classes": list(self.classes), "descriptions": dict(self.descriptions)}
 
@@ -71,26 +95,6 @@ class LabelVocab:
         if d.get("kind") not in ("single", "multilabel"):
             raise GenolongError(f"label vocabulary: kind must be 'single' or 'multilabel', got {d.get('kind')!r}")
         return cls(scheme=d["scheme"], kind=d["kind"], classes=list(d["classes"]), descriptions=dict(d.get("descriptions", {})))
-
-
-def strand_swap(classes: list[str]) -> np.ndarray | None:
-    """Class index -> index of the same class on the other strand, or None without strand classes.
-
-    A class is stranded when its name ends in `+` or `-` and its twin with the other sign
-    exists (e.g. `CDS:+` / `CDS:-`, `photosystem(+)` / `photosystem(-)`).
-    """
-    index = {name: i for i, name in enumerate(classes)}
-    swap = np.arange(len(classes))
-    found = False
-    for name, i in index.items():
-        for a, b in (("+", "-"), ("-", "+")):
-            pos = name.rfind(a)
-            if pos >= 0 and name[pos + 1:] in ("", ")", "]"):
-                twin = name[:pos] + b + name[pos + 1:]
-                if twin in index:
-                    swap[i] = index[twin]
-                    found = True
-    return swap if found else None
 
 
 @dataclass

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from genolong.errors import GenolongError
-from genolong.tokenizer import KmerTokenizer
+from genolong.data.tokenizer import KmerTokenizer
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SPEC = "contiguous"

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from genolong.errors import GenolongError
-from genolong.labels import strand_swap
 
 
 def flip_index(padding_mask: torch.Tensor) -> torch.Tensor:
@@ -40,11 +39,10 @@ def both_strands(net: nn.Module, tokens: torch.Tensor, padding_mask: torch.Tenso
     return (forward + reverse) * 0.5
 
 
-def rc_tables(tokenizer, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The token RC map and, when some classes are stranded (`CDS:+` / `CDS:-`), the class swap."""
+def rc_tables(tokenizer, class_swap: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The token RC map of `tokenizer` and the class swap (`LabelVocab.strand_swap()`) as tensors."""
     if tokenizer.stride != tokenizer.k:
         raise GenolongError(f"rc_average needs non-overlapping tokens (stride == k); the tokenizer has "
                             f"k={tokenizer.k}, stride={tokenizer.stride}")
     rc_map = torch.from_numpy(np.asarray(tokenizer.rc_map, dtype=np.int64))
-    swap = strand_swap(list(classes))
-    return rc_map, None if swap is None else torch.from_numpy(swap.astype(np.int64))
+    return rc_map, None if class_swap is None else torch.from_numpy(np.asarray(class_swap, dtype=np.int64))

@@ -67,9 +67,9 @@ def net_state_dict(checkpoint: dict) -> dict:
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> LoadedCheckpoint:
     """Rebuild network, tokenizer and labels from a checkpoint written by `genolong-train`."""
-    from genolong.labels import LabelVocab
-    from genolong.net import build_net, make_encoder_config
-    from genolong.tokenizer import KmerTokenizer
+    from genolong.data.labels import LabelVocab
+    from genolong.models.net import build_net, make_encoder_config
+    from genolong.data.tokenizer import KmerTokenizer
 
     checkpoint = read_checkpoint(path, map_location)
     hparams = checkpoint[HPARAMS_KEY]

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from genolong.atomic import atomic_open
 from genolong.errors import GenolongError
-from genolong.genome import Genome, _open_text, check_readable, sniff_format
+from genolong.data.genome import Genome, _open_text, check_readable, sniff_format
 
 RNA_TYPES = {
     "mRNA", "tRNA", "rRNA", "ncRNA", "tmRNA", "misc_RNA", "snRNA", "snoRNA", "lnc_RNA", "lncRNA",
@@ -355,7 +355,7 @@ def read_annotation(path: str | os.PathLike, genome: Genome | None = None) -> li
         if genome is not None and genome.genbank_records is not None and Path(genome.path).resolve() == p.resolve():
             records = genome.genbank_records
         else:
-            from genolong.genome import GenBankGenome
+            from genolong.data.genome import GenBankGenome
 
             records = GenBankGenome(p).genbank_records
         genes = _genbank_genes(records, p)

@@ -1,0 +1,1 @@
+"""Read, label, tokenize and store genomes: everything before the model."""
