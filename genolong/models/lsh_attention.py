@@ -26,7 +26,7 @@ from torch import nn
 from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import merge_partials
 from genolong.models.context import AttentionContext
-from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype
+from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype, scores_in_fp32
 from genolong.models.rotary import apply_rotary
 
 
@@ -104,8 +104,17 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: tuple[torch.Tensor,
     """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding.
 
     Any L: the sequence is padded internally to a multiple of bucket_size and exactly L
-    positions come back, as (batch, heads, L, d).
+    positions come back, as (batch, heads, L, d) in qk's dtype. Hashing, scores and the merge
+    of rounds run in the score dtype (float32 for half inputs) whatever autocast is on: a bucket
+    must not depend on bf16 rounding of the rotation.
     """
+    sdt = score_dtype(qk.dtype)
+    with scores_in_fp32(qk.device):
+        out = _lsh_attend(qk.to(sdt), v.to(sdt), rotations, padding_mask, bucket_size)
+    return out.to(qk.dtype)
+
+
+def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
     b, h, length, d = qk.shape
     rounds = rotations[0].shape[1]
     lp = math.ceil(length / bucket_size) * bucket_size
@@ -125,9 +134,7 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: tuple[torch.Tensor,
     shape = (bh, rounds * n_chunks, bucket_size, d)
     q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh).view(shape)
     v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh).view(shape)
-    # the default eps underflows to 0 in float16 and turns zero padding into NaN
-    eps = 1e-12 if qk.dtype in (torch.float32, torch.float64) else 1e-4
-    k_sorted = nn.functional.normalize(q_sorted, dim=-1, eps=eps)
+    k_sorted = nn.functional.normalize(q_sorted, dim=-1)
 
     with torch.no_grad():
         bias = _lsh_bias(perm_bh, chunk_of.reshape(bh, rounds, lp), pad, h, n_chunks,
