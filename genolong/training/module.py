@@ -33,6 +33,7 @@ from torchmetrics.classification import (
 from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
 from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
 from genolong.data.tokenizer import KmerTokenizer
@@ -221,9 +222,41 @@ class GenoLongModule(LightningModule):
             inputs, targets = tokens, self._batch_targets(batch)
         if self.rc_average and not self.training:
             logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, n_outputs)
+        elif self.training or self.task == "mlm":
+            # only the loss is needed: never hold (B, L, n_outputs) logits
+            return self._chunked_loss(inputs, targets, padding_mask), None, targets
         else:
             logits = self(inputs, padding_mask)  # (B, L, n_outputs)
         return self._loss(logits, targets, padding_mask), logits, targets
+
+    def _chunked_loss(self, inputs: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """`_loss` without the logits: the head's output layer and the loss run a chunk of
+        positions at a time, and only over positions that carry a loss (the masked ~15% in mlm)."""
+        head = self.net.head
+        features = head.features(self.net.encoder(inputs, padding_mask=padding_mask), padding_mask)
+        features = features.reshape(-1, features.shape[-1])  # (B*L, F)
+        if self.multilabel:
+            rows = ~padding_mask.reshape(-1)
+            targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
+            known = (targets != UNKNOWN).sum()
+
+            def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
+                return (per_entry * (t != UNKNOWN)).sum()
+
+            return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / known.clamp_min(1)
+        targets = targets.reshape(-1).long()
+        rows = targets != IGNORE_INDEX
+        targets = targets[rows]  # (N,)
+        weights = self.class_weights
+
+        def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(z.float(), t, weight=weights, reduction="sum")
+
+        # F.cross_entropy's mean: divided by the summed weights of the targets (0 / tiny = 0 if none)
+        total = weights[targets].sum() if weights is not None else torch.tensor(float(targets.numel()))
+        tiny = torch.finfo(torch.float32).tiny
+        return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / total.clamp_min(tiny)
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
