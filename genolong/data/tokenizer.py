@@ -42,6 +42,15 @@ def _as_uint8(seq: bytes | bytearray | memoryview | str | np.ndarray) -> np.ndar
     return np.frombuffer(seq, dtype=np.uint8)
 
 
+def centre_token_range(start: int, end: int, k: int, stride: int, n_tokens: int) -> tuple[int, int]:
+    """Tokens (half-open range, within `n_tokens`) whose centre base `i*stride + k//2` lies in bp
+    `[start, end)`."""
+    c = k // 2
+    a = max(0, -(-(int(start) - c) // stride))
+    b = min(n_tokens, -(-(int(end) - c) // stride))
+    return a, max(a, b)
+
+
 class KmerTokenizer:
     """Non-overlapping (stride == k) or overlapping (stride < k) k-mer tokens."""
 
@@ -86,6 +95,11 @@ class KmerTokenizer:
         """Half-open bp span `[start, end)` of token i."""
         start = i * self.stride
         return start, start + self.k
+
+    def centre_range(self, start: int, end: int, n_tokens: int) -> tuple[int, int]:
+        """Half-open token range whose centre base `i*stride + k//2` lies in bp `[start, end)`:
+        the rule that gives a token the label of the gene part covering it."""
+        return centre_token_range(start, end, self.k, self.stride, n_tokens)
 
     def token_range(self, start: int, end: int) -> tuple[int, int]:
         """Half-open token range whose whole spans lie inside bp `[start, end)`."""

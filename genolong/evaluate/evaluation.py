@@ -18,6 +18,8 @@ from genolong.annotate.probs import load_probs
 from genolong.atomic import atomic_write_text
 from genolong.errors import GenolongError
 from genolong.evaluate import metrics as M
+from genolong.data.labels import class_prior
+from genolong.data.split import within_regions
 from genolong.evaluate.reference import UNKNOWN, project_labels, token_targets
 
 TRACK_SPAN = 20000  # bp shown in the genome-track panel
@@ -236,13 +238,11 @@ def _region_filter(regions, lengths: dict[str, int], reference: str):
     """A predicate: does an object with seqid/start/end lie wholly inside one of `regions`?"""
     if not regions:
         return lambda item: True
-    by_seq: dict[str, list[tuple[int, int]]] = {}
-    for seqid, start, end in regions:
-        by_seq.setdefault(seqid, []).append((int(start), int(end)))
-    if not set(by_seq) & set(lengths):
-        raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(sorted(by_seq)[:3])}) "
+    seqids = sorted({seqid for seqid, _, _ in regions})
+    if not set(seqids) & set(lengths):
+        raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(seqids[:3])}) "
                             f"lie on the predicted records ({', '.join(list(lengths)[:3])})")
-    return lambda item: any(s <= item.start and item.end <= e for s, e in by_seq.get(item.seqid, ()))
+    return within_regions(regions)
 
 
 def _clip(intervals: list[M.Interval], regions) -> list[M.Interval]:
@@ -278,14 +278,12 @@ def _json_default(value):
 def _reference_priors(targets, genes, by_gene, vocab) -> tuple[np.ndarray, np.ndarray]:
     n = len(vocab.classes)
     if vocab.kind == "single":
-        known = targets[targets != UNKNOWN]
-        token = np.bincount(known, minlength=n)[:n] / max(known.size, 1)
+        token = class_prior([targets], vocab.kind, n)
         index = {c: i for i, c in enumerate(vocab.classes)}
         labs = [index[by_gene[g.gene_id][0]] for g in genes if g.gene_id in by_gene]
         gene = np.bincount(labs, minlength=n)[:n] / max(len(labs), 1)
         return token, gene
-    ok = targets != UNKNOWN
-    token = np.where(ok, targets, 0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+    token = class_prior([targets], vocab.kind, n)
     col = {c: i for i, c in enumerate(vocab.classes)}
     gene = np.zeros(n)
     gene[0] = 1.0

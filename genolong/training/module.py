@@ -30,9 +30,8 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
 from genolong.data.tokenizer import KmerTokenizer
@@ -208,13 +207,9 @@ class GenoLongModule(LightningModule):
         )
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
+        # the data module already encodes UNKNOWN and padding (`labels.loss_targets`)
         targets = batch["targets"]
-        if not self.multilabel:
-            # padding and genic tokens the scheme could not label (UNKNOWN) carry no class; both
-            # are ignored by the loss and the metrics
-            targets = targets.long()
-            targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
-        return targets
+        return targets if self.multilabel else targets.long()
 
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
         tokens, padding_mask = batch["tokens"], batch["padding_mask"]
