@@ -32,6 +32,7 @@ from torchmetrics.classification import (
 
 from genolong.errors import GenolongError
 from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.store import check_compatible
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
 from genolong.data.tokenizer import KmerTokenizer
@@ -311,11 +312,8 @@ class GenoLongModule(LightningModule):
 
         checkpoint = read_checkpoint(path)
         hparams = checkpoint["hyper_parameters"]
-        if hparams["tokenizer"].get("vocab_hash") != self.hparams.tokenizer.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
-                f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
-            )
+        check_compatible(path, tokenizer=hparams["tokenizer"], expect_tokenizer=self.hparams.tokenizer,
+                         have="pretrained", want="token store's")
         theirs, ours = hparams["encoder_config"], self.hparams.encoder_config
         shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
         diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]
