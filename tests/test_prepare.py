@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from genolong.errors import GenolongError
+
 from genolong.data.annotation import read_annotation
 from genolong.cli import main
 from genolong.data.labels import UNKNOWN, go_terms

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -121,12 +121,15 @@ class KmerTokenizer:
         n = self.n_tokens(raw.size)
         if out.shape != (n,):
             raise ValueError(f"out has shape {out.shape}, expected ({n},)")
-        for t0 in range(0, n, _CHUNK_TOKENS):
-            t1 = min(n, t0 + _CHUNK_TOKENS)
-            bp0 = t0 * self.stride
-            bp1 = (t1 - 1) * self.stride + self.k
+        for t0, t1, bp0, bp1 in self._chunks(n, _CHUNK_TOKENS):
             out[t0:t1] = self._encode_chunk(raw[bp0:bp1], t1 - t0)
         return out
+
+    def _chunks(self, n_tokens: int, chunk_tokens: int) -> Iterator[tuple[int, int, int, int]]:
+        """(first token, end token, first bp, end bp) of consecutive chunks of `chunk_tokens` tokens."""
+        for t0 in range(0, n_tokens, chunk_tokens):
+            t1 = min(n_tokens, t0 + chunk_tokens)
+            yield t0, t1, t0 * self.stride, (t1 - 1) * self.stride + self.k
 
     def encode_record(
         self,
@@ -144,10 +147,7 @@ class KmerTokenizer:
         n = self.n_tokens(length_bp)
         if out.shape != (n,):
             raise ValueError(f"out has shape {out.shape}, expected ({n},)")
-        for t0 in range(0, n, chunk_tokens):
-            t1 = min(n, t0 + chunk_tokens)
-            bp0 = t0 * self.stride
-            bp1 = (t1 - 1) * self.stride + self.k
+        for t0, t1, bp0, bp1 in self._chunks(n, chunk_tokens):
             self.encode_into(fetch(bp0, bp1), out[t0:t1])
             if progress is not None:
                 progress(min(t1 * self.stride, length_bp) - bp0)
