@@ -30,9 +30,9 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.store import check_compatible
 from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
@@ -100,6 +100,7 @@ class GenoLongModule(LightningModule):
         mask_prob: float = 0.15,
         seed: int = 0,
         rc_average: bool = False,
+        window: int | None = None,
     ):
         super().__init__()
         if task not in ("annotate", "mlm"):
@@ -122,6 +123,8 @@ class GenoLongModule(LightningModule):
                 "mask_prob": float(mask_prob),
                 "seed": int(seed),
                 "rc_average": bool(rc_average),
+                # the training window (tokens): `genolong annotate` tiles with it by default
+                "window": None if window is None else int(window),
             }
         )
         self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
@@ -206,13 +209,9 @@ class GenoLongModule(LightningModule):
         )
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
+        # the data module already encodes UNKNOWN and padding (`labels.loss_targets`)
         targets = batch["targets"]
-        if not self.multilabel:
-            # padding and genic tokens the scheme could not label (UNKNOWN) carry no class; both
-            # are ignored by the loss and the metrics
-            targets = targets.long()
-            targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
-        return targets
+        return targets if self.multilabel else targets.long()
 
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
         tokens, padding_mask = batch["tokens"], batch["padding_mask"]
@@ -346,13 +345,9 @@ class GenoLongModule(LightningModule):
 
         checkpoint = read_checkpoint(path)
         hparams = checkpoint["hyper_parameters"]
-        if hparams["tokenizer"].get("vocab_hash") != self.hparams.tokenizer.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
-                f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
-            )
-        theirs = {k: v for k, v in hparams["encoder_config"].items() if k not in ("dropout",)}
-        ours = {k: v for k, v in self.hparams.encoder_config.items() if k not in ("dropout",)}
+        check_compatible(path, tokenizer=hparams["tokenizer"], expect_tokenizer=self.hparams.tokenizer,
+                         have="pretrained", want="token store's")
+        theirs, ours = hparams["encoder_config"], self.hparams.encoder_config
         shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
         diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]
         if diff:

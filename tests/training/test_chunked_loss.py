@@ -8,7 +8,7 @@ import torch
 
 from genolong.data.labels import UNKNOWN, LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
-from genolong.training.datamodule import IGNORE_INDEX
+from genolong.data.labels import IGNORE_INDEX
 from genolong.training.module import GenoLongModule
 
 TOK = KmerTokenizer(3)
