@@ -15,7 +15,8 @@ Semantics, per hashing round r:
 Rounds are merged by their log-sum-exp, and a key that a query meets in c rounds has log(c)
 subtracted from its score in each. The result is exactly softmax attention over the union of the
 keys met in any round, each counted once (the Reformer paper's duplicate correction).
-Memory is O(L · bucket_size · n_hashes), never O(L²).
+Memory is O(L · bucket_size · n_hashes) up to ~87k tokens (at the default sizes), never O(L²);
+above that, `lsh_kernel.lsh_band_attention` needs O(L · d) plus one slab's scores.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch import nn
 from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import merge_partials
 from genolong.models.context import AttentionContext
+from genolong.models.lsh_kernel import lsh_band_attention
 from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype, scores_in_fp32
 from genolong.models.rotary import apply_rotary
 
@@ -60,6 +62,12 @@ def lsh_rotations(head_dim: int, n_hashes: int, n_buckets: int, device, dtype,
 
 
 Rotations = tuple[torch.Tensor, ...]
+# positions hashed per matmul: at 1M tokens all of them at once would take 16 GB of rotations
+HASH_SLAB = 65536
+# above this size of the whole (heads, rounds, L, 3·bucket) bias, attend with the fused kernel
+# (memory O(L·d), ~3x slower at 16k on CPU, measured) instead of holding sorted copies and
+# the bias until backward; 1 GiB is ~87k tokens at the default 4 heads, 4 rounds, bucket 64
+FUSED_ABOVE_BYTES = 2 ** 30
 
 
 def hash_chunks(qk: torch.Tensor, rotations: Rotations | Sequence[Rotations],
@@ -101,26 +109,16 @@ def _buckets(qk: torch.Tensor, rotations: Rotations) -> tuple[torch.Tensor, int]
     factors = [2 * r.shape[2] for r in rotations]
     # argmax over [xR, -xR] for every factor in one matmul, by rotating with [R, -R]
     both = torch.cat([torch.cat([r, -r], dim=-1) for r in rotations], dim=-1)
-    rotated = qk.detach().reshape(-1, d) @ both.to(qk.dtype).reshape(d, -1)
-    rotated = rotated.view(b, h, lp, rounds, sum(factors))
-    buckets = torch.zeros(b, h, lp, rounds, dtype=torch.long, device=qk.device)
-    for part, f in zip(rotated.split(factors, dim=-1), factors):
-        buckets = buckets * f + part.argmax(-1)
-    return buckets.transpose(2, 3), math.prod(factors)
-
-
-def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x (B, Lp, d) gathered per row: index (B, R, Lp) → (B, R, Lp, d), via one index_select."""
-    b, lp, d = x.shape
-    offsets = (torch.arange(b, device=x.device) * lp).view(b, 1, 1)
-    return x.reshape(b * lp, d).index_select(0, (index + offsets).reshape(-1)).view(
-        *index.shape, d)
-
-
-def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
-    """(B, N, size, d) → (B, N + 2, size, d) with a zero chunk at each end (keys there are
-    masked), the layout `band_attention` expects."""
-    return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
+    both = both.to(qk.dtype).reshape(d, -1)
+    flat = qk.detach().reshape(-1, d)
+    buckets = torch.zeros(flat.shape[0], rounds, dtype=torch.long, device=qk.device)
+    # a slab of positions at a time: the rotated values are rounds x factors per position
+    for start in range(0, flat.shape[0], HASH_SLAB):
+        rows = slice(start, start + HASH_SLAB)
+        rotated = (flat[rows] @ both).view(-1, rounds, sum(factors))
+        for part, f in zip(rotated.split(factors, dim=-1), factors):
+            buckets[rows] = buckets[rows] * f + part.argmax(-1)
+    return buckets.view(b, h, lp, rounds).transpose(2, 3), math.prod(factors)
 
 
 def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: Rotations | Sequence[Rotations],
@@ -141,9 +139,7 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: Rotations | Sequenc
 
 def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
     b, h, length, d = qk.shape
-    rounds = (rotations[0] if isinstance(rotations, list) else rotations)[0].shape[1]
     lp = math.ceil(length / bucket_size) * bucket_size
-    n_chunks = lp // bucket_size
     pad = None
     if lp != length or padding_mask is not None:
         pad = torch.zeros(b, lp, dtype=torch.bool, device=qk.device)
@@ -153,17 +149,33 @@ def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
         qk = nn.functional.pad(qk, (0, 0, 0, lp - length))
         v = nn.functional.pad(v, (0, 0, 0, lp - length))
     perm, chunk_of = hash_chunks(qk, rotations, pad, bucket_size)
+    rounds = perm.shape[2]
+    # small ints keep the duplicate-count passes over the (query, key) grid cheap
+    small = torch.int16 if lp // bucket_size < 2 ** 15 else torch.int32
+    shape = (b * h, rounds, lp)
+    bias_bytes = b * h * rounds * lp * 3 * bucket_size * qk.element_size()
+    if bias_bytes > FUSED_ABOVE_BYTES:
+        out = lsh_band_attention(qk.reshape(b * h, lp, d), v.reshape(b * h, lp, d),
+                                 perm.reshape(shape), chunk_of.to(small).reshape(shape), pad, h,
+                                 bucket_size, d ** -0.5)
+    else:
+        out = _sorted_attend(qk, v, perm.reshape(shape), chunk_of.to(small).reshape(shape), pad,
+                             bucket_size)
+    return out.view(b, h, lp, d)[:, :, :length]
 
-    bh = b * h
-    perm_bh = perm.reshape(bh, rounds, lp)
+
+def _sorted_attend(qk, v, perm_bh, chunk_of, pad, bucket_size):
+    """All rounds and heads at once: sorted copies of q, k, v and the whole bias, in memory
+    until backward. Faster than the fused kernel, which rebuilds the bias in backward."""
+    b, h, lp, d = qk.shape
+    bh, rounds, n_chunks = b * h, perm_bh.shape[1], lp // bucket_size
     shape = (bh, rounds * n_chunks, bucket_size, d)
     q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh).view(shape)
     v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh).view(shape)
     k_sorted = nn.functional.normalize(q_sorted, dim=-1)
 
     with torch.no_grad():
-        bias = _lsh_bias(perm_bh, chunk_of.reshape(bh, rounds, lp), pad, h, n_chunks,
-                         bucket_size, score_dtype(qk.dtype))
+        bias = _lsh_bias(perm_bh, chunk_of, pad, h, n_chunks, bucket_size, qk.dtype)
     out, lse = band_attention(q_sorted, _pad_chunks(k_sorted), _pad_chunks(v_sorted), bias,
                               d ** -0.5)
 
@@ -174,10 +186,23 @@ def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
     flat = (slot_of + rows).reshape(-1)
     out = out.reshape(-1, d).index_select(0, flat).view(bh, rounds, lp, d)
     if rounds == 1:
-        return out.view(b, h, lp, d)[:, :, :length]
+        return out.view(bh, lp, d)
     lse = lse.reshape(-1).index_select(0, flat).view(bh, rounds, lp)
-    out, _ = merge_partials(out, lse, dim=1)  # (bh, Lp, d)
-    return out.view(b, h, lp, d)[:, :, :length]
+    return merge_partials(out, lse, dim=1)[0]  # (bh, Lp, d)
+
+
+def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, Lp, d) gathered per row: index (B, R, Lp) → (B, R, Lp, d), via one index_select."""
+    b, lp, d = x.shape
+    offsets = (torch.arange(b, device=x.device) * lp).view(b, 1, 1)
+    return x.reshape(b * lp, d).index_select(0, (index + offsets).reshape(-1)).view(
+        *index.shape, d)
+
+
+def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
+    """(B, N, size, d) → (B, N + 2, size, d) with a zero chunk at each end (keys there are
+    masked), the layout `band_attention` expects."""
+    return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
 
 
 def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | None, heads: int,
