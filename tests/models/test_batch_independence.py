@@ -4,7 +4,7 @@ padding the batch adds (eval mode, every attention)."""
 import pytest
 import torch
 
-from genolong.models import Encoder, EncoderConfig
+from genolong.models import Encoder, EncoderConfig, lsh_attention
 from genolong.models.lsh_attention import LSHAttention
 
 SHORT, LONG = 200, 1400
@@ -26,8 +26,11 @@ def _batch(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
-@pytest.mark.parametrize("attention", ["lsh", "sliding", "full", ("lsh", "sliding")])
-def test_outputs_do_not_depend_on_batch_mates_or_padding(attention):
+@pytest.mark.parametrize("attention", ["lsh", "lsh-fused", "sliding", "full", ("lsh", "sliding")])
+def test_outputs_do_not_depend_on_batch_mates_or_padding(attention, monkeypatch):
+    if attention == "lsh-fused":  # the kernel long sequences take
+        monkeypatch.setattr(lsh_attention, "FUSED_ABOVE_BYTES", 0)
+        attention = "lsh"
     enc = _encoder(attention)
     g = torch.Generator().manual_seed(1)
     short = torch.randint(5, 64, (SHORT,), generator=g)
