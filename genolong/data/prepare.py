@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation", help="GFF3, GTF or GenBank; default: the genome itself when it is GenBank")
     parser.add_argument("--labels", default=DEFAULT_LABELS, metavar="SCHEME",
                         help="go | biotype | attribute:<key> | pattern:<tsv> | tsv:<path> (default: go)")
+    parser.add_argument("--vocab", default=None, metavar="LABELS_JSON",
+                        help="share this vocabulary (another store's labels.json, same scheme): needed to train "
+                             "several genomes together; a genome it labels nothing of then trains structure only")
+    parser.add_argument("--transl-table", default=None, metavar="N",
+                        help="NCBI genetic code (default: the annotation's /transl_table, else 11)")
     parser.add_argument("--top-terms", type=int, default=20, help="GO terms kept by the go scheme (default: 20)")
     parser.add_argument("--k", type=int, default=6, help="k-mer size (default: 6)")
     parser.add_argument("--stride", type=int, default=None, help="token stride in bp (default: k)")
@@ -60,6 +65,8 @@ def prepare(
     max_leak: float = 0.01,
     allow_leak: bool = False,
     progress: bool = True,
+    vocab: str | os.PathLike | dict | None = None,
+    transl_table: int | str | None = None,
 ) -> dict:
     """Write a token store; returns its meta dict. Plain Python, no Hydra."""
     import numpy as np
@@ -70,6 +77,8 @@ def prepare(
     from genolong.data.labels import build_labels, fill_targets
     from genolong.data.split import DEFAULT_SPEC, check_leak, make_split
     from genolong.data.store import FORMAT, file_stem, write_split_tsv
+    from genolong.data.structure import (DEFAULT_TRANSL_TABLE, check_transl_table, fill_structure,
+                                         structure_vocab, transl_table_of)
     from genolong.data.tokenizer import KmerTokenizer
 
     out = Path(out)
@@ -88,7 +97,12 @@ def prepare(
         genes = read_annotation(ann_path, genome)
         if not genes:
             raise GenolongError(f"{ann_path}: no genes found")
-        gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path))
+        shared = _read_vocab(vocab) if vocab is not None else None
+        gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path), vocab=shared)
+        if transl_table is not None:
+            code = check_transl_table(transl_table, "--transl-table")
+        else:
+            code = transl_table_of(genes, str(ann_path)) or DEFAULT_TRANSL_TABLE
         vocab = gene_labels.vocab
         spec = split or DEFAULT_SPEC
         regions = make_split(spec, genome.lengths, tok)
@@ -128,7 +142,7 @@ def prepare(
                             arr.flush()
                             del arr
                         else:
-                            np.save(tmp, np.zeros(0, dtype=np.uint16))
+                            _save_npy(tmp, np.zeros(0, dtype=np.uint16))
                     with atomic_path(work / "targets" / f"{stem}.npy") as tmp:
                         if n:
                             tgt = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *target_shape))
@@ -136,7 +150,10 @@ def prepare(
                             tgt.flush()
                             del tgt
                         else:
-                            np.save(tmp, np.zeros((0, *target_shape), dtype=np.uint8))
+                            _save_npy(tmp, np.zeros((0, *target_shape), dtype=np.uint8))
+                    with atomic_path(work / "structure" / f"{stem}.npy") as tmp:
+                        structure = np.zeros(n, dtype=np.uint8)  # (n,): one byte a token, like the tokens
+                        _save_npy(tmp, fill_structure(structure, by_seqid.get(seqid, []), tok))
                     bar.update(task, completed=max(length, 1))
                     records[seqid] = {"length": length, "n_tokens": n, "file": stem}
 
@@ -154,6 +171,8 @@ def prepare(
                 "format": FORMAT,
                 "tokenizer": tok.to_dict(),
                 "labels": vocab.to_dict(),
+                "structure": structure_vocab().to_dict(),
+                "transl_table": code,
                 "records": records,
                 "inputs": inputs,
                 "split": {"spec": spec, "sizes": sizes,
@@ -170,6 +189,27 @@ def prepare(
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
     return meta
+
+
+def _save_npy(path: Path, array) -> None:
+    """np.save to exactly `path` (given a path, np.save would append ".npy" to the temp name)."""
+    import numpy as np
+
+    with open(path, "wb") as fh:
+        np.save(fh, array)
+
+
+def _read_vocab(vocab) -> "LabelVocab":
+    """A LabelVocab from a dict or a labels.json path (GenolongError when unreadable)."""
+    from genolong.data.labels import LabelVocab
+
+    if isinstance(vocab, dict):
+        return LabelVocab.from_dict(vocab)
+    path = Path(vocab)
+    try:
+        return LabelVocab.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise GenolongError(f"{path}: --vocab: not a readable labels.json: {exc}") from None
 
 
 def _swap_into_place(work: Path, out: Path) -> None:
@@ -190,11 +230,11 @@ def run(args: argparse.Namespace) -> int:
     meta = prepare(
         args.genome, args.out, labels=args.labels, annotation_path=args.annotation, k=args.k,
         stride=args.stride, split=args.split, top_terms=args.top_terms, max_leak=args.max_leak,
-        allow_leak=args.allow_leak, progress=True,
+        allow_leak=args.allow_leak, progress=True, vocab=args.vocab, transl_table=args.transl_table,
     )
     n_tok = sum(r["n_tokens"] for r in meta["records"].values())
     sizes = meta["split"]["sizes"]
     print(f"wrote {args.out}: {len(meta['records'])} records, {n_tok:,} tokens, {meta['n_genes']} genes "
           f"({meta['n_labelled_genes']} labelled), {len(meta['labels']['classes'])} "
-          f"{meta['labels']['kind']} classes; split train/val/test tokens {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,}")
+          f"{meta['labels']['kind']} classes, genetic code {meta['transl_table']}; split train/val/test tokens {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,}")
     return 0

@@ -32,7 +32,8 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None,
-                global_mask: torch.Tensor | None = None) -> torch.Tensor:
+                global_mask: torch.Tensor | None = None, pool: bool = True) -> torch.Tensor:
+        """`pool=False`: the final states before `context_pool` (for a head that needs them local)."""
         if padding_mask is None:
             padding_mask = tokens == self.cfg.pad_id
         x = self.dropout(self.embed(tokens))  # (batch, L, d_model)
@@ -43,7 +44,7 @@ class Encoder(nn.Module):
             else irreversible_forward
         x1, x2 = run(self.layers, x, x, actx, self.cfg.ff_chunks)
         h = self.norm((x1 + x2) * 0.5)  # (batch, L, d_model)
-        if self.cfg.context_pool > 1:
+        if pool and self.cfg.context_pool > 1:
             h = context_mean(h, padding_mask, self.cfg.context_pool)
         return h
 

@@ -7,6 +7,11 @@ Tasks:
   entries marked UNKNOWN (255) carry no loss; metrics `val/auprc_micro`, `val/auprc_macro`
   (over the terms) and `val/genic_f1`.
 - `mlm`: masked-LM pretraining (BERT 80/10/10 corruption of `mask_prob` of the real tokens).
+- `annotate` with `structure_labels` (the store's structure vocabulary): a second head on the same
+  encoder; loss `function_weight * function loss + structure_weight * cross-entropy over the
+  structure classes`; metrics `val/structure_macro_f1` and `val/structure_frame_acc` (tokens of
+  protein-coding genes given exactly their strand and codon position). The logits are function
+  columns then structure columns (`TokenNet`).
 
 The hyperparameters saved in every checkpoint are plain types (encoder config dict, tokenizer dict,
 label vocabulary dict, task, output width), so `GenoLongModule.load_from_checkpoint(path)` and
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_lightning import LightningModule
@@ -25,6 +31,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryF1Score,
+    MulticlassAccuracy,
     MulticlassF1Score,
     MulticlassMatthewsCorrCoef,
     MultilabelAveragePrecision,
@@ -78,6 +85,30 @@ def macro_over_present(per_term: torch.Tensor, positives: torch.Tensor) -> torch
     return per_term.reshape(-1)[present].float().mean()
 
 
+def class_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy over the tokens with a class; 0 (not NaN) for a batch with none, e.g. windows
+    inside genes of unknown function."""
+    targets = targets.reshape(-1).long()
+    if not (targets != IGNORE_INDEX).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets, weight=weight,
+                           ignore_index=IGNORE_INDEX)
+
+
+def joint_strand_swap(labels: dict, structure_labels: dict | None) -> np.ndarray | None:
+    """The class swap of the joint logits: the function swap, then the structure swap offset by the
+    function width (identity where a vocabulary is unstranded); None when nothing is stranded."""
+    function = LabelVocab.from_dict(labels)
+    swap = function.strand_swap()
+    if not structure_labels:
+        return swap
+    structure = LabelVocab.from_dict(structure_labels)
+    first = np.arange(function.n_outputs) if swap is None else swap
+    second = structure.strand_swap()
+    second = np.arange(structure.n_outputs) if second is None else second
+    return np.concatenate([first, function.n_outputs + second])
+
+
 def step_seed(seed: int, step: int, batch_idx: int, rank: int) -> int:
     """A seed that depends only on where training is, so a resumed run replays the same randomness."""
     return (int(seed) * 1_000_003 + int(step) * 10_007 + int(batch_idx) * 101 + int(rank)) % (2**63 - 1)
@@ -99,6 +130,11 @@ class GenoLongModule(LightningModule):
         mask_prob: float = 0.15,
         seed: int = 0,
         rc_average: bool = False,
+        structure_labels: dict | None = None,
+        structure_weight: float = 1.0,
+        function_weight: float = 1.0,
+        transl_table: int | None = None,
+        window: int | None = None,
     ):
         super().__init__()
         if task not in ("annotate", "mlm"):
@@ -109,6 +145,9 @@ class GenoLongModule(LightningModule):
         encoder_config = encoder_config_dict(encoder_config)
         if n_outputs is None:
             n_outputs = int(tokenizer["vocab_size"]) if task == "mlm" else len(labels["classes"])
+        if task != "annotate":
+            structure_labels = None
+        n_structure = len(structure_labels["classes"]) if structure_labels else 0
         self.save_hyperparameters(
             {
                 "task": task,
@@ -121,9 +160,15 @@ class GenoLongModule(LightningModule):
                 "mask_prob": float(mask_prob),
                 "seed": int(seed),
                 "rc_average": bool(rc_average),
+                "structure_labels": dict(structure_labels) if structure_labels else None,
+                "structure_weight": float(structure_weight),
+                "function_weight": float(function_weight),
+                "transl_table": None if transl_table is None else int(transl_table),
+                "window": None if window is None else int(window),
             }
         )
-        self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
+        self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs), n_structure)
+        self.n_structure = n_structure
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.task = task
@@ -140,11 +185,14 @@ class GenoLongModule(LightningModule):
         if self.rc_average:
             # validation, test and `genolong annotate` read both strands and average the logits;
             # buffers, so the tables follow the module to its device
-            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer), LabelVocab.from_dict(labels).strand_swap())
+            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer),
+                                           joint_strand_swap(labels, structure_labels))
             self.register_buffer("rc_map", rc_map, persistent=False)
             self.register_buffer("class_swap", class_swap, persistent=False)
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
+        self.val_structure_metrics = self._make_structure_metrics("val/")
+        self.test_structure_metrics = self._make_structure_metrics("test/")
 
     # ---- metrics --------------------------------------------------------------------------
     def _make_metrics(self, prefix: str) -> MetricCollection | None:
@@ -168,6 +216,19 @@ class GenoLongModule(LightningModule):
             {
                 "macro_f1": MulticlassF1Score(self.n_outputs, average="macro", ignore_index=IGNORE_INDEX),
                 "mcc": MulticlassMatthewsCorrCoef(self.n_outputs, ignore_index=IGNORE_INDEX),
+            },
+            prefix=prefix,
+        )
+
+    def _make_structure_metrics(self, prefix: str) -> MetricCollection | None:
+        if not self.n_structure:
+            return None
+        return MetricCollection(
+            {
+                "structure_macro_f1": MulticlassF1Score(self.n_structure, average="macro", ignore_index=IGNORE_INDEX),
+                # per-class recall, averaged over the CDS classes in _log_metrics
+                "structure_frame_acc": MulticlassAccuracy(self.n_structure, average=None, ignore_index=IGNORE_INDEX),
+                "structure_class_count": TermPositives(self.n_structure),
             },
             prefix=prefix,
         )
@@ -197,12 +258,7 @@ class GenoLongModule(LightningModule):
                 logits.float(), (targets == 1).float(), reduction="none"
             )
             return (per_entry * known).sum() / known.sum().clamp_min(1)
-        return F.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]),
-            targets.reshape(-1).long(),
-            weight=self.class_weights,
-            ignore_index=IGNORE_INDEX,
-        )
+        return class_loss(logits, targets, self.class_weights)
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
         targets = batch["targets"]
@@ -213,17 +269,31 @@ class GenoLongModule(LightningModule):
             targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
         return targets
 
+    def _structure_targets(self, batch: dict) -> torch.Tensor:
+        if "structure" not in batch:
+            raise GenolongError("the network has a structure head but the token store has no structure "
+                                "targets; re-run `genolong prepare` (or set task.structure_weight=0)")
+        return batch["structure"].long().masked_fill(batch["padding_mask"], IGNORE_INDEX)  # (B, L)
+
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
+        """(loss, function logits, function targets, structure logits or None, structure targets or None)."""
         tokens, padding_mask = batch["tokens"], batch["padding_mask"]
         if self.task == "mlm":
             inputs, targets = self.mask_tokens(tokens, padding_mask, generator)
         else:
             inputs, targets = tokens, self._batch_targets(batch)
         if self.rc_average and not self.training:
-            logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, n_outputs)
+            logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, C)
         else:
-            logits = self(inputs, padding_mask)  # (B, L, n_outputs)
-        return self._loss(logits, targets, padding_mask), logits, targets
+            logits = self(inputs, padding_mask)  # (B, L, C)
+        if not self.n_structure:
+            return self._loss(logits, targets, padding_mask), logits, targets, None, None
+        function, structure = logits[..., :self.n_outputs], logits[..., self.n_outputs:]
+        structure_targets = self._structure_targets(batch)
+        structure_loss = class_loss(structure, structure_targets)
+        loss = (self.hparams.function_weight * self._loss(function, targets, padding_mask)
+                + self.hparams.structure_weight * structure_loss)
+        return loss, function, targets, structure, structure_targets
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -232,7 +302,7 @@ class GenoLongModule(LightningModule):
         torch.manual_seed(step_seed(self.hparams.seed, self.global_step, batch_idx, self.global_rank))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._shared_step(batch)
+        loss = self._shared_step(batch)[0]
         if not torch.isfinite(loss):
             raise GenolongError(
                 f"training stopped: non-finite loss ({loss.item()}) at global step {self.global_step}; "
@@ -249,16 +319,24 @@ class GenoLongModule(LightningModule):
                 "lower optimizer.lr or enable gradient clipping (trainer.gradient_clip_val)"
             )
 
-    def _eval_step(self, batch: dict, batch_idx: int, stage: str, metrics: MetricCollection | None) -> None:
+    def _eval_step(self, batch: dict, batch_idx: int, stage: str, metrics: MetricCollection | None,
+                   structure_metrics: MetricCollection | None = None) -> None:
         generator = None
         if self.task == "mlm":
             # the same tokens are masked at every validation, so scores are comparable over time
             generator = torch.Generator(device=batch["tokens"].device).manual_seed(int(batch_idx))
-        loss, logits, targets = self._shared_step(batch, generator)
+        loss, logits, targets, structure, structure_targets = self._shared_step(batch, generator)
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["tokens"].shape[0])
+        real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
+        if structure_metrics is not None:
+            structure = structure.reshape(-1, self.n_structure)[real].float()  # (N, S)
+            structure_targets = structure_targets.reshape(-1)[real]  # (N,)
+            structure_metrics["structure_macro_f1"].update(structure, structure_targets)
+            structure_metrics["structure_frame_acc"].update(structure, structure_targets)
+            structure_metrics["structure_class_count"].update(
+                torch.bincount(structure_targets[structure_targets >= 0], minlength=self.n_structure).float())
         if metrics is None:
             return
-        real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
         logits = logits.reshape(-1, logits.shape[-1])[real].float()  # (N, C)
         targets = targets.reshape(-1, *targets.shape[2:])[real]  # (N,) or (N, C)
         if self.multilabel:
@@ -275,6 +353,13 @@ class GenoLongModule(LightningModule):
             return
         values = metrics.compute()
         prefix = metrics.prefix
+        if f"{prefix}structure_frame_acc" in values:
+            # mean recall over the CDS classes present: tokens of protein-coding genes given their
+            # exact strand and codon position
+            cds = torch.tensor(self.cds_classes, device=values[f"{prefix}structure_frame_acc"].device)
+            counts = values.pop(f"{prefix}structure_class_count")[cds]
+            recall = values[f"{prefix}structure_frame_acc"][cds]
+            values[f"{prefix}structure_frame_acc"] = (recall * counts).sum() / counts.sum().clamp_min(1)
         if f"{prefix}auprc_macro" in values:
             values[f"{prefix}auprc_macro"] = macro_over_present(values[f"{prefix}auprc_macro"],
                                                                 values.pop(f"{prefix}term_positives"))
@@ -283,17 +368,24 @@ class GenoLongModule(LightningModule):
                       prog_bar=True, sync_dist=True)
         metrics.reset()
 
+    @property
+    def cds_classes(self) -> list[int]:
+        classes = (self.hparams.structure_labels or {}).get("classes", [])
+        return [i for i, name in enumerate(classes) if name.startswith("CDS")]
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "val", self.val_metrics)
+        self._eval_step(batch, batch_idx, "val", self.val_metrics, self.val_structure_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics)
+        self._log_metrics(self.val_structure_metrics)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "test", self.test_metrics)
+        self._eval_step(batch, batch_idx, "test", self.test_metrics, self.test_structure_metrics)
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
+        self._log_metrics(self.test_structure_metrics)
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:

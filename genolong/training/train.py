@@ -118,19 +118,38 @@ def _resume_path(cfg, ckpt_dir: Path) -> str | None:
 
 
 def ensure_store(cfg) -> None:
-    """Make `data.store_dir` with `genolong prepare` when it is missing and `prepare:` says how."""
+    """Make the missing stores of `data.store_dir` with `genolong prepare` when `prepare:` says how.
+
+    One store: `prepare:` holds prepare()'s keyword arguments. A list of stores: `prepare.genomes`
+    lists, store by store, what differs (genome_path, annotation_path, ...); the rest of `prepare:`
+    is shared, and every store after the first takes the first's function vocabulary (`vocab`),
+    so the stores of a run agree.
+    """
+    from genolong.training.datamodule import store_list
+
     store = cfg.data.get("store_dir")
     if store in (None, "???"):
         raise GenolongError("data.store_dir: no token store given; pass data.store_dir=<dir from `genolong prepare`>")
-    if (Path(store) / "meta.json").is_file() or not cfg.get("prepare"):
+    stores = store_list(store)
+    missing = [s for s in stores if not (Path(s) / "meta.json").is_file()]
+    if not missing or not cfg.get("prepare"):
         return
     from omegaconf import OmegaConf
 
     from genolong.data.prepare import prepare
 
     options = OmegaConf.to_container(cfg.prepare, resolve=True)
-    print(f"genolong-train: preparing token store {store} from {options.get('genome_path')}", file=sys.stderr)
-    prepare(out=store, **options)
+    per_store = options.pop("genomes", None) or [{}]
+    if len(per_store) != len(stores):
+        raise GenolongError(f"prepare.genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
+    for i, (out, own) in enumerate(zip(stores, per_store)):
+        if (Path(out) / "meta.json").is_file():
+            continue
+        kwargs = {**options, **own}
+        if i > 0 and "vocab" not in kwargs:
+            kwargs["vocab"] = str(Path(stores[0]) / "labels.json")
+        print(f"genolong-train: preparing token store {out} from {kwargs.get('genome_path')}", file=sys.stderr)
+        prepare(out=out, **kwargs)
 
 
 def build_module(cfg, datamodule):
@@ -142,7 +161,10 @@ def build_module(cfg, datamodule):
     tokenizer = datamodule.tokenizer
     encoder_config = build(cfg.model, vocab_size=int(tokenizer.vocab_size), pad_id=int(tokenizer.pad_id))
     n_outputs = int(tokenizer.vocab_size) if task == "mlm" else int(datamodule.n_outputs)
-    net = build_net(encoder_config, task, n_outputs)
+    structure_weight = float(cfg.task.get("structure_weight", 0.0))
+    structure = datamodule.structure_labels if task == "annotate" and structure_weight > 0 else None
+    net = build_net(encoder_config, task, n_outputs, structure.n_outputs if structure else 0)
+    codes = set(datamodule.transl_tables)
     module = GenoLongModule(
         net=net,
         task=task,
@@ -156,6 +178,12 @@ def build_module(cfg, datamodule):
         mask_prob=float(cfg.task.get("mask_prob", 0.15)),
         seed=int(cfg.seed),
         rc_average=bool(cfg.task.get("rc_average", False)),
+        structure_labels=structure.to_dict() if structure else None,
+        structure_weight=structure_weight,
+        function_weight=float(cfg.task.get("function_weight", 1.0)),
+        # one code for every training genome, else none: annotate then needs --transl-table
+        transl_table=codes.pop() if len(codes) == 1 else None,
+        window=datamodule.window,
     )
     if cfg.task.get("pretrained"):
         module.load_pretrained_encoder(str(cfg.task.pretrained))
@@ -175,8 +203,7 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
     from genolong.data.labels import UNKNOWN
 
     freq = torch.tensor(datamodule.class_frequencies("train"), dtype=torch.float32)
-    targets = [np.asarray(datamodule.store.targets(s.seqid)[s.tok_start:s.tok_end])
-               for s in datamodule.spans(split)]
+    targets = [datamodule.targets(s) for s in datamodule.spans(split)]
     if not targets:
         return {}
     target = torch.from_numpy(np.concatenate(targets).astype(np.int64))
@@ -274,7 +301,7 @@ def train(cfg) -> dict:
         "final": final,
         "test": test_metrics,
         "prior": prior_baseline(datamodule) if cfg.task.name == "annotate" and not fast_dev_run else {},
-        "store_dir": str(cfg.data.store_dir),
+        "store_dir": datamodule.store_dirs[0] if len(datamodule.store_dirs) == 1 else datamodule.store_dirs,
         "output_dir": str(output_dir),
     }
     if trainer.is_global_zero:
