@@ -1,0 +1,153 @@
+"""Gene-model outputs (GFF3, GenBank, protein FASTA) read back by third-party readers.
+
+A real two-head network (function + structure columns) runs over two Afade contigs; its
+structure columns are then replaced by the reference's structure targets (smoothed), so the
+decoder calls real genes and the writers have real content to write.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from Bio import SeqIO
+from Bio.Seq import Seq
+
+from genolong.annotate import Annotator
+from genolong.annotate.spill import SpillArray
+from genolong.data.annotation import read_annotation
+from genolong.data.labels import LabelVocab
+from genolong.data.tokenizer import KmerTokenizer
+from genolong.errors import GenolongError
+from tests.annotate.helpers import STRUCTURE, TINY_ENCODER, fasta_from, soft_probs, structure_targets
+
+GO = LabelVocab("go", "multilabel", ["genic", "GO:0005524", "GO:0003735"],
+                {"GO:0005524": "ATP binding", "GO:0003735": "structural constituent of ribosome"})
+STRUCTURE_VOCAB = LabelVocab("structure", "single", STRUCTURE)
+
+
+def two_head_net(n_function: int):
+    from genolong.models.net import build_net
+
+    return build_net(TINY_ENCODER, "annotate", n_function, len(STRUCTURE)).eval()
+
+
+class OracleAnnotator(Annotator):
+    """The real network's function columns, the reference's structure as the structure columns."""
+
+    def __init__(self, reference, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reference = reference
+
+    def _record(self, genome, seqid, length, bar, task):
+        real = super()._record(genome, seqid, length, bar, task)
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
+        oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))
+        out = SpillArray(real.n_cols)
+        out.append(np.concatenate([real[:, : self.n_function], oracle], axis=1))
+        return out
+
+
+@pytest.fixture(scope="module")
+def afade_two_contigs(data_dir, tmp_path_factory):
+    with gzip.open(data_dir / "mycoides_Afade.fna.gz", "rt") as fh:
+        records = {}
+        for chunk in fh.read().split(">")[1:]:
+            header, *lines = chunk.split("\n")
+            records[header.split()[0]] = "".join(lines).encode()
+    keep = dict(list(records.items())[3:5])  # two contigs of 41 and 53 kbp
+    root = tmp_path_factory.mktemp("gene_outputs")
+    fasta = fasta_from(keep, root / "two.fa")
+    reference = [g for g in read_annotation(data_dir / "mycoides_Afade.gff3.gz") if g.seqid in keep]
+    ann = OracleAnnotator(reference, two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=256,
+                          progress=False, structure_labels=STRUCTURE_VOCAB, transl_table=4)
+    result = ann.annotate(fasta)
+    paths = result.write(root / "pred")
+    return result, paths, reference, keep
+
+
+def test_calls_are_the_reference_genes(afade_two_contigs):
+    from genolong.evaluate.metrics import Interval, segment_metrics
+
+    result, _, reference, _ = afade_two_contigs
+    coding = [g for g in result.predicted if g.biotype == "protein_coding"]
+    ref = [g for g in reference if g.biotype == "protein_coding"]
+    m = segment_metrics([Interval(g.seqid, g.start, g.end, g.strand) for g in coding],
+                        [Interval(g.seqid, g.start, g.end, g.strand) for g in ref])["overall"]
+    assert len(ref) > 50 and m["f1"] > 0.95
+    exact = {(g.seqid, g.start, g.end, g.strand) for g in ref}
+    assert np.mean([(g.seqid, g.start, g.end, g.strand) in exact for g in coding]) > 0.85
+
+
+def test_gff3_parses_with_gffutils_and_links_parents(afade_two_contigs):
+    import gffutils
+
+    result, paths, _, _ = afade_two_contigs
+    db = gffutils.create_db(str(paths["gff3"]), ":memory:", merge_strategy="error")
+    genes = list(db.features_of_type("gene"))
+    assert len(genes) == len(result.predicted) > 50
+    for gene in genes:
+        children = list(db.children(gene, level=1))
+        assert len(children) == 1
+        child = children[0]
+        assert (child.start, child.end, child.strand) == (gene.start, gene.end, gene.strand)
+        assert child.featuretype == {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA"}.get(
+            gene.attributes["gene_biotype"][0], "ncRNA")
+        assert child.attributes["product"][0]
+        if child.featuretype == "CDS":
+            assert child.frame == "0" and child.attributes["transl_table"] == ["4"]
+            for term in child.attributes.get("Ontology_term", []):
+                assert term in GO.classes[1:]
+        assert gene.score == "." or float(gene.score) > 0
+
+
+def test_genbank_and_faa_translations_equal_biopython(afade_two_contigs):
+    result, paths, _, contigs = afade_two_contigs
+    records = {r.id: r for r in SeqIO.parse(paths["gbk"], "genbank")}
+    assert set(records) == set(contigs)
+    proteins = {r.id: str(r.seq) for r in SeqIO.parse(paths["faa"], "fasta")}
+    coding = [g for g in result.predicted if g.biotype == "protein_coding"]
+    assert len(proteins) == len(coding) > 50
+    n_cds = 0
+    for seqid, record in records.items():
+        assert str(record.seq).encode() == contigs[seqid]
+        for feat in record.features:
+            if feat.type != "CDS":
+                continue
+            n_cds += 1
+            table = int(feat.qualifiers["transl_table"][0])
+            expected = str(feat.location.extract(Seq(contigs[seqid].decode())).translate(table=table, cds=True))
+            assert feat.qualifiers["translation"][0] == expected
+            assert proteins[feat.qualifiers["locus_tag"][0]] == expected
+    assert n_cds == len(coding)
+
+
+@pytest.mark.skipif(shutil.which("gt") is None and not os.environ.get("CI"),
+                    reason="GenomeTools (`gt`, Debian package genometools) is not installed; CI installs it")
+def test_genometools_accepts_the_gff3(afade_two_contigs):
+    _, paths, _, _ = afade_two_contigs
+    run = subprocess.run(["gt", "gff3validator", "-typecheck", "so", str(paths["gff3"])],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_genbank_genome_with_another_code_is_refused(data_dir, tmp_path):
+    """D10483 is E. coli (code 11); a decoder on code 4 refuses it in one line."""
+    ann = Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
+                    structure_labels=STRUCTURE_VOCAB, transl_table=4)
+    with pytest.raises(GenolongError) as err:
+        ann.annotate(data_dir / "D10483.gbk")
+    assert "genetic code 11" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("table", [0, 7, 99])
+def test_bad_translation_table_is_refused(table):
+    with pytest.raises(GenolongError) as err:
+        Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
+                  structure_labels=STRUCTURE_VOCAB, transl_table=table)
+    assert f"translation table {table!r}" in str(err.value) and "\n" not in str(err.value)
