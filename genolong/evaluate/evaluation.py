@@ -1,6 +1,12 @@
 """One evaluation: predictions (PREFIX.probs.npz + PREFIX.gff3) against a reference annotation,
-beside the prior, k-mer logistic-regression and pyrodigal baselines; writes metrics.json,
-plots and report.md into one folder.
+beside the prior, k-mer logistic-regression, no-learning ORF and pyrodigal baselines; writes
+metrics.json, plots and report.md into one folder.
+
+Protein-coding genes (`protein_coding` in each system's metrics): P/R/F1 at >= 50% reciprocal
+overlap on the same strand against the reference's protein-coding genes, and exact-start /
+exact-stop rates of the matched calls. A system's protein-coding calls are its calls of biotype
+`protein_coding`; a model without gene models (label runs, e.g. GO segments) has no biotype,
+so all its segments are taken as its gene calls.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ TRACK_SPAN = 20000  # bp shown in the genome-track panel
 
 
 def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
-    """The genes of a `genolong annotate` GFF3 as Intervals: the biotype is the function of a
+    """The genes of a `genolong annotate` GFF3 as Intervals.
+
+    Gene models (rows with `gene_biotype`, children linked by `Parent`): one Interval per gene
+    with its biotype. Label runs (older checkpoints): the biotype is the function of a
     single-label prediction, and `genic` for GO predictions (which carry no biotype)."""
     path = Path(path)
     if not path.is_file():
@@ -38,13 +47,35 @@ def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
             if len(cols) != 9:
                 raise GenolongError(f"{path}: line {lineno}: expected 9 tab-separated columns, found {len(cols)}")
             attrs = dict(kv.split("=", 1) for kv in cols[8].split(";") if "=" in kv)
-            function = unquote(attrs.get("function", "").split(",")[0])
+            if "Parent" in attrs:
+                continue
             try:
                 start, end = int(cols[3]) - 1, int(cols[4])
             except ValueError:
                 raise GenolongError(f"{path}: line {lineno}: start/end are not integers") from None
-            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], "genic" if kind == "multilabel" else function))
+            if "gene_biotype" in attrs:
+                biotype = unquote(attrs["gene_biotype"])
+            else:
+                biotype = "genic" if kind == "multilabel" else unquote(attrs.get("function", "").split(",")[0])
+            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], biotype))
     return out
+
+
+def coding_calls(calls: list[M.Interval]) -> list[M.Interval]:
+    """A system's protein-coding calls: those of that biotype, or every call when none has a biotype."""
+    coding = [c for c in calls if c.biotype == "protein_coding"]
+    return coding if coding or any(c.biotype in ("tRNA", "rRNA", "ncRNA") for c in calls) else list(calls)
+
+
+def resolve_table(requested: int | None, tp, genes: list, reference: str) -> int:
+    """--translation-table, else the predictions' code, else the reference's /transl_table, else 11."""
+    from genolong.data.structure import DEFAULT_TRANSL_TABLE, check_transl_table, transl_table_of
+
+    if requested is not None:
+        return check_transl_table(requested, "--translation-table")
+    if tp.transl_table is not None:
+        return int(tp.transl_table)
+    return transl_table_of(genes, reference) or DEFAULT_TRANSL_TABLE
 
 
 def _concat(arrays: list[np.ndarray], width: int | None, dtype) -> np.ndarray:
@@ -108,7 +139,7 @@ def evaluate(
     train_log: str | os.PathLike | None = None,
     prodigal: str = "auto",
     prodigal_mode: str = "meta",
-    translation_table: int = 11,
+    translation_table: int | None = None,
     plots: bool = True,
     regions: list[tuple[str, int, int]] | None = None,
 ) -> dict:
@@ -151,11 +182,14 @@ def evaluate(
     pooled_genes = [by_id[p.gene_id] for p in pooled]
     predicted = _clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions)
     ref_intervals = [M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes]
+    ref_coding = [r for r in ref_intervals if r.biotype == "protein_coding"]
+    table = resolve_table(translation_table, tp, genes, str(reference))
 
     model = {
         "token": token_level(targets, token_probs, vocab),
         "gene": gene_level(pooled_genes, ref.by_gene, pooled_probs, vocab),
         "segment": M.segment_metrics(predicted, ref_intervals),
+        "protein_coding": M.coding_metrics(coding_calls(predicted), ref_coding),
     }
 
     baselines: dict[str, dict] = {}
@@ -191,6 +225,16 @@ def evaluate(
                                                                    vocab, tok)}
         else:
             notes.append("k-mer logistic regression not run: pass --baseline MODEL (from `genolong baseline`)")
+        if genome_obj is None:
+            notes.append("ORF baseline skipped: it needs --genome")
+        else:
+            from genolong.evaluate import orf_baseline
+
+            orf = _clip(orf_baseline.call_genes(genome_obj, tp.seqids, table), regions)
+            baselines["orf"] = {"segment": M.segment_metrics(orf, ref_intervals),
+                                "protein_coding": M.coding_metrics(orf, ref_coding),
+                                "rule": f"ORFs >= {orf_baseline.MIN_LENGTH} bp, longest first, overlap <= "
+                                        f"{orf_baseline.MAX_OVERLAP} bp, genetic code {table}"}
         prodigal_calls = None
         if prodigal != "off":
             if not prodigal_mod.available():
@@ -200,9 +244,9 @@ def evaluate(
             elif genome_obj is None:
                 notes.append("Prodigal comparison skipped: it needs --genome")
             else:
-                prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode,
-                                                               translation_table), regions)
+                prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode, table), regions)
                 baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, ref_intervals),
+                                          "protein_coding": M.coding_metrics(prodigal_calls, ref_coding),
                                           "mode": prodigal_mode, "version": prodigal_mod.version()}
     finally:
         if genome_obj is not None:
@@ -215,6 +259,7 @@ def evaluate(
                  "total_bp": sum(tp.lengths.values()), "n_scored_tokens": int(targets.shape[0]),
                  "n_reference_genes": len(genes),
                  "n_labelled_reference_genes": len(ref.by_gene), "n_predicted_genes": len(predicted),
+                 "transl_table": table,
                  "tokenizer": tp.tokenizer, "notes": notes},
         "classes": classes,
         "labels": {"scheme": vocab.scheme, "kind": vocab.kind},

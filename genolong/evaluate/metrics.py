@@ -12,6 +12,8 @@ Conventions:
   Fmax = max_t 2PR / (P + R).
 - Segments match at >= 50% reciprocal overlap on the same record and a compatible strand
   ("." matches either), one-to-one, greedily by overlap fraction.
+- Protein-coding genes (`coding_metrics`): the same matching; among matched pairs, the stop is
+  exact when the 3' ends agree (end on +, start on -) and the start when the 5' ends agree.
 """
 
 from __future__ import annotations
@@ -219,3 +221,19 @@ def per_class_pr(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) 
     p = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     r = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     return {c: {"precision": float(p[i]), "recall": float(r[i])} for i, c in enumerate(classes)}
+
+
+def _ends(it: Interval) -> tuple[int, int]:
+    """(5' end, 3' end) coordinates of an interval on its strand."""
+    return (it.end, it.start) if it.strand == "-" else (it.start, it.end)
+
+
+def coding_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5) -> dict:
+    """Gene P/R/F1 of protein-coding calls, and exact-start / exact-stop rates among the matches."""
+    pairs = match_segments(pred, ref, min_overlap)
+    out = _prf(len(pred), len(ref), len(pairs))
+    starts = [_ends(pred[i])[0] == _ends(ref[j])[0] for i, j in pairs]
+    stops = [_ends(pred[i])[1] == _ends(ref[j])[1] for i, j in pairs]
+    out["exact_start"] = float(np.mean(starts)) if pairs else None
+    out["exact_stop"] = float(np.mean(stops)) if pairs else None
+    return out

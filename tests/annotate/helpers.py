@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from genolong.annotate import Annotator
+from genolong.annotate.spill import SpillArray
 from genolong.data.labels import LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
 
@@ -94,3 +96,28 @@ def soft_probs(targets: np.ndarray, n_classes: int, p: float = 0.9) -> np.ndarra
     probs = np.full((targets.size, n_classes), (1.0 - p) / (n_classes - 1), dtype=np.float32)
     probs[np.arange(targets.size), targets] = p
     return probs
+
+
+def two_head_net(n_function: int):
+    """An untrained TokenNet with function and structure heads (logits: function columns first)."""
+    from genolong.models.net import build_net
+
+    return build_net(TINY_ENCODER, "annotate", n_function, len(STRUCTURE)).eval()
+
+
+class OracleAnnotator(Annotator):
+    """The real network's function columns, the reference's structure (smoothed) as the structure
+    columns: the decoder and the writers then work on real genes without a trained model."""
+
+    def __init__(self, reference, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reference = reference
+
+    def _record(self, genome, seqid, length, bar, task):
+        real = super()._record(genome, seqid, length, bar, task)
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
+        oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))
+        out = SpillArray(real.n_cols)
+        out.append(np.concatenate([real[:, : self.n_function], oracle], axis=1))
+        return out

@@ -18,39 +18,15 @@ from Bio import SeqIO
 from Bio.Seq import Seq
 
 from genolong.annotate import Annotator
-from genolong.annotate.spill import SpillArray
 from genolong.data.annotation import read_annotation
 from genolong.data.labels import LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
 from genolong.errors import GenolongError
-from tests.annotate.helpers import STRUCTURE, TINY_ENCODER, fasta_from, soft_probs, structure_targets
+from tests.annotate.helpers import STRUCTURE, OracleAnnotator, fasta_from, two_head_net
 
 GO = LabelVocab("go", "multilabel", ["genic", "GO:0005524", "GO:0003735"],
                 {"GO:0005524": "ATP binding", "GO:0003735": "structural constituent of ribosome"})
 STRUCTURE_VOCAB = LabelVocab("structure", "single", STRUCTURE)
-
-
-def two_head_net(n_function: int):
-    from genolong.models.net import build_net
-
-    return build_net(TINY_ENCODER, "annotate", n_function, len(STRUCTURE)).eval()
-
-
-class OracleAnnotator(Annotator):
-    """The real network's function columns, the reference's structure as the structure columns."""
-
-    def __init__(self, reference, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.reference = reference
-
-    def _record(self, genome, seqid, length, bar, task):
-        real = super()._record(genome, seqid, length, bar, task)
-        k, stride = self.tokenizer.k, self.tokenizer.stride
-        genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
-        oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))
-        out = SpillArray(real.n_cols)
-        out.append(np.concatenate([real[:, : self.n_function], oracle], axis=1))
-        return out
 
 
 @pytest.fixture(scope="module")
