@@ -49,6 +49,7 @@ class AnnotationResult:
     structure_labels: dict | None = None  # LabelVocab.to_dict() of the structure head
     transl_table: int | None = None  # genetic code of the gene models
     genome: object = None  # path or Genome the sequences come from (GenBank / protein FASTA writers)
+    spilled: dict = field(default_factory=dict, repr=False)  # seqid -> SpillArray behind probs / structure
 
     @property
     def gene_models(self) -> bool:
@@ -91,8 +92,14 @@ class AnnotationResult:
         return "".join(tsv_lines(self.genes, self.classes))
 
     def token_probs(self) -> TokenProbs:
-        return TokenProbs(list(self.lengths), dict(self.lengths), self.probs, self.labels, self.tokenizer,
-                          self.structure or None, self.structure_labels, self.transl_table)
+        """The probabilities to save; read from the on-disk arrays slice by slice when there are some."""
+        probs, structure = self.probs, self.structure or None
+        if self.spilled:
+            n = len(self.classes)
+            probs = {s: a.columns(slice(0, n)) for s, a in self.spilled.items()}
+            structure = {s: a.columns(slice(n, None)) for s, a in self.spilled.items()} if structure else None
+        return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
+                          structure, self.structure_labels, self.transl_table)
 
     def write(self, prefix: str | os.PathLike) -> dict[str, Path]:
         """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
@@ -335,7 +342,7 @@ class Annotator:
             lengths, {s: p.memmap()[:, : self.n_function] for s, p in probs.items()}, segments, genes,
             list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
             predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
-            self.transl_table, source if owned else genome,
+            self.transl_table, source if owned else genome, probs,
         )
 
     def _record(self, genome, seqid: str, length: int, bar, task) -> SpillArray:

@@ -47,7 +47,7 @@ class DecodeConfig:
     p_switch: float = 0.005  # RNA Viterbi
     min_rna_length: int = 60
     rna_floor: float = 0.2  # RNA decoding runs only near tokens where an RNA class reaches this
-    chunk_bp: int = 2_000_000
+    chunk_bp: int = 1_000_000
     margin_bp: int = 60_000
 
 
@@ -138,14 +138,22 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     return orfs.start[best], orfs.end[best], orfs.strand[best], score[best], orfs.length[best] / stride
 
 
-def candidate_regions(mask: np.ndarray, pad: int) -> list[tuple[int, int]]:
-    """Runs of True in `mask`, each widened by `pad` on both sides and merged."""
+MAX_RNA_REGION = 1 << 17  # tokens decoded at once; only a model that sees RNA everywhere makes longer runs
+
+
+def candidate_regions(mask: np.ndarray, pad: int, longest: int = MAX_RNA_REGION) -> list[tuple[int, int]]:
+    """Runs of True in `mask`, each widened by `pad` on both sides and merged, then cut into
+    pieces of at most `longest` (so memory stays bounded whatever the model says)."""
     idx = np.flatnonzero(mask)
     if idx.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(idx) > 2 * pad) + 1
     starts, ends = idx[np.r_[0, breaks]], idx[np.r_[breaks - 1, idx.size - 1]] + 1
-    return [(max(0, int(a) - pad), min(mask.size, int(b) + pad)) for a, b in zip(starts, ends)]
+    out = []
+    for a, b in zip(starts, ends):
+        a, b = max(0, int(a) - pad), min(mask.size, int(b) + pad)
+        out += [(x, min(b, x + longest)) for x in range(a, b, longest)]
+    return out
 
 
 def rna_models(seqid: str, probs: np.ndarray, classes: StructureClasses, k: int, stride: int, length_bp: int,
@@ -158,7 +166,10 @@ def rna_models(seqid: str, probs: np.ndarray, classes: StructureClasses, k: int,
     cols = [classes.rna[key] for key in keys]
     names = ["other"] + [f"{kind}({s})" for kind, s in keys]
     models = []
-    for a, b in candidate_regions(np.asarray(probs[:, cols]).max(axis=1) >= cfg.rna_floor, 64):
+    step = 1 << 16  # tokens per slice while looking for RNA evidence
+    mask = np.concatenate([np.asarray(probs[a : a + step])[:, cols].max(axis=1) >= cfg.rna_floor
+                           for a in range(0, probs.shape[0], step)] or [np.zeros(0, dtype=bool)])
+    for a, b in candidate_regions(mask, 64):
         rna = np.asarray(probs[a:b, cols], dtype=np.float32)  # (n, R)
         collapsed = np.concatenate([np.clip(1.0 - rna.sum(axis=1, keepdims=True), 0.0, 1.0), rna], axis=1)
         for seg in decode_record(seqid, collapsed, names, "single", k, stride, length_bp - a * stride,
