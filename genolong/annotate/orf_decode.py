@@ -42,8 +42,8 @@ class DecodeConfig:
     table: int = 11
     min_length: int = 90  # shortest protein-coding gene, bp with the stop codon
     max_overlap: int = 60  # bp two accepted genes may share
-    min_score: float = 0.0  # an ORF needs more evidence than this (in tokens of log-odds)
-    clip: float = 4.0  # |log-odds| per token is capped: one confident token cannot veto a gene
+    min_score: float = 0.0  # an ORF needs more evidence than this (summed over its tokens)
+    clip: float = 4.0  # |log-ratio| per token is capped: one confident token cannot veto a gene
     p_switch: float = 0.005  # RNA Viterbi
     min_rna_length: int = 60
     rna_floor: float = 0.2  # RNA decoding runs only near tokens where an RNA class reaches this
@@ -58,7 +58,7 @@ class GeneModel:
     end: int
     strand: str  # "+" or "-"
     biotype: str  # protein_coding, tRNA, rRNA or ncRNA
-    score: float  # protein-coding: mean log-odds per token; RNA: mean probability of the class
+    score: float  # protein-coding: mean evidence (log-ratio) per token; RNA: mean probability of the class
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,41 @@ class StructureClasses:
         return cls(intergenic, cds, rna)
 
 
+def _log_ratio(q: np.ndarray, other: np.ndarray, clip: float) -> np.ndarray:
+    eps = 1e-6
+    return np.clip(np.log(q + eps) - np.log(other + eps), -clip, clip)
+
+
 def frame_evidence(probs: np.ndarray, classes: StructureClasses, k: int, stride: int, clip: float) -> np.ndarray:
-    """(2, 3, n_tokens) float32 clipped log-odds that token t is coding on strand s in ORF frame r.
+    """(2, 3, n_tokens) float32 evidence that token t is coding on strand s in ORF frame r.
+
+    Two clipped log-ratios, added: the frame term, the probability of the class the ORF
+    predicts (its codon position) against the best other class; and the strand term, the
+    coding mass of the strand (three positions summed) against the best of intergenic, the
+    other strand's coding mass and each RNA class. An ORF so needs its class to beat the rest by
+    a margin, whatever the model's calibration; and where the model knows a gene's strand but
+    not its frame, the strand term alone still favours the ORFs over it (the longest first).
 
     Frame r of an ORF: + strand, r = start % 3 and the centre c of token t sits at codon
     position (c - r) % 3; - strand, r = (end - 1) % 3 and the position is (r - c) % 3.
     """
+    probs = np.asarray(probs, dtype=np.float32)
     n = probs.shape[0]
-    centre = np.arange(n, dtype=np.int64) * stride + k // 2
-    eps = 1e-6
+    rows = np.arange(n)
+    centre = rows.astype(np.int64) * stride + k // 2
+    order = np.argsort(probs, axis=1)[:, -2:]  # (n, 2): second best, best
+    best, second = probs[rows, order[:, 1]], probs[rows, order[:, 0]]
+    coding = probs[:, classes.cds.ravel()].reshape(n, 2, 3).sum(axis=2)  # (n, 2) per strand
+    rna = probs[:, list(classes.rna.values())].max(axis=1) if classes.rna else np.zeros(n, np.float32)
+    background = np.maximum(probs[:, classes.intergenic], rna)  # (n,)
     out = np.empty((2, 3, n), dtype=np.float32)
     for s in range(2):
-        q_all = np.asarray(probs[:, classes.cds[s]], dtype=np.float32)  # (n, 3)
+        strand = _log_ratio(coding[:, s], np.maximum(background, coding[:, 1 - s]), clip)
         for r in range(3):
             pos = (centre - r) % 3 if s == 0 else (r - centre) % 3
-            q = q_all[np.arange(n), pos]
-            out[s, r] = np.clip(np.log(q + eps) - np.log1p(eps - q), -clip, clip)
+            target = classes.cds[s][pos]  # (n,) class index the ORF predicts for each token
+            other = np.where(order[:, 1] == target, second, best)
+            out[s, r] = _log_ratio(probs[rows, target], other, clip) + strand
     return out
 
 
