@@ -118,12 +118,12 @@ def _resume_path(cfg, ckpt_dir: Path) -> str | None:
 
 
 def ensure_store(cfg) -> None:
-    """Make the missing stores of `data.store_dir` with `genolong prepare` when `prepare:` says how.
+    """Make the missing stores of `data.store_dir` with `genolong prepare`.
 
-    One store: `prepare:` holds prepare()'s keyword arguments. A list of stores: `prepare.genomes`
-    lists, store by store, what differs (genome_path, annotation_path, ...); the rest of `prepare:`
-    is shared, and every store after the first takes the first's function vocabulary (`vocab`),
-    so the stores of a run agree.
+    `prepare:` holds prepare()'s keyword arguments (null: the store must exist). With a list of
+    stores, `prepare_genomes:` lists, store by store, what differs (genome_path, annotation_path,
+    labels, split); `prepare:` (or prepare()'s defaults when null) gives the rest. Every store after
+    the first takes the first's function vocabulary (`vocab`), so the stores of a run agree.
     """
     from genolong.training.datamodule import store_list
 
@@ -131,21 +131,23 @@ def ensure_store(cfg) -> None:
     if store in (None, "???"):
         raise GenolongError("data.store_dir: no token store given; pass data.store_dir=<dir from `genolong prepare`>")
     stores = store_list(store)
-    missing = [s for s in stores if not (Path(s) / "meta.json").is_file()]
-    if not missing or not cfg.get("prepare"):
+    if all((Path(s) / "meta.json").is_file() for s in stores):
         return
     from omegaconf import OmegaConf
 
     from genolong.data.prepare import prepare
 
-    options = OmegaConf.to_container(cfg.prepare, resolve=True)
-    per_store = options.pop("genomes", None) or [{}]
+    options = OmegaConf.to_container(cfg.prepare, resolve=True) if cfg.get("prepare") else None
+    per_store = OmegaConf.to_container(cfg.prepare_genomes, resolve=True) if cfg.get("prepare_genomes") else None
+    if options is None and per_store is None:
+        return  # the data module reports the missing store
+    per_store = per_store or [{}]
     if len(per_store) != len(stores):
-        raise GenolongError(f"prepare.genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
+        raise GenolongError(f"prepare_genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
     for i, (out, own) in enumerate(zip(stores, per_store)):
         if (Path(out) / "meta.json").is_file():
             continue
-        kwargs = {**options, **own}
+        kwargs = {**(options or {}), **{k: v for k, v in own.items() if v is not None}}
         if i > 0 and "vocab" not in kwargs:
             kwargs["vocab"] = str(Path(stores[0]) / "labels.json")
         print(f"genolong-train: preparing token store {out} from {kwargs.get('genome_path')}", file=sys.stderr)
