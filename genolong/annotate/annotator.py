@@ -30,6 +30,7 @@ from genolong.annotate.probs import TokenProbs, save_probs
 from genolong.annotate.spill import SpillArray
 from genolong.annotate.tiling import Stitcher, StreamingStitcher, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
+from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
 
 
@@ -154,6 +155,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
+DEFAULT_WINDOW = 512
+
+
 class Annotator:
     """Runs a token-classification network over whole genomes in overlapping windows."""
 
@@ -162,7 +166,7 @@ class Annotator:
         net,
         tokenizer,
         labels,
-        window: int = 512,
+        window: int = DEFAULT_WINDOW,
         overlap: int | None = None,
         batch_size: int = 8,
         device: str = "cpu",
@@ -233,6 +237,9 @@ class Annotator:
         check_compatible(path, loaded.tokenizer, loaded.labels, expect_tokenizer, expect_labels)
         # read both strands when the checkpoint was validated that way
         kwargs.setdefault("rc_average", bool(loaded.hparams.get("rc_average", False)))
+        # tile with the window the model was trained on (checkpoints from before it was saved: 512)
+        if kwargs.get("window") is None:
+            kwargs["window"] = int(loaded.hparams.get("window") or DEFAULT_WINDOW)
         if kwargs.get("transl_table") is None:
             kwargs["transl_table"] = getattr(loaded, "transl_table", None)
         return cls(loaded.net, loaded.tokenizer, loaded.labels,
@@ -421,28 +428,6 @@ def joint_strand_swap(labels, structure_labels) -> np.ndarray | None:
     second = np.arange(len(structure_labels.classes)) if second is None else second
     joint = np.concatenate([first, second + n])
     return joint if np.any(joint != np.arange(joint.size)) else None
-
-
-def check_compatible(path, tokenizer, labels, expect_tokenizer=None, expect_labels=None) -> None:
-    """GenolongError when the checkpoint's tokenizer / labels differ from what the caller expects."""
-    if expect_tokenizer is not None:
-        want = expect_tokenizer if isinstance(expect_tokenizer, dict) else expect_tokenizer.to_dict()
-        have = tokenizer.to_dict()
-        if want.get("vocab_hash") != have.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: checkpoint tokenizer (k={have['k']}, stride={have['stride']}) does not match the "
-                f"requested one (k={want.get('k')}, stride={want.get('stride')})"
-            )
-    if expect_labels is not None:
-        want = expect_labels if isinstance(expect_labels, dict) else expect_labels.to_dict()
-        have = labels.to_dict()
-        if (want.get("scheme"), want.get("kind"), list(want.get("classes", []))) != (
-            have["scheme"], have["kind"], list(have["classes"])
-        ):
-            raise GenolongError(
-                f"{path}: checkpoint labels (scheme {have['scheme']!r}, {len(have['classes'])} classes) do not "
-                f"match the requested ones (scheme {want.get('scheme')!r}, {len(want.get('classes', []))} classes)"
-            )
 
 
 def throughput_line(result: AnnotationResult) -> str:

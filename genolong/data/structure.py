@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 
 from genolong.data.annotation import RNA_TYPES, Gene
-from genolong.data.labels import INTERGENIC, LabelVocab, _token_range
+from genolong.data.labels import INTERGENIC, LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
 from genolong.errors import GenolongError
 
@@ -69,7 +69,7 @@ def _paint_cds(out: np.ndarray, gene: Gene, tok: KmerTokenizer) -> None:
     base = _INDEX["CDS0(-)"] if minus else _INDEX["CDS0(+)"]
     done = -_codon_start(gene)  # coding bases before the current part, in frame
     for s, e, _ in parts:
-        a, b = _token_range(tok, s, e, n)
+        a, b = tok.centre_range(s, e, n)
         if b > a:
             centres = np.arange(a, b) * tok.stride + tok.k // 2  # (m,)
             offset = (e - 1 - centres) if minus else (centres - s)
@@ -90,7 +90,7 @@ def fill_structure(out: np.ndarray, genes: list[Gene], tok: KmerTokenizer) -> np
             continue
         value = _INDEX[f"{kind}({gene.strand})"]
         for s, e, _ in gene.parts:
-            a, b = _token_range(tok, s, e, n)
+            a, b = tok.centre_range(s, e, n)
             out[a:b] = value
     return out
 

@@ -214,15 +214,6 @@ def segment_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overl
     return out
 
 
-def per_class_pr(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
-    """Per-class precision and recall of the argmax prediction (for the report table)."""
-    y_pred = np.asarray(probs).argmax(axis=1)
-    labels = list(range(len(classes)))
-    p = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    r = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    return {c: {"precision": float(p[i]), "recall": float(r[i])} for i, c in enumerate(classes)}
-
-
 def _ends(it: Interval) -> tuple[int, int]:
     """(5' end, 3' end) coordinates of an interval on its strand."""
     return (it.end, it.start) if it.strand == "-" else (it.start, it.end)

@@ -32,18 +32,27 @@ class TokenNet(nn.Module):
         self.head = head
         self.structure_head = structure_head
 
-    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def states(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What each head reads: (function states, structure states or None), each (B, L, d_model)."""
         if self.structure_head is None:
-            hidden = self.encoder(tokens, padding_mask=padding_mask)  # (B, L, d_model)
-            return self.head(hidden, padding_mask)  # (B, L, n_outputs)
+            return self.encoder(tokens, padding_mask=padding_mask), None
         from genolong.models.encoder import context_mean
 
         local = self.encoder(tokens, padding_mask=padding_mask, pool=False)  # (B, L, d_model)
         width = self.encoder.cfg.context_pool
+        if width <= 1:
+            return local, local
         if padding_mask is None:
             padding_mask = tokens == self.encoder.cfg.pad_id
-        pooled = context_mean(local, padding_mask, width) if width > 1 else local  # (B, L, d_model)
-        return torch.cat([self.head(pooled, padding_mask), self.structure_head(local, padding_mask)], dim=-1)
+        return context_mean(local, padding_mask, width), local
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        function_states, structure_states = self.states(tokens, padding_mask)
+        logits = self.head(function_states, padding_mask)  # (B, L, n_outputs)
+        if structure_states is None:
+            return logits
+        return torch.cat([logits, self.structure_head(structure_states, padding_mask)], dim=-1)  # (B, L, C_f + C_s)
 
 
 def encoder_config_dict(config: Any) -> dict:

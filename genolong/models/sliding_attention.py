@@ -18,13 +18,21 @@ from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention, merge_partials
 from genolong.models.context import AttentionContext
 from genolong.models.full_attention import QKVAttention
-from genolong.models.masking import PAD_VALUE, score_dtype, sdpa_pad_value
+from genolong.models.masking import PAD_VALUE, score_dtype, scores_in_fp32, sdpa_pad_value
 
 
 def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
                    padding_mask: torch.Tensor | None = None,
                    global_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d)."""
+    """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d) in q's
+    dtype; scores, softmax and merges run in the score dtype whatever autocast is on."""
+    sdt = score_dtype(q.dtype)
+    with scores_in_fp32(q.device):
+        out = _sliding_attend(q.to(sdt), k.to(sdt), v.to(sdt), window, padding_mask, global_mask)
+    return out.to(q.dtype)
+
+
+def _sliding_attend(q, k, v, window, padding_mask, global_mask):
     b, h, length, d = q.shape
     lp = math.ceil(length / window) * window
     n_chunks = lp // window

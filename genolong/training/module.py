@@ -37,9 +37,10 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.store import check_compatible
+from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
 from genolong.data.tokenizer import KmerTokenizer
@@ -83,6 +84,23 @@ def macro_over_present(per_term: torch.Tensor, positives: torch.Tensor) -> torch
     if not present.any():
         return torch.tensor(float("nan"))
     return per_term.reshape(-1)[present].float().mean()
+
+
+def chunked_class_loss(features: torch.Tensor, output: nn.Linear, targets: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
+    """`class_loss` of `output(features)` (features (N, F), targets (N,) with IGNORE_INDEX), a chunk
+    of rows at a time, over the rows with a class only."""
+    targets = targets.reshape(-1).long()
+    rows = targets != IGNORE_INDEX
+    targets = targets[rows]  # (n,)
+
+    def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(z.float(), t, weight=weights, reduction="sum")
+
+    # F.cross_entropy's mean: divided by the summed weights of the targets (0 / tiny = 0 if none)
+    total = weights[targets].sum() if weights is not None else torch.tensor(float(targets.numel()))
+    tiny = torch.finfo(torch.float32).tiny
+    return chunked_linear_loss(features[rows], output, targets, loss_sum) / total.clamp_min(tiny)
 
 
 def class_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,6 +182,7 @@ class GenoLongModule(LightningModule):
                 "structure_weight": float(structure_weight),
                 "function_weight": float(function_weight),
                 "transl_table": None if transl_table is None else int(transl_table),
+                # the training window (tokens): `genolong annotate` tiles with it by default
                 "window": None if window is None else int(window),
             }
         )
@@ -261,13 +280,9 @@ class GenoLongModule(LightningModule):
         return class_loss(logits, targets, self.class_weights)
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
+        # the data module already encodes UNKNOWN and padding (`labels.loss_targets`)
         targets = batch["targets"]
-        if not self.multilabel:
-            # padding and genic tokens the scheme could not label (UNKNOWN) carry no class; both
-            # are ignored by the loss and the metrics
-            targets = targets.long()
-            targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
-        return targets
+        return targets if self.multilabel else targets.long()
 
     def _structure_targets(self, batch: dict) -> torch.Tensor:
         if "structure" not in batch:
@@ -284,6 +299,10 @@ class GenoLongModule(LightningModule):
             inputs, targets = tokens, self._batch_targets(batch)
         if self.rc_average and not self.training:
             logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, C)
+        elif self.training or self.task == "mlm":
+            # only the loss is needed: never hold (B, L, C) logits
+            structure_targets = self._structure_targets(batch) if self.n_structure else None
+            return self._chunked_loss(inputs, targets, padding_mask, structure_targets), None, targets, None, None
         else:
             logits = self(inputs, padding_mask)  # (B, L, C)
         if not self.n_structure:
@@ -294,6 +313,34 @@ class GenoLongModule(LightningModule):
         loss = (self.hparams.function_weight * self._loss(function, targets, padding_mask)
                 + self.hparams.structure_weight * structure_loss)
         return loss, function, targets, structure, structure_targets
+
+    def _chunked_loss(self, inputs: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor,
+                      structure_targets: torch.Tensor | None = None) -> torch.Tensor:
+        """`_loss` without the logits: each head's output layer and its loss run a chunk of
+        positions at a time, and only over positions that carry a loss (the masked ~15% in mlm)."""
+        function_states, structure_states = self.net.states(inputs, padding_mask)  # (B, L, d) each
+        head = self.net.head
+        features = head.features(function_states, padding_mask)
+        features = features.reshape(-1, features.shape[-1])  # (B*L, F)
+        if self.multilabel:
+            rows = ~padding_mask.reshape(-1)
+            function_targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
+            known = (function_targets != UNKNOWN).sum()
+
+            def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
+                return (per_entry * (t != UNKNOWN)).sum()
+
+            loss = chunked_linear_loss(features[rows], head.output, function_targets, loss_sum) / known.clamp_min(1)
+        else:
+            loss = chunked_class_loss(features, head.output, targets, self.class_weights)
+        if structure_states is None:
+            return loss
+        structure_head = self.net.structure_head
+        structure_features = structure_head.features(structure_states, padding_mask)
+        structure_loss = chunked_class_loss(structure_features.reshape(-1, structure_features.shape[-1]),
+                                            structure_head.output, structure_targets)
+        return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -405,13 +452,9 @@ class GenoLongModule(LightningModule):
 
         checkpoint = read_checkpoint(path)
         hparams = checkpoint["hyper_parameters"]
-        if hparams["tokenizer"].get("vocab_hash") != self.hparams.tokenizer.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
-                f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
-            )
-        theirs = {k: v for k, v in hparams["encoder_config"].items() if k not in ("dropout",)}
-        ours = {k: v for k, v in self.hparams.encoder_config.items() if k not in ("dropout",)}
+        check_compatible(path, tokenizer=hparams["tokenizer"], expect_tokenizer=self.hparams.tokenizer,
+                         have="pretrained", want="token store's")
+        theirs, ours = hparams["encoder_config"], self.hparams.encoder_config
         shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
         diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]
         if diff:

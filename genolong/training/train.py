@@ -117,39 +117,42 @@ def _resume_path(cfg, ckpt_dir: Path) -> str | None:
     return str(ckpt)
 
 
-def ensure_store(cfg) -> None:
-    """Make the missing stores of `data.store_dir` with `genolong prepare` when `prepare:` says how.
+def resolve_store(cfg) -> None:
+    """Pick the token stores: `data.store_dir` (one or a list), made first when missing; with no
+    store given at all, the embedded default genome's (`default_store:`), prepared on first use.
 
-    One store: `prepare:` holds prepare()'s keyword arguments. A list of stores: `prepare.genomes`
-    lists, store by store, what differs (genome_path, annotation_path, ...); the rest of `prepare:`
-    is shared, and every store after the first takes the first's function vocabulary (`vocab`),
-    so the stores of a run agree.
+    One store is made by `prepare:` (prepare()'s keyword arguments; null: it must exist). A list is
+    made by `prepare_genomes:`, store by store (genome_path, annotation_path, labels, split), the
+    rest from `prepare:` (prepare()'s defaults when null); every store after the first takes the
+    first's function vocabulary (`vocab`), so the stores of a run agree.
     """
+    from omegaconf import OmegaConf, open_dict
+
+    from genolong.data.prepare import ensure_store
     from genolong.training.datamodule import store_list
 
-    store = cfg.data.get("store_dir")
-    if store in (None, "???"):
-        raise GenolongError("data.store_dir: no token store given; pass data.store_dir=<dir from `genolong prepare`>")
-    stores = store_list(store)
-    missing = [s for s in stores if not (Path(s) / "meta.json").is_file()]
-    if not missing or not cfg.get("prepare"):
+    options = cfg.get("prepare")
+    if cfg.data.get("store_dir") in (None, "???"):
+        default = cfg.default_store
+        print(f"genolong-train: no data.store_dir given; training on the embedded default genome "
+              f"({default.prepare.genome_path}) in {default.store_dir}", file=sys.stderr)
+        with open_dict(cfg):
+            cfg.data.store_dir = default.store_dir
+        options = default.prepare
+    options = OmegaConf.to_container(options, resolve=True) if options else None
+    stores = store_list(cfg.data.store_dir)
+    per_store = OmegaConf.to_container(cfg.prepare_genomes, resolve=True) if cfg.get("prepare_genomes") else None
+    if per_store is None:
+        for store in stores:
+            ensure_store(store, options if len(stores) == 1 else None)
         return
-    from omegaconf import OmegaConf
-
-    from genolong.data.prepare import prepare
-
-    options = OmegaConf.to_container(cfg.prepare, resolve=True)
-    per_store = options.pop("genomes", None) or [{}]
     if len(per_store) != len(stores):
-        raise GenolongError(f"prepare.genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
-    for i, (out, own) in enumerate(zip(stores, per_store)):
-        if (Path(out) / "meta.json").is_file():
-            continue
-        kwargs = {**options, **own}
+        raise GenolongError(f"prepare_genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
+    for i, (store, own) in enumerate(zip(stores, per_store)):
+        kwargs = {**(options or {}), **{k: v for k, v in own.items() if v is not None}}
         if i > 0 and "vocab" not in kwargs:
             kwargs["vocab"] = str(Path(stores[0]) / "labels.json")
-        print(f"genolong-train: preparing token store {out} from {kwargs.get('genome_path')}", file=sys.stderr)
-        prepare(out=out, **kwargs)
+        ensure_store(store, kwargs)
 
 
 def build_module(cfg, datamodule):
@@ -183,7 +186,7 @@ def build_module(cfg, datamodule):
         function_weight=float(cfg.task.get("function_weight", 1.0)),
         # one code for every training genome, else none: annotate then needs --transl-table
         transl_table=codes.pop() if len(codes) == 1 else None,
-        window=datamodule.window,
+        window=int(cfg.data.window),
     )
     if cfg.task.get("pretrained"):
         module.load_pretrained_encoder(str(cfg.task.pretrained))
@@ -245,7 +248,7 @@ def train(cfg) -> dict:
 
         torch.set_num_threads(int(cfg.torch_threads))
 
-    ensure_store(cfg)
+    resolve_store(cfg)
     datamodule = build(cfg.data)
     resolve_monitor(cfg, datamodule.multilabel)
     module = build_module(cfg, datamodule)

@@ -1,7 +1,8 @@
 """End to end: the real `snakemake` on a tiny config in a temporary directory.
 
-Train on the embedded GM12 chromosome (GO labels, as the default config does) with two tiny
-experiments, fetch one Afade contig over HTTP from a server on 127.0.0.1, annotate and evaluate
+Train on two genomes at once (`train_genomes:`): the embedded GM12 chromosome, given by its path
+alone (the label scheme comes from the experiment: GO), and the Y. pestis plasmid, which has no
+GO terms (it trains the structure head only), with two tiny experiments, fetch one Afade contig over HTTP from a server on 127.0.0.1, annotate and evaluate
 it, write the summary and the HTML report; then check the rerun logic: nothing to do on a
 second run, and an edited experiment reruns only its own branch.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -68,7 +70,9 @@ def write_config(workdir: Path, contig_url: str, gff_url: str, overrides: dict[s
     gff = (FIXTURES / "afade_contig5.gff3.gz").read_bytes()
     config = {
         "genomes": {
-            "GM12": {"path": str(REPO / "data" / "mycoides_GM12.gbff.gz"), "labels": "go"},
+            "GM12": {"path": str(REPO / "data" / "mycoides_GM12.gbff.gz")},
+            "plasmid": {"path": str(REPO / "tests" / "data" / "NC_005816.gb"),
+                        "split": "contiguous:val=0.2;test=0.1;gap=100"},
             "contig5": {
                 "url": contig_url,
                 "sha256": hashlib.sha256(fna).hexdigest(),
@@ -76,7 +80,7 @@ def write_config(workdir: Path, contig_url: str, gff_url: str, overrides: dict[s
                 "labels": "go",
             },
         },
-        "train_genome": "GM12",
+        "train_genomes": ["GM12", "plasmid"],
         "experiments": overrides,
         "evaluations": [{"genome": "contig5", "experiments": list(EXPERIMENTS)}],
         "threads": {"train": 1, "annotate": 1, "evaluate": 1, "prepare": 1},
@@ -106,6 +110,14 @@ def test_pipeline_end_to_end(pipeline_run):
     fna = workdir / "resources/genomes/contig5/afade_contig5.fna.gz"
     assert fna.read_bytes() == (FIXTURES / "afade_contig5.fna.gz").read_bytes()
     assert (workdir / "results/stores/GM12/meta.json").is_file()
+    for experiment in EXPERIMENTS:
+        # each experiment made its own store of every training genome, sharing GM12's GO terms
+        stores = workdir / f"results/train/{experiment}/stores"
+        gm12 = json.loads((stores / "GM12" / "meta.json").read_text())
+        plasmid = json.loads((stores / "plasmid" / "meta.json").read_text())
+        assert gm12["labels"]["scheme"] == "go" and plasmid["labels"] == gm12["labels"]
+        assert plasmid["n_labelled_genes"] == 0 and gm12["transl_table"] == 4
+        assert gm12["structure"]["classes"][1] == "CDS0(+)"
 
     n_features = 0
     for experiment in EXPERIMENTS:

@@ -49,10 +49,40 @@ def test_both_strand_logits_are_strand_symmetric_in_both_heads():
     torch.testing.assert_close(forward[real], flipped[real], atol=1e-5, rtol=1e-5)
 
 
+def test_chunked_joint_loss_equals_the_loss_on_full_logits():
+    """Training takes the joint loss through each head's chunked output layer: same value and
+    gradients as the loss on the full (function then structure) logits."""
+    tok, module = _module(structure_weight=2.0, function_weight=0.5)
+    module.train()
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(tok.n_special, tok.vocab_size, (2, 30), generator=g)
+    pad = torch.zeros(2, 30, dtype=torch.bool)
+    pad[1, 21:] = True
+    targets = torch.randint(0, 4, (2, 30), generator=g).masked_fill(pad, -100)
+    structure = torch.randint(0, 13, (2, 30), generator=g).masked_fill(pad, -100)
+    results = []
+    for chunked in (False, True):
+        module.zero_grad()
+        torch.manual_seed(5)
+        if chunked:
+            loss = module._chunked_loss(tokens, targets, pad, structure)
+        else:
+            logits = module(tokens, pad)
+            loss = (0.5 * module._loss(logits[..., :4], targets, pad)
+                    + 2.0 * torch.nn.functional.cross_entropy(logits[..., 4:].reshape(-1, 13), structure.reshape(-1)))
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}))
+    (full, full_grads), (chunk, chunk_grads) = results
+    torch.testing.assert_close(chunk, full, rtol=1e-6, atol=1e-7)
+    assert chunk_grads.keys() == full_grads.keys() and any("structure_head" in n for n in full_grads)
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(chunk_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_joint_loss_weights_and_unknown_function():
     torch.manual_seed(0)
     tok, module = _module(structure_weight=2.0, function_weight=0.5)
-    module.train()
+    module.eval()  # the full-logits path (training takes the chunked one, tested above)
     tokens = torch.randint(tok.n_special, tok.vocab_size, (2, 12))
     padding = torch.zeros(2, 12, dtype=torch.bool)
     batch = {"tokens": tokens, "padding_mask": padding,
