@@ -127,3 +127,15 @@ def test_bad_translation_table_is_refused(table):
         Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
                   structure_labels=STRUCTURE_VOCAB, transl_table=table)
     assert f"translation table {table!r}" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_tiny_records_with_two_heads(tmp_path):
+    """Records shorter than a token, than a codon window, and than one window all annotate and write."""
+    fasta = fasta_from({"empty_ish": b"ACG", "tiny": b"ACGTACGTAC", "short": b"ATGAAACCCGGGTTTTAA" * 30},
+                       tmp_path / "tiny.fa")
+    ann = Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
+                    structure_labels=STRUCTURE_VOCAB, transl_table=11)
+    result = ann.annotate(fasta)
+    assert result.structure["empty_ish"].shape == (0, len(STRUCTURE)) and result.probs["tiny"].shape == (1, 3)
+    paths = result.write(tmp_path / "out")
+    assert set(r.id for r in SeqIO.parse(paths["gbk"], "genbank")) == {"empty_ish", "tiny", "short"}
