@@ -28,8 +28,6 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     matthews_corrcoef,
-    precision_score,
-    recall_score,
 )
 
 from genolong.data.labels import UNKNOWN
