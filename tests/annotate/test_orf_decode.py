@@ -113,3 +113,16 @@ def test_oracle_structure_on_afade(data_dir):
     exact_stop = sum(any((p.end if p.strand == "+" else p.start) == (t.end if t.strand == "+" else t.start)
                          and p.strand == t.strand for t in truth) for p in pred) / len(pred)
     assert exact_stop > 0.95
+
+
+def test_start_codon_prior_reads_each_orfs_start_codon():
+    from genolong.annotate.orf_decode import start_codon_prior
+    from genolong.annotate.orfs import encode_bases, find_orfs
+
+    seq = "".join(np.random.default_rng(0).choice(list("ACGT"), size=5000))
+    orfs = find_orfs(seq.encode(), 11)
+    prior = start_codon_prior(encode_bases(seq.encode()), orfs, (("ATG", -1.0), ("GTG", -2.0), ("TTG", -3.0)))
+    for a, b, s, p in zip(orfs.start, orfs.end, orfs.strand, prior):
+        codon = seq[a : a + 3] if s > 0 else str(Seq(seq[b - 3 : b]).reverse_complement())
+        assert p == {"ATG": -1.0, "GTG": -2.0, "TTG": -3.0}[codon]
+    assert {-1 if s > 0 else 1 for s in orfs.strand} == {-1, 1}
