@@ -2,9 +2,9 @@
 
 GFF3 (1-based closed): one `gene` per call (`gene_biotype`, the decoder's score in column 6)
 with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA` or `ncRNA`,
-linked by `ID`/`Parent`. The child carries the function: `product`, GO terms as
-`Ontology_term=GO:...` (GFF3 specification), `function_score` (the pooled probability), and a CDS
-its `transl_table`. GenBank (Biopython): `gene` + `CDS` (with `/translation`, `/transl_table`,
+linked by `ID`/`Parent`. The child carries the function: `product`, GO terms whose pooled
+probability reaches GO_THRESHOLD as `Ontology_term=GO:...` (GFF3 specification),
+`function_score` (the probability of the predicted label), and a CDS its `transl_table`. GenBank (Biopython): `gene` + `CDS` (with `/translation`, `/transl_table`,
 `/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS,
 named by the gene ID. Translations are Biopython's, `cds=True` (start codon read as Met, the
 stop dropped), so they equal what a reader computes from the coordinates.
@@ -23,11 +23,16 @@ CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "ncRNA": 
 UNKNOWN_PRODUCT = "hypothetical protein"
 
 
-def go_terms(gene: GeneCall, kind: str) -> list[str]:
-    """The GO terms of a protein-coding call under a multilabel (GO) vocabulary."""
+GO_THRESHOLD = 0.5  # a term goes into the annotation when its pooled probability reaches this
+
+
+def go_terms(gene: GeneCall, kind: str, labels: dict) -> list[str]:
+    """The GO terms of a protein-coding call (multilabel vocabularies): those whose pooled
+    probability reaches GO_THRESHOLD. genes.tsv keeps every probability for ranking."""
     if kind != "multilabel" or gene.biotype != "protein_coding":
         return []
-    return [t for t in gene.label.split(";") if t.startswith("GO:")]
+    terms = labels["classes"][1:]
+    return [t for t, p in zip(terms, gene.probs[1:]) if p >= GO_THRESHOLD and t.startswith("GO:")]
 
 
 def product(gene: GeneCall, kind: str, labels: dict) -> str:
@@ -36,7 +41,7 @@ def product(gene: GeneCall, kind: str, labels: dict) -> str:
         return gene.biotype
     if kind != "multilabel":
         return gene.label if gene.label not in ("intergenic", "unknown", "hypothetical") else UNKNOWN_PRODUCT
-    names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind)]
+    names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind, labels)]
     names = [n for n in names if n]
     return f"protein with GO function: {'; '.join(names)}" if names else UNKNOWN_PRODUCT
 
@@ -67,7 +72,7 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
         child = CHILD_TYPE.get(g.biotype, "ncRNA")
         attrs = [f"ID={gid}.{child.lower()}", f"Parent={gid}", f"locus_tag={gid}",
                  f"product={escape_attr(product(g, kind, labels))}", f"function_score={g.score:.4f}"]
-        terms = go_terms(g, kind)
+        terms = go_terms(g, kind, labels)
         if terms:
             attrs.append("Ontology_term=" + ",".join(escape_attr(t) for t in terms))
         if child == "CDS" and table is not None:
@@ -99,7 +104,7 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
             loc = FeatureLocation(g.start, g.end, strand=1 if g.strand == "+" else -1)
             record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
             quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels)]}
-            terms = go_terms(g, kind)
+            terms = go_terms(g, kind, labels)
             if terms:
                 quals["db_xref"] = terms
             if g.biotype == "protein_coding":

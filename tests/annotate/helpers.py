@@ -102,6 +102,7 @@ def two_head_net(n_function: int):
     """An untrained TokenNet with function and structure heads (logits: function columns first)."""
     from genolong.models.net import build_net
 
+    torch.manual_seed(0)
     return build_net(TINY_ENCODER, "annotate", n_function, len(STRUCTURE)).eval()
 
 
