@@ -115,3 +115,28 @@ def test_training_on_two_stores_resumes_exactly(two_stores, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=key)
+
+
+def test_prepare_genomes_makes_missing_stores_sharing_the_first_vocabulary(tmp_path):
+    from genolong.training.train import resolve_store
+
+    stores = [str(tmp_path / "a"), str(tmp_path / "b")]
+    overrides = [f"data.store_dir=[{stores[0]},{stores[1]}]",
+                 f"prepare_genomes=[{{genome_path:'{PLASMID}',labels:go}},{{genome_path:'{ECOLI_REGION}'}}]",
+                 f"+prepare.split='{SPLIT}'", "+prepare.progress=false"]
+    cfg = compose_config(overrides, output_dir=tmp_path / "run")
+    with pytest.raises(GenolongError, match="labels none of the"):
+        # the plasmid has no GO term, and it comes first: nothing to share
+        resolve_store(cfg)
+    cfg = compose_config([f"data.store_dir=[{stores[1]},{stores[0]}]",
+                          f"prepare_genomes=[{{genome_path:'{ECOLI_REGION}'}},{{genome_path:'{PLASMID}'}}]",
+                          f"+prepare.split='{SPLIT}'", "+prepare.progress=false", "+prepare.labels=biotype"],
+                         output_dir=tmp_path / "run")
+    resolve_store(cfg)
+    dm = GenomeDataModule(cfg.data.store_dir)
+    assert [s.labels.classes for s in dm.stores] == [dm.stores[0].labels.classes] * 2
+    assert dm.transl_tables == [11, 11]
+    short = compose_config([f"data.store_dir=[{stores[0]},{tmp_path / 'c'}]",
+                            f"prepare_genomes=[{{genome_path:'{PLASMID}'}}]"], output_dir=tmp_path / "run")
+    with pytest.raises(GenolongError, match="prepare_genomes: 1 entries for 2 stores"):
+        resolve_store(short)
