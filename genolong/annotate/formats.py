@@ -39,8 +39,10 @@ def product(gene: GeneCall, kind: str, labels: dict) -> str:
     """The product name: an RNA's type; a CDS's function class, or the names of its GO terms."""
     if gene.biotype != "protein_coding":
         return gene.biotype
-    if kind != "multilabel":
-        return gene.label if gene.label not in ("intergenic", "unknown", "hypothetical") else UNKNOWN_PRODUCT
+    if kind != "multilabel":  # a function class (e.g. the `product` scheme's "ribosomal protein")
+        if gene.label == "other":
+            return "protein of another function class"
+        return UNKNOWN_PRODUCT if gene.label in ("intergenic", "genic") else gene.label
     names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind, labels)]
     names = [n for n in names if n]
     return f"protein with GO function: {'; '.join(names)}" if names else UNKNOWN_PRODUCT
