@@ -51,6 +51,7 @@ class AnnotationResult:
     transl_table: int | None = None  # genetic code of the gene models
     genome: object = None  # path or Genome the sequences come from (GenBank / protein FASTA writers)
     spilled: dict = field(default_factory=dict, repr=False)  # seqid -> SpillArray behind probs / structure
+    go_threshold: float = 0.5  # GO terms written into GFF3 / GenBank reach this pooled probability
 
     @property
     def gene_models(self) -> bool:
@@ -71,9 +72,11 @@ class AnnotationResult:
             from genolong.annotate.formats import gene_gff3_lines, write_gene_gff3
 
             if path is not None:
-                write_gene_gff3(path, self.predicted, self.lengths, self.kind, self.labels, self.transl_table)
+                write_gene_gff3(path, self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
+                                self.go_threshold)
                 return None
-            return "".join(gene_gff3_lines(self.predicted, self.lengths, self.kind, self.labels, self.transl_table))
+            return "".join(gene_gff3_lines(self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
+                                           self.go_threshold))
         if path is not None:
             write_gff3(path, self.segments, self.lengths)
             return None
@@ -117,7 +120,7 @@ class AnnotationResult:
 
             with _opened(self.genome) as genome:
                 write_genbank(paths["gbk"], genome, self.lengths, self.predicted, self.kind, self.labels,
-                              self.transl_table)
+                              self.transl_table, self.go_threshold)
                 write_faa(paths["faa"], genome, self.predicted, self.transl_table)
         return paths
 

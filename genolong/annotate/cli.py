@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "own /transl_table, from a GenBank genome or --annotation, else 11)")
     parser.add_argument("--min-gene-length", type=int, default=90,
                         help="shortest protein-coding gene in bp, stop codon included (default 90)")
+    parser.add_argument("--go-threshold", type=float, default=0.5,
+                        help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
+                             " genes.tsv keeps every probability)")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from genolong.annotate.orf_decode import DecodeConfig
     from genolong.errors import GenolongError
 
+    if not 0.0 <= args.go_threshold <= 1.0:
+        raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     if not 0.0 < args.switch_prob < 1.0:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     expect_tokenizer = expect_labels = None
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
         reference = read_annotation(args.annotation)
     result = annotator.annotate(args.genome, reference=reference)
+    result.go_threshold = args.go_threshold
     paths = result.write(args.out)
     print_throughput(result)
     for path in paths.values():

@@ -3,7 +3,7 @@
 GFF3 (1-based closed): one `gene` per call (`gene_biotype`, the decoder's score in column 6)
 with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA` or `ncRNA`,
 linked by `ID`/`Parent`. The child carries the function: `product`, GO terms whose pooled
-probability reaches GO_THRESHOLD as `Ontology_term=GO:...` (GFF3 specification),
+probability reaches the GO threshold (`genolong annotate --go-threshold`, default 0.5) as `Ontology_term=GO:...` (GFF3 specification),
 `function_score` (the probability of the predicted label), and a CDS its `transl_table`. GenBank (Biopython): `gene` + `CDS` (with `/translation`, `/transl_table`,
 `/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS,
 named by the gene ID. Translations are Biopython's, `cds=True` (start codon read as Met, the
@@ -23,19 +23,19 @@ CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "ncRNA": 
 UNKNOWN_PRODUCT = "hypothetical protein"
 
 
-GO_THRESHOLD = 0.5  # a term goes into the annotation when its pooled probability reaches this
+GO_THRESHOLD = 0.5  # default: a term goes into the annotation when its pooled probability reaches this
 
 
-def go_terms(gene: GeneCall, kind: str, labels: dict) -> list[str]:
+def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> list[str]:
     """The GO terms of a protein-coding call (multilabel vocabularies): those whose pooled
-    probability reaches GO_THRESHOLD. genes.tsv keeps every probability for ranking."""
+    probability reaches `threshold`. genes.tsv keeps every probability for ranking."""
     if kind != "multilabel" or gene.biotype != "protein_coding":
         return []
     terms = labels["classes"][1:]
-    return [t for t, p in zip(terms, gene.probs[1:]) if p >= GO_THRESHOLD and t.startswith("GO:")]
+    return [t for t, p in zip(terms, gene.probs[1:]) if p >= threshold and t.startswith("GO:")]
 
 
-def product(gene: GeneCall, kind: str, labels: dict) -> str:
+def product(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> str:
     """The product name: an RNA's type; a CDS's function class, or the names of its GO terms."""
     if gene.biotype != "protein_coding":
         return gene.biotype
@@ -43,7 +43,7 @@ def product(gene: GeneCall, kind: str, labels: dict) -> str:
         if gene.label == "other":
             return "protein of another function class"
         return UNKNOWN_PRODUCT if gene.label in ("intergenic", "genic") else gene.label
-    names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind, labels)]
+    names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind, labels, threshold)]
     names = [n for n in names if n]
     return f"protein with GO function: {'; '.join(names)}" if names else UNKNOWN_PRODUCT
 
@@ -61,7 +61,7 @@ def translate(genome, gene: GeneCall, table: int) -> str:
 
 
 def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: str, labels: dict,
-                    table: int | None) -> Iterable[str]:
+                    table: int | None, go_threshold: float = GO_THRESHOLD) -> Iterable[str]:
     yield "##gff-version 3\n"
     for seqid, length in lengths.items():
         yield f"##sequence-region {escape_seqid(seqid)} 1 {length}\n"
@@ -73,8 +73,8 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
         yield "\t".join(common + ["gene"] + span + [".", f"ID={gid};locus_tag={gid};gene_biotype={g.biotype}"]) + "\n"
         child = CHILD_TYPE.get(g.biotype, "ncRNA")
         attrs = [f"ID={gid}.{child.lower()}", f"Parent={gid}", f"locus_tag={gid}",
-                 f"product={escape_attr(product(g, kind, labels))}", f"function_score={g.score:.4f}"]
-        terms = go_terms(g, kind, labels)
+                 f"product={escape_attr(product(g, kind, labels, go_threshold))}", f"function_score={g.score:.4f}"]
+        terms = go_terms(g, kind, labels, go_threshold)
         if terms:
             attrs.append("Ontology_term=" + ",".join(escape_attr(t) for t in terms))
         if child == "CDS" and table is not None:
@@ -84,13 +84,13 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
 
 
 def write_gene_gff3(path: str | os.PathLike, genes: Sequence[GeneCall], lengths: dict[str, int], kind: str,
-                    labels: dict, table: int | None) -> None:
+                    labels: dict, table: int | None, go_threshold: float = GO_THRESHOLD) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(gene_gff3_lines(genes, lengths, kind, labels, table))
+        fh.writelines(gene_gff3_lines(genes, lengths, kind, labels, table, go_threshold))
 
 
 def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str, labels: dict,
-                    table: int):
+                    table: int, go_threshold: float = GO_THRESHOLD):
     """One Biopython SeqRecord per record, with gene and CDS / RNA features."""
     from Bio.Seq import Seq
     from Bio.SeqFeature import FeatureLocation, SeqFeature
@@ -105,8 +105,8 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
         for g in by_seqid.get(seqid, []):
             loc = FeatureLocation(g.start, g.end, strand=1 if g.strand == "+" else -1)
             record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
-            quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels)]}
-            terms = go_terms(g, kind, labels)
+            quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)]}
+            terms = go_terms(g, kind, labels, go_threshold)
             if terms:
                 quals["db_xref"] = terms
             if g.biotype == "protein_coding":
@@ -116,11 +116,11 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
 
 
 def write_genbank(path: str | os.PathLike, genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str,
-                  labels: dict, table: int) -> None:
+                  labels: dict, table: int, go_threshold: float = GO_THRESHOLD) -> None:
     from Bio import SeqIO
 
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        SeqIO.write(genbank_records(genome, lengths, genes, kind, labels, table), fh, "genbank")
+        SeqIO.write(genbank_records(genome, lengths, genes, kind, labels, table, go_threshold), fh, "genbank")
 
 
 def write_faa(path: str | os.PathLike, genome, genes: Sequence[GeneCall], table: int) -> None:

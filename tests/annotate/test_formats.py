@@ -22,6 +22,7 @@ def test_go_terms_and_product():
     assert product(g, "multilabel", GO) == "protein with GO function: ATP binding"
     none = call("GO:0005524", [0.9, 0.3, 0.2])  # the best term, but below 0.5: not annotated
     assert go_terms(none, "multilabel", GO) == [] and product(none, "multilabel", GO) == UNKNOWN_PRODUCT
+    assert go_terms(none, "multilabel", GO, threshold=0.25) == ["GO:0005524"]  # --go-threshold 0.25
     assert go_terms(call("tRNA", [0.9, 0.9, 0.9], "tRNA"), "multilabel", GO) == []
     assert product(call("tRNA", [0.9, 0.9, 0.9], "tRNA"), "multilabel", GO) == "tRNA"
 
