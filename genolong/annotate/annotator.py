@@ -27,7 +27,7 @@ from genolong.annotate.decode import Segment, decode_record
 from genolong.annotate.genes import GeneCall, models_to_genes, pool_reference_genes, segments_to_genes
 from genolong.annotate.orf_decode import DecodeConfig, decode_genes
 from genolong.annotate.probs import TokenProbs, save_probs
-from genolong.annotate.spill import SpillArray
+from genolong.annotate.spill import LazyRecords, SpillArray, SpillFile
 from genolong.annotate.tiling import Stitcher, StreamingStitcher, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
 from genolong.data.store import check_compatible
@@ -280,9 +280,10 @@ class Annotator:
                 on_window(chunk)
         return stitcher.logits()
 
-    def record_probs(self, tokens: np.ndarray, on_window=None) -> SpillArray:
-        """Probabilities (n_tokens, C) of one record, written to disk as windows are finished."""
-        out = SpillArray(self.n_classes)
+    def record_probs(self, tokens: np.ndarray, on_window=None, spill_file: SpillFile | None = None) -> SpillArray:
+        """Probabilities (n_tokens, C) of one record, written to disk (`spill_file`, else a file of
+        its own) as windows are finished."""
+        out = SpillArray(self.n_classes, spill_file=spill_file)
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = StreamingStitcher(len(tokens), self.n_classes, self.window, self.overlap,
                                      lambda first, logits: out.append(self.probabilities(logits)), self.stitch)
@@ -323,6 +324,7 @@ class Annotator:
             ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}
             probs: dict[str, SpillArray] = {}
+            spill_file = SpillFile()  # every record's probabilities, one after the other
             segments: list[Segment] = []
             predicted: list[GeneCall] = []
             t0 = time.perf_counter()
@@ -333,7 +335,7 @@ class Annotator:
                 task = bar.add_task("", total=sum(lengths.values()))
                 for seqid in ids:
                     bar.update(task, description=seqid)
-                    probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task)
+                    probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task, spill_file)
                     if self.structure_labels is not None:
                         predicted += self._gene_models(genome, seqid, lengths[seqid], probs[seqid], table)
                     else:
@@ -348,15 +350,15 @@ class Annotator:
         genes = predicted if reference is None else self._pool_reference(reference, function, lengths, ids)
         structure = {}
         if self.structure_labels is not None:
-            structure = {s: p.memmap()[:, self.n_function :] for s, p in probs.items()}
+            structure = LazyRecords(probs, slice(self.n_function, None))
         return AnnotationResult(
-            lengths, {s: p.memmap()[:, : self.n_function] for s, p in probs.items()}, segments, genes,
+            lengths, LazyRecords(probs, slice(0, self.n_function)), segments, genes,
             list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
             predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
             table, source if owned else genome, probs,
         )
 
-    def _record(self, genome, seqid: str, length: int, bar, task) -> SpillArray:
+    def _record(self, genome, seqid: str, length: int, bar, task, spill_file: SpillFile | None = None) -> SpillArray:
         """Tokenize one record and run the network over it, advancing the progress bar."""
         n = self.tokenizer.n_tokens(length)
         tokens = np.empty(n, dtype=self.tokenizer.dtype)
@@ -369,7 +371,7 @@ class Annotator:
             bar.advance(task, step)
             done += step
 
-        out = self.record_probs(tokens, advance)
+        out = self.record_probs(tokens, advance, spill_file)
         bar.advance(task, max(0, length - done))
         return out
 

@@ -2,8 +2,12 @@
 
 A `SpillArray` is written once, in token order, to an anonymous temporary file (already
 unlinked: nothing is left behind, whatever happens) and read back in slices with `pread`, which
-leaves no pages mapped into the process. `memmap()` hands the whole array to callers that want
-an ndarray (tests, `AnnotationResult.probs`); pages are only read when touched.
+leaves no pages mapped into the process. The records of one genome share one file
+(`SpillFile.array`): they are written one after the other, so each is a contiguous stretch,
+and a draft assembly of thousands of contigs holds one file descriptor, not thousands.
+`memmap()` hands the whole array to callers that want an ndarray (tests,
+`AnnotationResult.probs`, which maps a record only when it is looked up); pages are only read
+when touched.
 """
 
 from __future__ import annotations
@@ -14,14 +18,28 @@ import tempfile
 import numpy as np
 
 
+class SpillFile:
+    """One anonymous temporary file that SpillArrays are written into one after the other."""
+
+    def __init__(self, directory: str | None = None):
+        self.fh = tempfile.TemporaryFile(dir=directory)
+
+    def array(self, n_cols: int, dtype=np.float32) -> "SpillArray":
+        """A new SpillArray starting at the end of the file; finish it before starting the next."""
+        return SpillArray(n_cols, dtype, spill_file=self)
+
+
 class SpillArray:
     """(n_rows, n_cols) array appended row-block by row-block, read back by slices."""
 
-    def __init__(self, n_cols: int, dtype=np.float32, directory: str | None = None):
+    def __init__(self, n_cols: int, dtype=np.float32, directory: str | None = None,
+                 spill_file: SpillFile | None = None):
         self.n_cols = int(n_cols)
         self.dtype = np.dtype(dtype)
         self.n_rows = 0
-        self._fh = tempfile.TemporaryFile(dir=directory)
+        self._fh = (spill_file or SpillFile(directory)).fh
+        self._fh.seek(0, os.SEEK_END)
+        self._offset = self._fh.tell()  # bytes before this array's first row
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -31,6 +49,8 @@ class SpillArray:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
         if rows.ndim != 2 or rows.shape[1] != self.n_cols:
             raise ValueError(f"rows have shape {rows.shape}, expected (n, {self.n_cols})")
+        if self._fh.seek(0, os.SEEK_END) != self._offset + self.n_rows * self.n_cols * self.dtype.itemsize:
+            raise ValueError("another array was written into the file after this one")
         self._fh.write(rows.tobytes())
         self.n_rows += rows.shape[0]
 
@@ -41,7 +61,7 @@ class SpillArray:
             return np.zeros((0, self.n_cols), dtype=self.dtype)
         self._fh.flush()
         row = self.n_cols * self.dtype.itemsize
-        data = os.pread(self._fh.fileno(), (stop - start) * row, start * row)
+        data = os.pread(self._fh.fileno(), (stop - start) * row, self._offset + start * row)
         return np.frombuffer(data, dtype=self.dtype).reshape(stop - start, self.n_cols).copy()
 
     def __len__(self) -> int:
@@ -71,10 +91,30 @@ class SpillArray:
         if self.n_rows == 0:
             return np.zeros((0, self.n_cols), dtype=self.dtype)
         self._fh.flush()
-        return np.memmap(self._fh, dtype=self.dtype, mode="r", shape=self.shape)
+        return np.memmap(self._fh, dtype=self.dtype, mode="r", shape=self.shape, offset=self._offset)
 
-    def close(self) -> None:
-        self._fh.close()
+
+
+class LazyRecords(dict):
+    """seqid -> array, each record's memory map made when it is looked up (a mapping holds a file
+    descriptor; thousands of contigs must not hold thousands at once)."""
+
+    def __init__(self, spills: dict, cols: slice):
+        super().__init__((s, None) for s in spills)
+        self._spills, self._cols = spills, cols
+
+    def __getitem__(self, seqid: str) -> np.ndarray:
+        super().__getitem__(seqid)  # KeyError for an unknown record
+        return self._spills[seqid].memmap()[:, self._cols]
+
+    def get(self, seqid, default=None):
+        return self[seqid] if seqid in self else default
+
+    def values(self):
+        return [self[s] for s in self]
+
+    def items(self):
+        return [(s, self[s]) for s in self]
 
 
 class ColumnView:

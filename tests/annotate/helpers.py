@@ -114,8 +114,8 @@ class OracleAnnotator(Annotator):
         super().__init__(*args, **kwargs)
         self.reference = reference
 
-    def _record(self, genome, seqid, length, bar, task):
-        real = super()._record(genome, seqid, length, bar, task)
+    def _record(self, genome, seqid, length, bar, task, spill_file=None):
+        real = super()._record(genome, seqid, length, bar, task, spill_file)
         k, stride = self.tokenizer.k, self.tokenizer.stride
         genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
         oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))

@@ -60,3 +60,25 @@ def test_spill_array_slices_and_round_trip(tmp_path):
     assert back.transl_table == 4 and back.structure_labels == structure
     np.testing.assert_allclose(back.probs["r"], data[:, :2], atol=1e-3)
     np.testing.assert_allclose(back.structure["r"], data[:, 2:], atol=1e-3)
+
+
+def test_records_share_one_file_and_map_lazily():
+    from genolong.annotate.spill import LazyRecords, SpillFile
+
+    shared = SpillFile()
+    a, b = shared.array(3), shared.array(3)
+    rows_a = np.arange(12, dtype=np.float32).reshape(4, 3)
+    a.append(rows_a)
+    with pytest.raises(ValueError, match="another array"):
+        b.append(rows_a)  # b starts where a started: a was not finished first
+    b = shared.array(3)
+    b.append(rows_a[:2] + 100)
+    with pytest.raises(ValueError, match="another array"):
+        a.append(rows_a)
+    np.testing.assert_array_equal(a[1:3], rows_a[1:3])
+    np.testing.assert_array_equal(b.memmap(), rows_a[:2] + 100)
+    lazy = LazyRecords({"a": a, "b": b}, slice(1, None))
+    assert list(lazy) == ["a", "b"] and "b" in lazy
+    np.testing.assert_array_equal(lazy["b"], rows_a[:2, 1:] + 100)
+    with pytest.raises(KeyError):
+        lazy["c"]
