@@ -231,8 +231,32 @@ class GenoLongModule(LightningModule):
         # uninterrupted run would have drawn
         torch.manual_seed(step_seed(self.hparams.seed, self.global_step, batch_idx, self.global_rank))
 
+    def _segments_step(self, batch: dict) -> torch.Tensor:
+        """K consecutive segments per sample (B, K, L): run in order, each attending to the
+        detached memory the previous one left; one loss over the tokens of every segment. The
+        graphs of all K segments live until the step's single backward (as DDP expects)."""
+        encoder = self.net.encoder
+        if not encoder.cfg.memory:
+            raise GenolongError("data.segments_per_sample > 1 needs a segment memory: set model.memory > 0")
+        b, k, length = batch["tokens"].shape
+        flat = {name: value.reshape(b, k * length, *value.shape[3:]) for name, value in batch.items()}
+        padding_mask = flat["padding_mask"]  # (B, K·L)
+        if self.task == "mlm":
+            inputs, targets = self.mask_tokens(flat["tokens"], padding_mask)
+        else:
+            inputs, targets = flat["tokens"], self._batch_targets(flat)
+        memory, logits = None, []
+        for s in range(0, k * length, length):
+            seg_pad = padding_mask[:, s:s + length]
+            h, memory = encoder(inputs[:, s:s + length], seg_pad, memory=memory, return_memory=True)
+            logits.append(self.net.head(h, seg_pad))  # (B, L, n_outputs)
+        return self._loss(torch.cat(logits, dim=1), targets, padding_mask)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._shared_step(batch)
+        if batch["tokens"].dim() == 3:  # data.segments_per_sample > 1
+            loss = self._segments_step(batch)
+        else:
+            loss, _, _ = self._shared_step(batch)
         if not torch.isfinite(loss):
             raise GenolongError(
                 f"training stopped: non-finite loss ({loss.item()}) at global step {self.global_step}; "
