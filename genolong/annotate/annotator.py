@@ -90,6 +90,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
+DEFAULT_WINDOW = 512
+
+
 class Annotator:
     """Runs a token-classification network over whole genomes in overlapping windows."""
 
@@ -98,7 +101,7 @@ class Annotator:
         net,
         tokenizer,
         labels,
-        window: int = 512,
+        window: int = DEFAULT_WINDOW,
         overlap: int | None = None,
         batch_size: int = 8,
         device: str = "cpu",
@@ -158,6 +161,9 @@ class Annotator:
         check_compatible(path, loaded.tokenizer, loaded.labels, expect_tokenizer, expect_labels)
         # read both strands when the checkpoint was validated that way
         kwargs.setdefault("rc_average", bool(loaded.hparams.get("rc_average", False)))
+        # tile with the window the model was trained on (checkpoints from before it was saved: 512)
+        if kwargs.get("window") is None:
+            kwargs["window"] = int(loaded.hparams.get("window") or DEFAULT_WINDOW)
         return cls(loaded.net, loaded.tokenizer, loaded.labels, **kwargs)
 
     # ---- running the network ------------------------------------------------------------

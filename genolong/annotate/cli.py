@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", required=True, help="FASTA (plain, gz, bgzip) or GenBank file")
     parser.add_argument("--annotation", help="reference GFF3/GTF/GenBank: genes.tsv then lists these genes")
     parser.add_argument("--out", required=True, help="output prefix: PREFIX.gff3, .bed, .genes.tsv, .probs.npz")
-    parser.add_argument("--window", type=int, default=512, help="window length in tokens (default 512)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="window length in tokens (default: the checkpoint's training window; 512 when it has none)")
     parser.add_argument("--overlap", type=int, default=None, help="overlap between windows in tokens (default window/4)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -13,10 +13,10 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genolong.errors import GenolongError
 
@@ -48,6 +48,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+@dataclass
+class Inputs:
+    """Everything `prepare` reads, checked before anything is written."""
+
+    genome: Any  # an open Genome
+    annotation_path: Path
+    genes: list
+    gene_labels: Any  # GeneLabels
+    tokenizer: Any  # KmerTokenizer
+    split_spec: str
+    regions: list
+    leak: Any
+
+
 def prepare(
     genome_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -62,17 +76,9 @@ def prepare(
     progress: bool = True,
 ) -> dict:
     """Write a token store; returns its meta dict. Plain Python, no Hydra."""
-    import numpy as np
-
-    from genolong.data.annotation import read_annotation, write_genes_tsv
-    from genolong.atomic import atomic_open, atomic_path
     from genolong.data.genome import open_genome
-    from genolong.data.labels import build_labels, fill_targets
-    from genolong.data.split import DEFAULT_SPEC, check_leak, make_split
-    from genolong.data.store import FORMAT, file_stem, write_split_tsv
     from genolong.data.tokenizer import KmerTokenizer
 
-    out = Path(out)
     try:
         tok = KmerTokenizer(k, stride)
     except ValueError as exc:
@@ -80,110 +86,109 @@ def prepare(
     if tok.vocab_size > 1 << 16:
         raise GenolongError(f"--k {k}: the store keeps uint16 tokens, so k must be <= 7")
     with open_genome(genome_path) as genome:
-        ann_path = Path(annotation_path) if annotation_path else None
-        if ann_path is None:
-            if genome.format != "genbank":
-                raise GenolongError(f"{genome_path}: a FASTA genome needs --annotation (GFF3, GTF or GenBank)")
-            ann_path = Path(genome_path)
-        genes = read_annotation(ann_path, genome)
-        if not genes:
-            raise GenolongError(f"{ann_path}: no genes found")
-        gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path))
-        vocab = gene_labels.vocab
-        spec = split or DEFAULT_SPEC
-        regions = make_split(spec, genome.lengths, tok)
-        leak = check_leak(genome.fetch, regions)
-        if leak.leaked_tiles:
-            msg = (f"--split {spec!r}: {leak.leaked_tiles} train windows of {leak.window} bp occur verbatim "
-                   f"(or reverse-complemented) in val/test, ~{leak.leaked_fraction:.1%} of held-out bp")
-            if leak.leaked_fraction > max_leak and not allow_leak:
-                raise GenolongError(f"{msg}; above --max-leak {max_leak:g}: choose other regions (or --allow-leak)")
-            print(f"WARNING: {msg}", file=sys.stderr)
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        work.chmod(0o755)  # mkdtemp makes it private; the store is an ordinary output folder
-        try:
-            records, taken = {}, set()
-            by_seqid: dict[str, list] = {}
-            for g in genes:
-                by_seqid.setdefault(g.seqid, []).append(g)
-            target_shape = () if vocab.kind == "single" else (vocab.n_outputs,)
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                           TimeRemainingColumn(), console=Console(stderr=True), disable=not progress, transient=False)
-            with bar:
-                for seqid in genome.ids:
-                    length = genome.lengths[seqid]
-                    n = tok.n_tokens(length)
-                    stem = file_stem(seqid, taken)
-                    task = bar.add_task(f"{seqid[:30]:<30}", total=max(length, 1))
-                    with atomic_path(work / "tokens" / f"{stem}.npy") as tmp:
-                        if n:
-                            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16, shape=(n,))
-                            tok.encode_record(lambda a, b, s=seqid: genome.fetch(s, a, b), length, arr,
-                                              progress=lambda d, t=task: bar.advance(t, d))
-                            arr.flush()
-                            del arr
-                        else:
-                            np.save(tmp, np.zeros(0, dtype=np.uint16))
-                    with atomic_path(work / "targets" / f"{stem}.npy") as tmp:
-                        if n:
-                            tgt = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *target_shape))
-                            fill_targets(tgt, by_seqid.get(seqid, []), gene_labels, tok)
-                            tgt.flush()
-                            del tgt
-                        else:
-                            np.save(tmp, np.zeros((0, *target_shape), dtype=np.uint8))
-                    bar.update(task, completed=max(length, 1))
-                    records[seqid] = {"length": length, "n_tokens": n, "file": stem}
-
-            write_genes_tsv(genes, work / "genes.tsv", {gid: labs for gid, labs in gene_labels.by_gene.items()})
-            with atomic_open(work / "labels.json", "w", encoding="utf-8") as fh:
-                json.dump(vocab.to_dict(), fh, indent=1)
-            write_split_tsv(work / "split.tsv", regions)
-            sizes = {s: sum(r.region.n_tokens for r in regions if r.split == s) for s in ("train", "val", "test")}
-            inputs = {"genome": {"path": str(genome_path), "sha256": sha256_file(Path(genome_path))}}
-            inputs["annotation"] = {"path": str(ann_path), "sha256": inputs["genome"]["sha256"] if ann_path == Path(genome_path) else sha256_file(ann_path)}
-            if labels.split(":", 1)[0] in ("pattern", "tsv"):
-                table = Path(labels.split(":", 1)[1])
-                inputs["labels"] = {"path": str(table), "sha256": sha256_file(table)}
-            meta = {
-                "format": FORMAT,
-                "tokenizer": tok.to_dict(),
-                "labels": vocab.to_dict(),
-                "records": records,
-                "inputs": inputs,
-                "split": {"spec": spec, "sizes": sizes,
-                          "leak": {"window": leak.window, "train_tiles": leak.train_tiles,
-                                   "leaked_tiles": leak.leaked_tiles, "leaked_fraction": leak.leaked_fraction,
-                                   "sampling": leak.sampling}},
-                "n_genes": len(genes),
-                "n_labelled_genes": gene_labels.n_labelled,
-            }
-            with atomic_open(work / "meta.json", "w", encoding="utf-8") as fh:
-                json.dump(meta, fh, indent=1)
-            _swap_into_place(work, out)
-        finally:
-            if work.exists():
-                shutil.rmtree(work, ignore_errors=True)
-    return meta
+        inputs = load_inputs(genome, Path(genome_path), annotation_path, labels, top_terms, tok, split)
+        check_leak_allowed(inputs, max_leak, allow_leak)
+        return write_store(inputs, Path(genome_path), labels, Path(out), progress)
 
 
-def _swap_into_place(work: Path, out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise GenolongError(f"{out}: exists and is not a directory")
-    old = None
-    if out.exists():
-        if any(out.iterdir()) and not (out / "meta.json").exists():
-            raise GenolongError(f"{out}: exists, is not empty and is not a token store; refusing to replace it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(work, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def load_inputs(genome, genome_path: Path, annotation_path, labels: str, top_terms: int, tok,
+                split: str | None) -> Inputs:
+    """Read the annotation, label its genes and split the genome: every input mistake surfaces here."""
+    from genolong.data.annotation import read_annotation
+    from genolong.data.labels import build_labels
+    from genolong.data.split import DEFAULT_SPEC, check_leak, make_split
+
+    ann_path = Path(annotation_path) if annotation_path else None
+    if ann_path is None:
+        if genome.format != "genbank":
+            raise GenolongError(f"{genome_path}: a FASTA genome needs --annotation (GFF3, GTF or GenBank)")
+        ann_path = genome_path
+    genes = read_annotation(ann_path, genome)
+    if not genes:
+        raise GenolongError(f"{ann_path}: no genes found")
+    gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path))
+    spec = split or DEFAULT_SPEC
+    regions = make_split(spec, genome.lengths, tok)
+    return Inputs(genome, ann_path, genes, gene_labels, tok, spec, regions, check_leak(genome.fetch, regions))
+
+
+def check_leak_allowed(inputs: Inputs, max_leak: float, allow_leak: bool) -> None:
+    leak = inputs.leak
+    if not leak.leaked_tiles:
+        return
+    msg = (f"--split {inputs.split_spec!r}: {leak.leaked_tiles} train windows of {leak.window} bp occur verbatim "
+           f"(or reverse-complemented) in val/test, ~{leak.leaked_fraction:.1%} of held-out bp")
+    if leak.leaked_fraction > max_leak and not allow_leak:
+        raise GenolongError(f"{msg}; above --max-leak {max_leak:g}: choose other regions (or --allow-leak)")
+    print(f"WARNING: {msg}", file=sys.stderr)
+
+
+def write_store(inputs: Inputs, genome_path: Path, labels: str, out: Path, progress: bool) -> dict:
+    """Tokenize and label every record straight into the store's memory-mapped arrays."""
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from genolong.data.labels import fill_targets
+    from genolong.data.split import SPLITS
+    from genolong.data.store import StoreWriter
+
+    genome, tok, gene_labels = inputs.genome, inputs.tokenizer, inputs.gene_labels
+    vocab = gene_labels.vocab
+    by_seqid: dict[str, list] = {}
+    for g in inputs.genes:
+        by_seqid.setdefault(g.seqid, []).append(g)
+    target_shape = () if vocab.kind == "single" else (vocab.n_outputs,)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                   TimeRemainingColumn(), console=Console(stderr=True), disable=not progress, transient=False)
+    with StoreWriter(out) as writer, bar:
+        for seqid in genome.ids:
+            length = genome.lengths[seqid]
+            task = bar.add_task(f"{seqid[:30]:<30}", total=max(length, 1))
+            writer.add_record(seqid, length, tok.n_tokens(length), {
+                "tokens": (np.uint16, (), lambda arr, s=seqid, t=task: tok.encode_record(
+                    lambda a, b: genome.fetch(s, a, b), length, arr, progress=lambda d: bar.advance(t, d))),
+                "targets": (np.uint8, target_shape,
+                            lambda arr, s=seqid: fill_targets(arr, by_seqid.get(s, []), gene_labels, tok)),
+            })
+            bar.update(task, completed=max(length, 1))
+        writer.write_genes(inputs.genes, dict(gene_labels.by_gene), vocab)
+        writer.write_split(inputs.regions)
+        leak = inputs.leak
+        return writer.commit({
+            "tokenizer": tok.to_dict(),
+            "labels": vocab.to_dict(),
+            "inputs": input_checksums(genome_path, inputs.annotation_path, labels),
+            "split": {"spec": inputs.split_spec,
+                      "sizes": {s: sum(r.region.n_tokens for r in inputs.regions if r.split == s) for s in SPLITS},
+                      "leak": {"window": leak.window, "train_tiles": leak.train_tiles,
+                               "leaked_tiles": leak.leaked_tiles, "leaked_fraction": leak.leaked_fraction,
+                               "sampling": leak.sampling}},
+            "n_genes": len(inputs.genes),
+            "n_labelled_genes": gene_labels.n_labelled,
+        })
+
+
+def input_checksums(genome_path: Path, annotation_path: Path, labels: str) -> dict:
+    inputs = {"genome": {"path": str(genome_path), "sha256": sha256_file(genome_path)}}
+    same = annotation_path == genome_path
+    inputs["annotation"] = {"path": str(annotation_path),
+                            "sha256": inputs["genome"]["sha256"] if same else sha256_file(annotation_path)}
+    if labels.split(":", 1)[0] in ("pattern", "tsv"):
+        table = Path(labels.split(":", 1)[1])
+        inputs["labels"] = {"path": str(table), "sha256": sha256_file(table)}
+    return inputs
+
+
+def ensure_store(store_dir: str | os.PathLike, options: dict | None) -> None:
+    """Make the token store `store_dir` with `prepare(**options)` unless it already exists.
+
+    `options` None: the store must exist already (and a missing one fails where it is opened).
+    """
+    if (Path(store_dir) / "meta.json").is_file() or not options:
+        return
+    print(f"genolong: preparing token store {store_dir} from {options.get('genome_path')}", file=sys.stderr)
+    prepare(out=store_dir, **options)
 
 
 def run(args: argparse.Namespace) -> int:

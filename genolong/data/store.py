@@ -1,4 +1,5 @@
-"""The token store on disk (written by `genolong prepare`) and its reader.
+"""The token store on disk: its writer (`StoreWriter`, used by `genolong prepare`) and its reader
+(`TokenStore`). This module is the one owner of the layout below.
 
 ```
 DIR/meta.json      {"format": 1, "tokenizer": {...}, "labels": {...}, "records": {seqid: {"length",
@@ -11,7 +12,8 @@ DIR/tokens/<file>.npy   (n_tokens,) uint16
 DIR/targets/<file>.npy  (n_tokens,) uint8 or (n_tokens, n_outputs) uint8
 ```
 `file` is a file-name-safe stem of the record id (ids may hold `/`, `|`, ...), unique per store.
-meta.json is written last, so a directory without it is not a store.
+meta.json is written last, so a directory without it is not a store; the writer builds the store
+in a hidden sibling folder and renames it into place, so a failed run leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import csv
 import json
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -118,11 +123,84 @@ class TokenStore:
         return read_genes_tsv(self.path / "genes.tsv")
 
 
-def write_split_tsv(path: Path, rows) -> None:
-    from genolong.atomic import atomic_open
+class StoreWriter:
+    """Builds a token store in a hidden sibling of `out`; `commit(meta)` renames it into place.
 
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.write("\t".join(SPLIT_COLUMNS) + "\n")
-        for sr in rows:
-            r = sr.region
-            fh.write(f"{r.seqid}\t{r.start}\t{r.end}\t{r.tok_start}\t{r.tok_end}\t{sr.split}\n")
+    Use as a context manager: leaving the block without `commit` (an error) removes the work
+    folder, and any store already at `out` is left as it was.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.work = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        self.work.chmod(0o755)  # mkdtemp makes it private; the store is an ordinary output folder
+        self.records: dict[str, dict] = {}
+        self._taken: set[str] = set()
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def add_record(self, seqid: str, length: int, n_tokens: int,
+                   arrays: dict[str, tuple[np.dtype, tuple[int, ...], Callable[[np.ndarray], None]]]) -> None:
+        """One record: for each folder (`tokens`, `targets`, ...) a dtype, the per-token shape and a
+        function that fills the (n_tokens, *shape) memory-mapped array in place."""
+        from genolong.atomic import atomic_path
+
+        stem = file_stem(seqid, self._taken)
+        for folder, (dtype, shape, fill) in arrays.items():
+            with atomic_path(self.work / folder / f"{stem}.npy") as tmp:
+                if n_tokens:
+                    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n_tokens, *shape))
+                    fill(arr)
+                    arr.flush()
+                    del arr
+                else:
+                    np.save(tmp, np.zeros((0, *shape), dtype=dtype))
+        self.records[seqid] = {"length": length, "n_tokens": n_tokens, "file": stem}
+
+    def write_genes(self, genes, labels_by_gene: dict[str, list[str]], vocab: LabelVocab) -> None:
+        from genolong.atomic import atomic_open
+        from genolong.data.annotation import write_genes_tsv
+
+        write_genes_tsv(genes, self.work / "genes.tsv", labels_by_gene)
+        with atomic_open(self.work / "labels.json", "w", encoding="utf-8") as fh:
+            json.dump(vocab.to_dict(), fh, indent=1)
+
+    def write_split(self, rows) -> None:
+        """`rows`: objects with `.region` (a `Region`) and `.split`."""
+        from genolong.atomic import atomic_open
+
+        with atomic_open(self.work / "split.tsv", "w", encoding="utf-8") as fh:
+            fh.write("\t".join(SPLIT_COLUMNS) + "\n")
+            for sr in rows:
+                r = sr.region
+                fh.write(f"{r.seqid}\t{r.start}\t{r.end}\t{r.tok_start}\t{r.tok_end}\t{sr.split}\n")
+
+    def commit(self, meta: dict) -> dict:
+        """Write meta.json (format and records filled in) last, then swap the store into place."""
+        from genolong.atomic import atomic_open
+
+        meta = {"format": FORMAT, **meta, "records": self.records}
+        with atomic_open(self.work / "meta.json", "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=1)
+        _swap_into_place(self.work, self.out)
+        return meta
+
+
+def _swap_into_place(work: Path, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise GenolongError(f"{out}: exists and is not a directory")
+    old = None
+    if out.exists():
+        if any(out.iterdir()) and not (out / "meta.json").exists():
+            raise GenolongError(f"{out}: exists, is not empty and is not a token store; refusing to replace it")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(work, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -99,6 +99,7 @@ class GenoLongModule(LightningModule):
         mask_prob: float = 0.15,
         seed: int = 0,
         rc_average: bool = False,
+        window: int | None = None,
     ):
         super().__init__()
         if task not in ("annotate", "mlm"):
@@ -121,6 +122,8 @@ class GenoLongModule(LightningModule):
                 "mask_prob": float(mask_prob),
                 "seed": int(seed),
                 "rc_average": bool(rc_average),
+                # the training window (tokens): `genolong annotate` tiles with it by default
+                "window": None if window is None else int(window),
             }
         )
         self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
@@ -342,8 +345,7 @@ class GenoLongModule(LightningModule):
                 f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
                 f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
             )
-        theirs = {k: v for k, v in hparams["encoder_config"].items() if k not in ("dropout",)}
-        ours = {k: v for k, v in self.hparams.encoder_config.items() if k not in ("dropout",)}
+        theirs, ours = hparams["encoder_config"], self.hparams.encoder_config
         shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
         diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]
         if diff:

@@ -117,20 +117,22 @@ def _resume_path(cfg, ckpt_dir: Path) -> str | None:
     return str(ckpt)
 
 
-def ensure_store(cfg) -> None:
-    """Make `data.store_dir` with `genolong prepare` when it is missing and `prepare:` says how."""
-    store = cfg.data.get("store_dir")
-    if store in (None, "???"):
-        raise GenolongError("data.store_dir: no token store given; pass data.store_dir=<dir from `genolong prepare`>")
-    if (Path(store) / "meta.json").is_file() or not cfg.get("prepare"):
-        return
-    from omegaconf import OmegaConf
+def resolve_store(cfg) -> None:
+    """Pick the token store: `data.store_dir`, made first by `prepare:` when it is missing; with no
+    store given at all, the embedded default genome's (`default_store:`), prepared on first use."""
+    from omegaconf import OmegaConf, open_dict
 
-    from genolong.data.prepare import prepare
+    from genolong.data.prepare import ensure_store
 
-    options = OmegaConf.to_container(cfg.prepare, resolve=True)
-    print(f"genolong-train: preparing token store {store} from {options.get('genome_path')}", file=sys.stderr)
-    prepare(out=store, **options)
+    options = cfg.get("prepare")
+    if cfg.data.get("store_dir") in (None, "???"):
+        default = cfg.default_store
+        print(f"genolong-train: no data.store_dir given; training on the embedded default genome "
+              f"({default.prepare.genome_path}) in {default.store_dir}", file=sys.stderr)
+        with open_dict(cfg):
+            cfg.data.store_dir = default.store_dir
+        options = default.prepare
+    ensure_store(cfg.data.store_dir, OmegaConf.to_container(options, resolve=True) if options else None)
 
 
 def build_module(cfg, datamodule):
@@ -156,6 +158,7 @@ def build_module(cfg, datamodule):
         mask_prob=float(cfg.task.get("mask_prob", 0.15)),
         seed=int(cfg.seed),
         rc_average=bool(cfg.task.get("rc_average", False)),
+        window=int(cfg.data.window),
     )
     if cfg.task.get("pretrained"):
         module.load_pretrained_encoder(str(cfg.task.pretrained))
@@ -218,7 +221,7 @@ def train(cfg) -> dict:
 
         torch.set_num_threads(int(cfg.torch_threads))
 
-    ensure_store(cfg)
+    resolve_store(cfg)
     datamodule = build(cfg.data)
     resolve_monitor(cfg, datamodule.multilabel)
     module = build_module(cfg, datamodule)

@@ -142,3 +142,9 @@ def test_rc_average_follows_the_checkpoint_and_is_strand_equivariant(trained, tm
     if swap is not None:
         reverse = reverse[:, swap.numpy()]
     np.testing.assert_allclose(forward, reverse, rtol=1e-5, atol=1e-5)
+
+
+def test_default_window_is_the_training_window(trained):
+    ckpt, _ = trained
+    assert Annotator.from_checkpoint(ckpt, progress=False).window == 128  # data.window of the fixture
+    assert Annotator.from_checkpoint(ckpt, progress=False, window=64).window == 64

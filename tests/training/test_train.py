@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +214,17 @@ def test_go_validation_metrics_match_sklearn(go_store, tmp_path):
     assert logged_metrics["val/auprc_micro"] == pytest.approx(micro, abs=1e-4)
     assert logged_metrics["val/auprc_macro"] == pytest.approx(np.mean(per_term), abs=1e-4)
     assert logged_metrics["val/genic_f1"] == pytest.approx(f1_score(t[:, 0], p[:, 0] > 0.5), abs=1e-4)
+
+
+def test_no_store_given_trains_on_the_embedded_genome(tmp_path, capsys):
+    """A first `genolong-train` with no arguments works: the default genome's store is prepared."""
+    overrides = [o for o in tiny(Path("unused")) if not o.startswith("data.store_dir=")]
+    cfg = compose_config([*overrides, f"paths.store_root={tmp_path / 'stores'}", "trainer.max_steps=1",
+                          "+trainer.limit_val_batches=1"], output_dir=tmp_path / "run")
+    assert cfg.data.store_dir is None
+    result = train(cfg)
+    assert "no data.store_dir given; training on the embedded default genome" in capsys.readouterr().err
+    store = tmp_path / "stores" / "mycoides_GM12_go_k6"
+    assert (store / "meta.json").is_file() and result["store_dir"] == str(store)
+    # the checkpoint remembers the training window, for `genolong annotate`'s default --window
+    assert load_checkpoint(result["last_checkpoint"]).hparams["window"] == 32
