@@ -68,9 +68,10 @@ def test_the_loss_covers_every_segment_with_memory(plasmid_store):
     assert all(counts)
     # one token-weighted loss over the K segments
     expected = sum(c * p for c, p in zip(counts, parts)) / sum(counts)
-    torch.testing.assert_close(total, expected, rtol=1e-10, atol=1e-12)
+    # (the loss is taken in float32)
+    torch.testing.assert_close(total, expected, rtol=1e-6, atol=1e-7)
     # segment 1 has no memory: it is the ordinary step on that window; later ones read a memory
-    torch.testing.assert_close(parts[0], plain_first, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(parts[0], plain_first, rtol=1e-6, atol=1e-7)
     assert not torch.isclose(parts[-1], plain_last)
 
 
