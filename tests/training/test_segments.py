@@ -81,10 +81,12 @@ def test_segments_need_a_memory(plasmid_store):
         module._segments_step(batch)
 
 
-@pytest.mark.parametrize("model", ["transformer", "longformer"])
-def test_train_with_segments_writes_a_memory_checkpoint(model, plasmid_store, tmp_path):
-    cfg = compose_config(tiny(plasmid_store, f"model={model}", f"model.memory={WINDOW}", f"data.window={WINDOW}",
-                              f"data.segments_per_sample={K}", "trainer.max_steps=3"), output_dir=tmp_path)
+@pytest.mark.parametrize("model,task", [("transformer", "annotate"), ("longformer", "annotate"),
+                                        ("longformer", "mlm")])
+def test_train_with_segments_writes_a_memory_checkpoint(model, task, plasmid_store, tmp_path):
+    cfg = compose_config(tiny(plasmid_store, f"model={model}", f"task={task}", f"model.memory={WINDOW}",
+                              f"data.window={WINDOW}", f"data.segments_per_sample={K}", "trainer.max_steps=3"),
+                         output_dir=tmp_path)
     result = train(cfg)
     assert result["global_step"] == 3 and math.isfinite(result["final"]["train/loss"])
     loaded = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
