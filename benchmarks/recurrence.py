@@ -11,6 +11,7 @@ speed: each (mode, record length) in a fresh process (ru_maxrss is per process):
   sequence repeated to that length, annotated with the checkpoint of that mode.
 
     python benchmarks/recurrence.py quality --work .bench/recurrence --steps 1000 --json benchmarks/recurrence_quality.json
+    python benchmarks/recurrence.py quality --seed 1 ... --json benchmarks/recurrence_quality_seed1.json
     python benchmarks/recurrence.py speed --work .bench/recurrence --mbp 0.25 1 4 --json benchmarks/recurrence_speed.json
     python benchmarks/recurrence.py table benchmarks/recurrence_quality.json benchmarks/recurrence_speed.json
 """
@@ -32,10 +33,10 @@ DATA = REPO / "data"
 WINDOW = 512
 
 
-def recipe(work: Path, steps: int, recurrent: bool) -> list[str]:
+def recipe(work: Path, steps: int, recurrent: bool, seed: int = 0) -> list[str]:
     """The demo recipe with full attention; the recurrent twin splits each sample in two segments."""
     common = [
-        "experiment=demo", f"paths.store_root={work / 'stores'}", "torch_threads=1",
+        "experiment=demo", f"paths.store_root={work / 'stores'}", "torch_threads=1", f"seed={seed}",
         "model.attention=full", "model.reversible=false", "model.n_layers=2", "model.ff_chunks=1",
         f"trainer.max_steps={steps}", "trainer.enable_progress_bar=false", "logger=csv",
     ]
@@ -51,11 +52,12 @@ def quality(args) -> int:
     from genolong.training.train import compose_config, train
 
     work = Path(args.work)
+    tag = "" if args.seed == 0 else f"_seed{args.seed}"
     runs, rows = {}, []
     for name, recurrent in (("tiled", False), ("recurrent", True)):
-        overrides = recipe(work, args.steps, recurrent)
+        overrides = recipe(work, args.steps, recurrent, args.seed)
         t0 = time.perf_counter()
-        result = train(compose_config(overrides, output_dir=work / "runs" / name))
+        result = train(compose_config(overrides, output_dir=work / f"runs{tag}" / name))
         runs[name] = {"overrides": overrides, "train_seconds": time.perf_counter() - t0,
                       "best_score": result["best_score"], "final": result["final"], "prior": result["prior"],
                       "checkpoint": result["last_checkpoint"]}
@@ -66,10 +68,10 @@ def quality(args) -> int:
         annotator = Annotator.from_checkpoint(runs[model]["checkpoint"], window=window, stream=stream,
                                               rc_average=True, progress=False, device="cpu")
         result = annotator.annotate(genome, reference=reference)
-        prefix = work / "afade" / f"{model}_{mode}"
+        prefix = work / f"afade{tag}" / f"{model}_{mode}"
         prefix.parent.mkdir(parents=True, exist_ok=True)
         result.write(prefix)
-        scores = evaluate(prefix, reference, work / "eval" / f"{model}_{mode}", prodigal="off", plots=False)
+        scores = evaluate(prefix, reference, work / f"eval{tag}" / f"{model}_{mode}", prodigal="off", plots=False)
         token, gene = scores["model"]["token"], scores["model"]["gene"]
         rows.append({"model": model, "mode": mode, "window": window, "annotate_seconds": result.seconds,
                      "token_micro_auprc": token["micro_auprc"], "token_macro_auprc": token["macro_auprc"],
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("quality")
     q.add_argument("--work", default=".bench/recurrence")
     q.add_argument("--steps", type=int, default=1000)
+    q.add_argument("--seed", type=int, default=0)
     q.add_argument("--json", required=True)
     s = sub.add_parser("speed")
     s.add_argument("--work", default=".bench/recurrence")

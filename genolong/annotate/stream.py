@@ -50,23 +50,33 @@ class StreamReader:
     def record_logits(self, tokens: np.ndarray, on_segment=None) -> np.ndarray:
         """Logits (n_tokens, C) of one record; `on_segment(start, end)` after each forward segment."""
         forward = np.asarray(tokens, dtype=np.int64)
-        reverse = self.rc_map[forward[::-1]]
-        streams = [forward, reverse]
-        rows = max(1, min(self.batch_size, len(streams)))
-        readings = []
-        for i in range(0, len(streams), rows):
-            readings += self._read(streams[i:i + rows], on_segment if i == 0 else None)
-        back = readings[1][::-1]
-        if self.class_swap is not None:
-            back = back[:, self.class_swap]
-        return (readings[0] + back) * 0.5
+        n = len(forward)
+        streams = [forward, self.rc_map[forward[::-1]]]
+        # one (n, C) sum: each reading is added as it comes, the reverse one flipped back onto
+        # forward positions with stranded classes swapped
+        total = np.zeros((n, self.n_classes), dtype=np.float32)
 
-    def _read(self, streams: list[np.ndarray], on_segment) -> list[np.ndarray]:
-        """Equal-length token streams as rows of one batch, segment by segment."""
+        def add(row: int, start: int, end: int, logits: np.ndarray) -> None:
+            if row == 0:
+                total[start:end] += logits
+                if on_segment is not None:
+                    on_segment(start, end)
+                return
+            back = logits[::-1] if self.class_swap is None else logits[::-1][:, self.class_swap]
+            total[n - end:n - start] += back
+
+        rows = max(1, min(self.batch_size, len(streams)))
+        for first in range(0, len(streams), rows):
+            self._read(streams[first:first + rows], first, add)
+        total *= 0.5
+        return total
+
+    def _read(self, streams: list[np.ndarray], first_row: int, add) -> None:
+        """Equal-length token streams as rows of one batch, segment by segment; each row's
+        segment logits (L, C) go to `add(row, start, end, logits)`."""
         import torch
 
         n = len(streams[0])
-        out = np.empty((len(streams), n, self.n_classes), dtype=np.float32)  # (rows, n, C)
         encoder, head = self.net.encoder, self.net.head
         memory = None
         for start in range(0, n, self.segment):
@@ -79,7 +89,6 @@ class StreamReader:
             if logits.shape[-1] != self.n_classes:
                 raise GenolongError(f"checkpoint: network outputs {logits.shape[-1]} classes but its label "
                                     f"vocabulary has {self.n_classes}")
-            out[:, start:end] = logits.float().cpu().numpy()
-            if on_segment is not None:
-                on_segment(start, end)
-        return list(out)
+            logits = logits.float().cpu().numpy()
+            for row in range(len(streams)):
+                add(first_row + row, start, end, logits[row])
