@@ -1,13 +1,19 @@
 """Encoder benchmark: one training step of genolong's encoders against the public ones.
 
-    python benchmarks/encoders.py [--lengths 1024,4096,16384,65536] [--json PATH]
+    python benchmarks/encoders.py [--lengths 16384,65536,262144,1048576] [--json PATH]
 
 One step = forward + backward of cross-entropy over every token through a 4101-way head;
-batch 1, d=256, 4 heads, FF 1024, depth 4, LSH bucket 64 x 4 hashes, 2 threads. Every
-configuration runs in a fresh subprocess (peak RSS is measured there, above the baseline after
-the model is built) and gives up after --timeout seconds. The peers come from the `bench` extra
-(reformer-pytorch, transformers). Each table is run in two allocator environments: glibc's
-default, and one that keeps freed memory in the process (see PERFORMANCE notes).
+batch 1, d=256, 4 heads, FF 1024, depth 4, LSH bucket 64 x 4 hashes, 2 threads. genolong runs
+its head and loss through `chunked_linear_loss` (4096 positions of logits at a time); the peers
+make all L x 4101 logits. Every configuration runs in a fresh subprocess (peak RSS is measured
+there, above the baseline after the model is built) and gives up after --timeout seconds
+(scaled with L). The peers come from the `bench` extra (reformer-pytorch, transformers).
+Two allocator environments: glibc's default - where genolong still applies its own `mallopt`
+set-up at import, as for every user, and `genolong-lsh-nomallopt` shows it without - and the
+tuned one (MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1e11 for every system, genolong's own
+set-up off so the variables rule for all alike). "% of FLOP floor" is genolong's arithmetic for
+the system's attention kind at the rate of a 1024^2 GEMM timed in the same process, divided by
+the step time.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ import time
 from pathlib import Path
 
 VOCAB, D, HEADS, FF, DEPTH, BUCKET, HASHES, WINDOW = 4101, 256, 4, 1024, 4, 64, 4, 256
-SYSTEMS = ("genolong-lsh", "genolong-sliding", "genolong-full", "lucidrains-reformer",
-           "hf-reformer", "hf-longformer")
+SYSTEMS = ("genolong-lsh", "genolong-lsh-nomallopt", "genolong-sliding", "genolong-full",
+           "lucidrains-reformer", "hf-reformer", "hf-longformer")
+# the attention each system computes: its FLOP floor is genolong's arithmetic for that kind
+KIND = {"genolong-lsh": "lsh", "genolong-lsh-nomallopt": "lsh", "genolong-sliding": "sliding",
+        "genolong-full": "full", "lucidrains-reformer": "lsh", "hf-reformer": "lsh",
+        "hf-longformer": "sliding"}
 PEERS = ("lucidrains-reformer", "hf-reformer", "hf-longformer")
 TUNED_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 
@@ -40,8 +50,10 @@ def _build(system: str, length: int, depth: int):
     from torch import nn
 
     tokens = torch.randint(5, VOCAB, (1, length))
+    system = system.removesuffix("-nomallopt")  # the same model, GENOLONG_MALLOC_TUNE=0 (run_one)
     if system.startswith("genolong"):
-        from genolong.models import Encoder, EncoderConfig, MaskedLMHead
+        # importing genolong.models applies its allocator set-up (unless GENOLONG_MALLOC_TUNE=0)
+        from genolong.models import Encoder, EncoderConfig, MaskedLMHead, chunked_linear_loss
 
         cfg = EncoderConfig(vocab_size=VOCAB, d_model=D, n_heads=HEADS, n_layers=depth, d_ff=FF,
                             attention=system.split("-")[1], bucket_size=BUCKET, n_hashes=HASHES,
@@ -49,8 +61,13 @@ def _build(system: str, length: int, depth: int):
         enc, head = Encoder(cfg), MaskedLMHead(D, VOCAB)
         params = [*enc.parameters(), *head.parameters()]
 
+        def loss_sum(logits, targets):
+            return nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+
         def step():
-            loss = nn.functional.cross_entropy(head(enc(tokens)).view(-1, VOCAB), tokens.view(-1))
+            # the same loss as the peers', with the 4101-way logits made 4096 positions at a time
+            features = head.features(enc(tokens)).view(-1, D)
+            loss = chunked_linear_loss(features, head.output, tokens.view(-1), loss_sum) / length
             loss.backward()
             return loss
     elif system == "lucidrains-reformer":
@@ -150,7 +167,7 @@ def worker(spec: dict) -> None:
         times.append(time.perf_counter() - t0)
         # every step reports, so a run cut off by the time bound still says what it did
         print(json.dumps({"times": times, "peak_mb": _rss_mb() - base, "base_mb": base,
-                          "gemm_gflops": gemm}), flush=True)
+                          "maxrss_mb": _rss_mb(), "gemm_gflops": gemm}), flush=True)
 
 
 # ---------------------------------------------------------------------------- parent side
@@ -158,6 +175,9 @@ def worker(spec: dict) -> None:
 def run_one(spec: dict, env_extra: dict, timeout: float) -> dict:
     env = {**os.environ, **env_extra, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
            "TOKENIZERS_PARALLELISM": "false", "TRANSFORMERS_OFFLINE": "1"}
+    if env_extra or spec["system"].endswith("-nomallopt"):
+        # in the tuned env the variables rule, for genolong exactly as for the peers
+        env["GENOLONG_MALLOC_TUNE"] = "0"
     cmd = [sys.executable, __file__, "--worker", json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -182,12 +202,12 @@ def step_seconds(r: dict) -> float | None:
 
 
 def model_gflop(system: str, length: int, depth: int) -> float | None:
-    """FLOPs executed in one step: 3x the forward (forward + backward) plus the reversible
-    recomputation of every layer's forward, plus the recomputed scores in our attention backward.
-    Only for genolong, whose arithmetic we know exactly."""
-    if not system.startswith("genolong"):
+    """FLOPs genolong executes in one step of this system's attention kind: 3x the forward
+    (forward + backward) plus the reversible recomputation of every layer's forward, plus the
+    recomputed scores in attention backward. At the GEMM rate this is the step's FLOP floor."""
+    kind = KIND.get(system)
+    if kind is None:
         return None
-    kind = system.split("-")[1]
     dh = D // HEADS
     if kind == "lsh":
         proj, keys, hashes = 3 * D * D, 3 * BUCKET, HASHES
@@ -205,15 +225,19 @@ def model_gflop(system: str, length: int, depth: int) -> float | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lengths", default="1024,4096,16384,65536")
+    ap.add_argument("--lengths", default="16384,65536,262144,1048576")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--systems-at", default="65536:genolong-lsh,genolong-lsh-nomallopt,hf-reformer;"
+                    "262144:genolong-lsh;1048576:genolong-lsh",
+                    help="L:system,system;... - the systems run at those lengths (others: --systems)")
     ap.add_argument("--envs", default="default,tuned")
     ap.add_argument("--tuned-lengths", default="16384",
                     help="lengths also run in the tuned allocator env (all: every length)")
     ap.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
-    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per configuration")
-    ap.add_argument("--depth-length", type=int, default=4096,
-                    help="L of the depth 2 vs 12 comparison (0 to skip)")
+    ap.add_argument("--long-from", type=int, default=262144,
+                    help="from this length on, one step only (the warm-up, reported as such)")
+    ap.add_argument("--timeout", type=float, default=180.0,
+                    help="seconds per configuration at 16k; scaled by L / 16384 above it")
     ap.add_argument("--json", default=None, help="write all results here")
     ap.add_argument("--markdown-from", default=None, metavar="JSON",
                     help="print the tables of a saved run as markdown and exit")
@@ -226,29 +250,48 @@ def main(argv=None) -> int:
         print(markdown(json.loads(Path(args.markdown_from).read_text())))
         return 0
 
+    summary = {"threads": 2, "timeout_s": args.timeout,
+               "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))}
+    results = run_jobs(args, _jobs(args))
+    summary["matmul_gflops"] = next((r.get("gflops") for r in results if r["system"] == "matmul"), None)
+    summary["results"] = annotate_results(results)
+    if args.json:
+        _write_json(args.json, summary)
+    print(markdown(summary))
+    return 0
+
+
+def _jobs(args) -> list[tuple[str, int, int, str]]:
+    """(system, L, depth, env) of every configuration, in the order they run."""
+    lengths = [int(x) for x in args.lengths.split(",")]
+    at = {int(k): v.split(",") for k, v in (p.split(":") for p in args.systems_at.split(";") if p)}
+    env_names = args.envs.split(",")
+    jobs = [("matmul", 0, DEPTH, env_names[0])]
+    for env in env_names:
+        for n in lengths:
+            if env == "tuned" and args.tuned_lengths != "all" \
+                    and str(n) not in args.tuned_lengths.split(","):
+                continue
+            systems = at.get(n, args.systems.split(","))
+            if env == "tuned":  # mallopt off there already: the variant is the same run
+                systems = [x for x in systems if not x.endswith("-nomallopt")]
+            jobs += [(x, n, DEPTH, env) for x in systems]
+    return jobs
+
+
+def run_jobs(args, jobs) -> list[dict]:
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
-    lengths = [int(x) for x in args.lengths.split(",")]
-    systems = args.systems.split(",")
     envs = {"default": {}, "tuned": TUNED_ENV}
-    env_names = args.envs.split(",")
-    jobs = [("matmul", 0, DEPTH, e) for e in env_names[:1]]
-    env_lengths = {e: lengths for e in env_names}
-    if "tuned" in env_lengths and args.tuned_lengths != "all":
-        env_lengths["tuned"] = [n for n in lengths if str(n) in args.tuned_lengths.split(",")]
-    jobs += [(s, n, DEPTH, e) for e in env_names for n in env_lengths[e] for s in systems]
-    if args.depth_length:
-        jobs += [(s, args.depth_length, d, env_names[0]) for s in ("genolong-lsh",) for d in (2, 12)]
     results = []
-    console = Console(width=200)
-    with Progress(console=console) as progress:
+    with Progress(console=Console(stderr=True, width=160)) as progress:
         task = progress.add_task("benchmark", total=len(jobs))
         for system, length, depth, env in jobs:
             progress.update(task, description=f"{env:7s} {system} L={length} depth={depth}")
-            spec = {"system": system, "length": length, "depth": depth, "steps": args.steps}
-            r = run_one(spec, envs[env], args.timeout)
+            steps = 0 if length >= args.long_from else args.steps
+            spec = {"system": system, "length": length, "depth": depth, "steps": steps}
+            r = run_one(spec, envs[env], args.timeout * max(1.0, length / 16384))
             r["env"] = env
             r["step_s"] = step_seconds(r)
             results.append(r)
@@ -256,68 +299,29 @@ def main(argv=None) -> int:
             if args.json:
                 # a run cut short still leaves every finished configuration on disk
                 _write_json(args.json, {"partial": True, "results": results})
+    return results
 
-    matmul = next((r.get("gflops") for r in results if r["system"] == "matmul"), None)
-    summary = {"matmul_gflops": matmul, "threads": 2, "timeout_s": args.timeout,
-               "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-               "results": results}
+
+def annotate_results(results: list[dict]) -> list[dict]:
+    """Add tokens/s, the share of the FLOP floor and the ratios to the peers to every row."""
     by = {(r["env"], r["system"], r["length"], r["depth"]): r for r in results}
-    for env in env_names:
-        table = Table(title=f"one training step, {env} allocator env (% matmul: of a 1024^2 GEMM "
-                            f"timed in the same process; 2048^2 GEMM at start {matmul or 0:.0f} "
-                            f"GFLOP/s)")
-        for col in ("system", "L", "step s", "tokens/s", "peak MB", "GFLOP/s", "% matmul",
-                    "x lucidrains tok/s", "x HF Reformer tok/s", "x HF Longformer tok/s",
-                    "mem / lucidrains"):
-            table.add_column(col, justify="right")
-        for length in env_lengths[env]:
-            for system in systems:
-                r = by[(env, system, length, DEPTH)]
-                s = r["step_s"]
-                if s is None:
-                    table.add_row(system, str(length), r["status"], *[""] * 8)
-                    continue
-                r["tokens_per_s"] = length / s
-                gf = model_gflop(system, length, DEPTH)
-                if gf:
-                    r["gflops"] = gf / s
-                    rate = r.get("gemm_gflops") or matmul
-                    r["matmul_fraction"] = r["gflops"] / rate if rate else None
-                ratios = []
-                for peer in PEERS:
-                    p = by.get((env, peer, length, DEPTH), {})
-                    ps = p.get("step_s")
-                    ratio = ps / s if ps else None
-                    r[f"speedup_vs_{peer}"] = ratio
-                    ratios.append(f"{ratio:.2f}" if ratio else "-")
-                lp = by.get((env, "lucidrains-reformer", length, DEPTH), {}).get("peak_mb")
-                r["mem_vs_lucidrains"] = r["peak_mb"] / lp if lp else None
-                table.add_row(system, str(length), f"{s:.2f}" + ("" if r["status"] == "ok"
-                                                                 else f" ({r['status']})"),
-                              f"{length / s:,.0f}", f"{r['peak_mb']:.0f}",
-                              f"{r.get('gflops', 0):.1f}" if gf else "-",
-                              f"{100 * r['matmul_fraction']:.0f}%" if gf and matmul else "-",
-                              *ratios,
-                              f"{r['mem_vs_lucidrains']:.2f}" if lp else "-")
-        console.print(table)
-    env0 = env_names[0]
-    for system in systems:
-        a = by.get((env0, system, 16384, DEPTH), {}).get("peak_mb")
-        b = by.get((env0, system, 65536, DEPTH), {}).get("peak_mb")
-        if a and b:
-            summary.setdefault("memory_growth_64k_over_16k", {})[system] = b / a
-            console.print(f"memory growth 64k/16k, {system}: {b / a:.2f}x")
-    if args.depth_length:
-        d2 = by.get((env0, "genolong-lsh", args.depth_length, 2), {})
-        d12 = by.get((env0, "genolong-lsh", args.depth_length, 12), {})
-        if d2.get("peak_mb") and d12.get("peak_mb"):
-            summary["depth_12_over_2_memory"] = d12["peak_mb"] / d2["peak_mb"]
-            console.print(f"genolong-lsh L={args.depth_length}: depth 2 {d2['peak_mb']:.0f} MB, "
-                          f"depth 12 {d12['peak_mb']:.0f} MB "
-                          f"({summary['depth_12_over_2_memory']:.2f}x)")
-    if args.json:
-        _write_json(args.json, summary)
-    return 0
+    for r in results:
+        s = r.get("step_s")
+        if r["system"] == "matmul" or s is None:
+            continue
+        r["tokens_per_s"] = r["length"] / s
+        gf = model_gflop(r["system"], r["length"], r["depth"])
+        if gf and r.get("gemm_gflops"):
+            # the floor: this arithmetic at the GEMM rate measured in the same process
+            r["floor_s"] = gf / r["gemm_gflops"]
+            r["floor_share"] = r["floor_s"] / s
+        for peer in PEERS:
+            ps = by.get((r["env"], peer, r["length"], r["depth"]), {}).get("step_s")
+            r[f"speedup_vs_{peer}"] = ps / s if ps else None
+        lp = by.get((r["env"], "lucidrains-reformer", r["length"], r["depth"]), {})
+        r["mem_vs_lucidrains"] = r["peak_mb"] / lp["peak_mb"] \
+            if lp.get("step_s") and r.get("peak_mb") else None
+    return results
 
 
 def markdown(summary: dict) -> str:
@@ -329,22 +333,26 @@ def markdown(summary: dict) -> str:
     envs = sorted({r["env"] for r in summary["results"] if "env" in r and r["system"] != "matmul"})
     for env in envs:
         lines += [f"**{env} allocator env**", "",
-                  "| system | L | step s | tokens/s | peak MB | GFLOP/s | % GEMM | "
-                  "x lucidrains | x HF Reformer | x HF Longformer | mem / lucidrains |",
+                  "| system | L | step s | tokens/s | peak MB above model | max RSS GB | "
+                  "% of FLOP floor | x lucidrains | x HF Reformer | x HF Longformer | "
+                  "mem / lucidrains |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in summary["results"]:
             if r.get("env") != env or r["system"] == "matmul" or r["depth"] != DEPTH:
                 continue
             s = r.get("step_s")
-            status = "" if r["status"] == "ok" else f" ({r['status']})"
             if s is None:
-                lines.append(f"| {r['system']} | {r['length']} | {r['status']} |" + " |" * 8)
+                why = r["status"] + (f": {r['error']}" if r.get("error") else "")
+                lines.append(f"| {r['system']} | {r['length']} | {why} |" + " |" * 8)
                 continue
-            frac = r.get("matmul_fraction")
+            note = "" if r["status"] == "ok" else f" ({r['status']})"
+            if len(r.get("times", [])) == 1:
+                note += " (1 step)"
+            share = r.get("floor_share")
             lines.append(
-                f"| {r['system']} | {r['length']} | {s:.2f}{status} | {r['length'] / s:,.0f} | "
-                f"{r['peak_mb']:.0f} | {fmt(r.get('gflops'), '.1f')} | "
-                f"{'-' if frac is None else f'{100 * frac:.0f}%'} | "
+                f"| {r['system']} | {r['length']} | {s:.2f}{note} | {r['length'] / s:,.0f} | "
+                f"{r['peak_mb']:.0f} | {fmt(r.get('maxrss_mb', 0) / 1024, '.2f')} | "
+                f"{'-' if share is None else f'{100 * share:.0f}%'} | "
                 + " | ".join(fmt(r.get(f"speedup_vs_{p}"), ".2f") for p in PEERS)
                 + f" | {fmt(r.get('mem_vs_lucidrains'), '.2f')} |")
         lines.append("")

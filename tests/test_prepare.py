@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 
+from genolong.errors import GenolongError
+
 from genolong.data.annotation import read_annotation
 from genolong.cli import main
 from genolong.data.labels import UNKNOWN, go_terms
@@ -143,3 +145,16 @@ def test_prepare_replaces_an_existing_store(tmp_path, data_dir):
     assert main([*args[:-2], "--k", "3", "--out", str(out)]) == 0
     assert TokenStore(out).tokenizer.k == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_check_compatible_takes_objects_or_dicts():
+    from genolong.data.labels import LabelVocab
+    from genolong.data.store import check_compatible
+    from genolong.data.tokenizer import KmerTokenizer
+
+    go = LabelVocab("go", "multilabel", ["genic", "GO:0005524"])
+    check_compatible("x", KmerTokenizer(3), go, KmerTokenizer(3).to_dict(), go.to_dict())
+    with pytest.raises(GenolongError, match=r"x: checkpoint tokenizer \(k=3, stride=3\) does not match the requested one \(k=6"):
+        check_compatible("x", KmerTokenizer(3), expect_tokenizer=KmerTokenizer(6))
+    with pytest.raises(GenolongError, match="labels .scheme 'go', 2 classes. do not match"):
+        check_compatible("x", labels=go, expect_labels=LabelVocab("biotype", "single", ["intergenic", "CDS"]))

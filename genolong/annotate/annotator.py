@@ -21,6 +21,7 @@ from genolong.annotate.genes import GeneCall, pool_reference_genes, segments_to_
 from genolong.annotate.probs import TokenProbs, save_probs
 from genolong.annotate.tiling import Stitcher, Window, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
+from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
 
 
@@ -276,28 +277,6 @@ class Annotator:
             genes = pool_reference_genes(known, probs, list(self.labels.classes), self.labels.kind, k, stride)
         return AnnotationResult(lengths, probs, segments, genes, list(self.labels.classes), self.labels.kind,
                                 self.labels.to_dict(), self.tokenizer.to_dict(), seconds, predicted)
-
-
-def check_compatible(path, tokenizer, labels, expect_tokenizer=None, expect_labels=None) -> None:
-    """GenolongError when the checkpoint's tokenizer / labels differ from what the caller expects."""
-    if expect_tokenizer is not None:
-        want = expect_tokenizer if isinstance(expect_tokenizer, dict) else expect_tokenizer.to_dict()
-        have = tokenizer.to_dict()
-        if want.get("vocab_hash") != have.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: checkpoint tokenizer (k={have['k']}, stride={have['stride']}) does not match the "
-                f"requested one (k={want.get('k')}, stride={want.get('stride')})"
-            )
-    if expect_labels is not None:
-        want = expect_labels if isinstance(expect_labels, dict) else expect_labels.to_dict()
-        have = labels.to_dict()
-        if (want.get("scheme"), want.get("kind"), list(want.get("classes", []))) != (
-            have["scheme"], have["kind"], list(have["classes"])
-        ):
-            raise GenolongError(
-                f"{path}: checkpoint labels (scheme {have['scheme']!r}, {len(have['classes'])} classes) do not "
-                f"match the requested ones (scheme {want.get('scheme')!r}, {len(want.get('classes', []))} classes)"
-            )
 
 
 def throughput_line(result: AnnotationResult) -> str:

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from genolong.annotate.decode import Segment
+from genolong.data.tokenizer import centre_token_range
 
 
 @dataclass
@@ -31,17 +32,14 @@ class GeneCall:
 
 
 def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:
-    """Indices of the tokens whose centre lies in bp [start, end)."""
+    """Indices of the tokens whose centre base lies in bp [start, end) (the labelling rule)."""
     if n_tokens == 0:
         return np.zeros(0, dtype=np.int64)
-    half = k / 2.0
-    first = max(0, int(np.ceil((start - half) / stride)))
-    last = min(n_tokens, int(np.ceil((end - half) / stride)))  # exclusive
+    first, last = centre_token_range(start, end, k, stride, n_tokens)
     if last > first:
         return np.arange(first, last)
-    centre = (start + end) / 2.0
-    nearest = int(np.clip(np.floor((centre - half) / stride + 0.5), 0, n_tokens - 1))
-    return np.array([nearest])
+    centre = (start + end) // 2
+    return np.array([min(n_tokens - 1, centre // stride)])  # the last token starting at or before it
 
 
 def label_from_probs(probs: np.ndarray, classes: Sequence[str], kind: str, threshold: float = 0.5) -> tuple[str, float]:

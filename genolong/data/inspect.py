@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from genolong.data.split import SPLITS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("store", metavar="DIR", help="token store written by `genolong prepare`")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     splits = Table(title="split")
     for col in ("split", "regions", "tokens", "fraction"):
         splits.add_column(col, justify="left" if col == "split" else "right")
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         regs = store.regions(name)
         n = sum(r.n_tokens for r in regs)
         splits.add_row(name, str(len(regs)), f"{n:,}", f"{n / total:.3f}")

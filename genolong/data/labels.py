@@ -42,7 +42,12 @@ from genolong.errors import GenolongError
 from genolong.data.genome import check_readable
 from genolong.data.tokenizer import KmerTokenizer
 
+# Target encoding, the one place it is defined. In a store, UNKNOWN marks an entry without a
+# label (a gene of unknown function); in a batch, single-label UNKNOWN and padding become
+# IGNORE_INDEX, which torch's cross-entropy and torchmetrics skip. Multilabel batches keep UNKNOWN
+# (the masked BCE and the metrics' ignore_index read it).
 UNKNOWN = 255
+IGNORE_INDEX = -100
 INTERGENIC = "intergenic"
 GENIC = "genic"
 MAX_SINGLE_CLASSES = 255  # class ids must stay below UNKNOWN in a uint8
@@ -248,12 +253,36 @@ def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: st
 
 
 # ---- targets ----------------------------------------------------------------------------------
-def _token_range(tok: KmerTokenizer, start: int, end: int, n_tokens: int) -> tuple[int, int]:
-    """Tokens whose centre base `i*stride + k//2` lies in [start, end)."""
-    c = tok.k // 2
-    a = max(0, -(-(start - c) // tok.stride))
-    b = min(n_tokens, -(-(end - c) // tok.stride))
-    return a, max(a, b)
+def loss_targets(source: np.ndarray, multilabel: bool, length: int | None = None) -> np.ndarray:
+    """Store targets of one window as a batch row, padded to `length` tokens: single-label int64
+    with UNKNOWN and padding as IGNORE_INDEX, multilabel uint8 with padding UNKNOWN."""
+    n = source.shape[0]
+    length = n if length is None else length
+    if multilabel:
+        out = np.full((length, *source.shape[1:]), UNKNOWN, dtype=np.uint8)  # (L, C)
+        out[:n] = source
+        return out
+    out = np.full(length, IGNORE_INDEX, dtype=np.int64)  # (L,)
+    out[:n] = np.where(source == UNKNOWN, IGNORE_INDEX, source)
+    return out
+
+
+def class_prior(targets, kind: str, n_outputs: int) -> np.ndarray:
+    """The per-output base rate over arrays of store targets (an iterable of (n,) or (n, C)): class
+    shares (single-label), or the genic rate and each term's rate among tokens of known function
+    (multilabel). UNKNOWN entries are left out. This is the term / class prior of every baseline."""
+    positives, totals = np.zeros(n_outputs), np.zeros(n_outputs)
+    for t in targets:
+        t = np.asarray(t)
+        if kind == "single":
+            known = t[t != UNKNOWN]
+            positives += np.bincount(known, minlength=n_outputs)[:n_outputs]
+            totals += known.size
+        else:
+            ok = t != UNKNOWN
+            positives += (ok & (t == 1)).sum(axis=0)
+            totals += ok.sum(axis=0)
+    return positives / np.maximum(totals, 1)
 
 
 def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: KmerTokenizer) -> np.ndarray:
@@ -270,7 +299,7 @@ def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: Km
             labs = labels.by_gene.get(g.gene_id)
             value = index[labs[0]] if labs else UNKNOWN
             for s, e, _ in g.parts:
-                a, b = _token_range(tok, s, e, n)
+                a, b = tok.centre_range(s, e, n)
                 out[a:b] = value
         return out
     col = {c: i for i, c in enumerate(vocab.classes)}
@@ -279,7 +308,7 @@ def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: Km
         labs = labels.by_gene.get(g.gene_id)
         cols = [col[t] for t in (labs or []) if t in col]
         for s, e, _ in g.parts:
-            a, b = _token_range(tok, s, e, n)
+            a, b = tok.centre_range(s, e, n)
             if a == b:
                 continue
             out[a:b, 0] = 1

@@ -33,6 +33,15 @@ from genolong.errors import GenolongError
 from genolong.data.tokenizer import KmerTokenizer
 
 SPLITS = ("train", "val", "test")
+
+
+def within_regions(regions):
+    """A predicate: does an object with `.seqid`, `.start`, `.end` lie wholly inside one of the
+    `(seqid, start, end)` regions? (Genes a baseline trains on, genes an evaluation scores.)"""
+    by_seq: dict[str, list[tuple[int, int]]] = {}
+    for seqid, start, end in regions:
+        by_seq.setdefault(seqid, []).append((int(start), int(end)))
+    return lambda item: any(s <= item.start and item.end <= e for s, e in by_seq.get(item.seqid, ()))
 DEFAULT_SPEC = "contiguous"
 LEAK_WINDOW = 1000
 

@@ -123,6 +123,28 @@ class TokenStore:
         return read_genes_tsv(self.path / "genes.tsv")
 
 
+def check_compatible(where, tokenizer=None, labels=None, expect_tokenizer=None, expect_labels=None,
+                     have: str = "checkpoint", want: str = "requested") -> None:
+    """GenolongError when a tokenizer / label vocabulary (objects or their `to_dict()`) differs
+    from the expected one. The one check behind annotate's `--store`, evaluation's `--baseline`
+    and fine-tuning from a pretrained checkpoint."""
+    def as_dict(value):
+        return value if isinstance(value, dict) else value.to_dict()
+
+    if tokenizer is not None and expect_tokenizer is not None:
+        a, b = as_dict(tokenizer), as_dict(expect_tokenizer)
+        if a.get("vocab_hash") != b.get("vocab_hash"):
+            raise GenolongError(f"{where}: {have} tokenizer (k={a.get('k')}, stride={a.get('stride')}) does not "
+                                f"match the {want} one (k={b.get('k')}, stride={b.get('stride')})")
+    if labels is not None and expect_labels is not None:
+        a, b = as_dict(labels), as_dict(expect_labels)
+        if (a.get("scheme"), a.get("kind"), list(a.get("classes", []))) != (
+                b.get("scheme"), b.get("kind"), list(b.get("classes", []))):
+            raise GenolongError(
+                f"{where}: {have} labels (scheme {a.get('scheme')!r}, {len(a.get('classes', []))} classes) do not "
+                f"match the {want} ones (scheme {b.get('scheme')!r}, {len(b.get('classes', []))} classes)")
+
+
 class StoreWriter:
     """Builds a token store in a hidden sibling of `out`; `commit(meta)` renames it into place.
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -40,6 +40,15 @@ def _as_uint8(seq: bytes | bytearray | memoryview | str | np.ndarray) -> np.ndar
     if isinstance(seq, np.ndarray):
         return seq.view(np.uint8).reshape(-1)
     return np.frombuffer(seq, dtype=np.uint8)
+
+
+def centre_token_range(start: int, end: int, k: int, stride: int, n_tokens: int) -> tuple[int, int]:
+    """Tokens (half-open range, within `n_tokens`) whose centre base `i*stride + k//2` lies in bp
+    `[start, end)`."""
+    c = k // 2
+    a = max(0, -(-(int(start) - c) // stride))
+    b = min(n_tokens, -(-(int(end) - c) // stride))
+    return a, max(a, b)
 
 
 class KmerTokenizer:
@@ -87,6 +96,11 @@ class KmerTokenizer:
         start = i * self.stride
         return start, start + self.k
 
+    def centre_range(self, start: int, end: int, n_tokens: int) -> tuple[int, int]:
+        """Half-open token range whose centre base `i*stride + k//2` lies in bp `[start, end)`:
+        the rule that gives a token the label of the gene part covering it."""
+        return centre_token_range(start, end, self.k, self.stride, n_tokens)
+
     def token_range(self, start: int, end: int) -> tuple[int, int]:
         """Half-open token range whose whole spans lie inside bp `[start, end)`."""
         tok_start = -(-int(start) // self.stride)
@@ -107,12 +121,15 @@ class KmerTokenizer:
         n = self.n_tokens(raw.size)
         if out.shape != (n,):
             raise ValueError(f"out has shape {out.shape}, expected ({n},)")
-        for t0 in range(0, n, _CHUNK_TOKENS):
-            t1 = min(n, t0 + _CHUNK_TOKENS)
-            bp0 = t0 * self.stride
-            bp1 = (t1 - 1) * self.stride + self.k
+        for t0, t1, bp0, bp1 in self._chunks(n, _CHUNK_TOKENS):
             out[t0:t1] = self._encode_chunk(raw[bp0:bp1], t1 - t0)
         return out
+
+    def _chunks(self, n_tokens: int, chunk_tokens: int) -> Iterator[tuple[int, int, int, int]]:
+        """(first token, end token, first bp, end bp) of consecutive chunks of `chunk_tokens` tokens."""
+        for t0 in range(0, n_tokens, chunk_tokens):
+            t1 = min(n_tokens, t0 + chunk_tokens)
+            yield t0, t1, t0 * self.stride, (t1 - 1) * self.stride + self.k
 
     def encode_record(
         self,
@@ -130,10 +147,7 @@ class KmerTokenizer:
         n = self.n_tokens(length_bp)
         if out.shape != (n,):
             raise ValueError(f"out has shape {out.shape}, expected ({n},)")
-        for t0 in range(0, n, chunk_tokens):
-            t1 = min(n, t0 + chunk_tokens)
-            bp0 = t0 * self.stride
-            bp1 = (t1 - 1) * self.stride + self.k
+        for t0, t1, bp0, bp1 in self._chunks(n, chunk_tokens):
             self.encode_into(fetch(bp0, bp1), out[t0:t1])
             if progress is not None:
                 progress(min(t1 * self.stride, length_bp) - bp0)

@@ -20,8 +20,9 @@ import sys
 
 import numpy as np
 
+from genolong.data.split import SPLITS, within_regions
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN
+from genolong.data.labels import UNKNOWN, class_prior
 
 FORMAT = 1
 
@@ -63,11 +64,8 @@ def _train_genes(store, split: str):
     regions = store.regions(split)
     if not regions:
         raise GenolongError(f"{store.path}: the token store has no {split!r} regions")
-    by_seq: dict[str, list] = {}
-    for r in regions:
-        by_seq.setdefault(r.seqid, []).append((r.start, r.end))
-    return [g for g in store.genes()
-            if any(s <= g.start and g.end <= e for s, e in by_seq.get(g.seqid, ()))], regions
+    inside = within_regions((r.seqid, r.start, r.end) for r in regions)
+    return [g for g in store.genes() if inside(g)], regions
 
 
 def _gene_targets(store, gene, tokenizer) -> np.ndarray:
@@ -122,26 +120,9 @@ def train_baseline(store_dir: str | os.PathLike, k_sub: int = 3, split: str = "t
         "feature_mean": mean.tolist(), "feature_scale": scale.tolist(),
         "coef": coef.tolist(), "intercept": intercept.tolist(),
         "gene_prior": np.asarray(gene_prior, dtype=float).tolist(),
-        "token_prior": token_prior(store, regions, vocab).tolist(),
+        "token_prior": class_prior((store.targets(r.seqid)[r.tok_start:r.tok_end] for r in regions),
+                                   vocab.kind, vocab.n_outputs).tolist(),
     }
-
-
-def token_prior(store, regions, vocab) -> np.ndarray:
-    """Class frequencies (single) or genic/term frequencies on known tokens (multilabel)."""
-    n_out = vocab.n_outputs
-    counts = np.zeros(n_out)
-    totals = np.zeros(n_out)
-    for r in regions:
-        t = np.asarray(store.targets(r.seqid)[r.tok_start : r.tok_end])
-        if vocab.kind == "single":
-            known = t[t != UNKNOWN]
-            counts += np.bincount(known, minlength=n_out)[:n_out]
-            totals += known.size
-        else:
-            ok = t != UNKNOWN
-            counts += np.where(ok, t, 0).sum(axis=0)
-            totals += ok.sum(axis=0)
-    return counts / np.maximum(totals, 1)
 
 
 def fit_single(x: np.ndarray, y: np.ndarray, n_out: int, c: float) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="token store written by `genolong prepare`")
     parser.add_argument("--out", required=True, help="baseline model file (JSON)")
     parser.add_argument("--k", type=int, default=3, help="k-mer length of the frequency features (default 3)")
-    parser.add_argument("--split", default="train", choices=["train", "val", "test"], help="genes to train on")
+    parser.add_argument("--split", default="train", choices=SPLITS, help="genes to train on")
     parser.add_argument("--C", type=float, default=1.0, dest="c", help="inverse L2 regularisation strength")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from genolong.data.split import SPLITS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, help="prefix given to `genolong annotate --out`")
@@ -19,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pyrodigal mode (default meta: pre-trained models, any genome size)")
     parser.add_argument("--translation-table", type=int, default=11, help="genetic code for --prodigal-mode single")
     parser.add_argument("--store", help="token store whose --split regions restrict the evaluation")
-    parser.add_argument("--split", choices=["train", "val", "test"], default="test",
+    parser.add_argument("--split", choices=SPLITS, default="test",
                         help="which of --store's regions to score (default test)")
     parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
 

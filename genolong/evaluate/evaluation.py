@@ -6,9 +6,11 @@ plots and report.md into one folder.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -18,6 +20,9 @@ from genolong.annotate.probs import load_probs
 from genolong.atomic import atomic_write_text
 from genolong.errors import GenolongError
 from genolong.evaluate import metrics as M
+from genolong.data.labels import class_prior
+from genolong.data.split import within_regions
+from genolong.data.store import check_compatible
 from genolong.evaluate.reference import UNKNOWN, project_labels, token_targets
 
 TRACK_SPAN = 20000  # bp shown in the genome-track panel
@@ -59,12 +64,8 @@ def _kmer_baseline(model: dict, genome, genes: list, by_gene, vocab, tokenizer) 
     from genolong.data.tokenizer import KmerTokenizer
 
     base_tok = KmerTokenizer.from_dict(model["tokenizer"])
-    lab = model["labels"]
-    if (lab["scheme"], lab["kind"], list(lab["classes"])) != (vocab.scheme, vocab.kind, list(vocab.classes)):
-        raise GenolongError(
-            f"baseline model: labels (scheme {lab['scheme']!r}, {len(lab['classes'])} classes) do not match the "
-            f"predictions' (scheme {vocab.scheme!r}, {len(vocab.classes)} classes)"
-        )
+    check_compatible("baseline model", labels=model["labels"], expect_labels=vocab, have="baseline's",
+                     want="predictions'")
     tokens_cache: dict[str, np.ndarray] = {}
     feats = []
     for g in genes:
@@ -96,7 +97,32 @@ def token_level(targets: np.ndarray, probs: np.ndarray, vocab) -> dict:
     if vocab.kind == "single":
         known = targets != UNKNOWN
         return M.single_label_metrics(targets[known], probs[known], list(vocab.classes))
-    return M.multilabel_token_metrics(targets, probs, list(vocab.classes))
+    from sklearn.metrics import confusion_matrix
+
+    metrics = M.multilabel_token_metrics(targets, probs, list(vocab.classes))
+    genic = confusion_matrix(targets[:, 0], (probs[:, 0] >= 0.5).astype(int), labels=[0, 1]) if len(targets) else None
+    metrics["genic_confusion_matrix"] = None if genic is None else genic.tolist()
+    return metrics
+
+
+@dataclass
+class Scored:
+    """What `evaluate` loaded and lined up: reference genes, predictions and their probabilities,
+    restricted to the regions. Everything that scores or plots reads from here."""
+
+    pred: str
+    tp: Any  # TokenProbs
+    vocab: Any  # LabelVocab
+    tok: Any  # KmerTokenizer
+    genes: list  # reference genes scored
+    ref: Any  # projected reference labels
+    probs32: dict  # seqid -> (n_tokens, C) float32
+    targets: np.ndarray  # (N,) or (N, C) reference targets of the scored tokens
+    token_probs: np.ndarray  # (N, C)
+    pooled: list  # GeneCall per reference gene, pooled from the predictions
+    pooled_genes: list  # the reference genes of `pooled`, in order
+    predicted: list  # M.Interval of the predicted GFF3, clipped to the regions
+    ref_intervals: list  # M.Interval of the reference genes
 
 
 def evaluate(
@@ -117,15 +143,44 @@ def evaluate(
     `regions` (seqid, start, end), e.g. a token store's test split, restricts every metric to
     the tokens and reference genes that lie wholly inside them; predicted segments and baseline
     calls that overlap a region are clipped to it, so a prediction running across the region
-    still counts against precision.
+    still counts against precision. metrics.json is the same with or without plots.
     """
+    scored = load_scored(pred, reference, regions)
+    model = {
+        "token": token_level(scored.targets, scored.token_probs, scored.vocab),
+        "gene": gene_level(scored.pooled_genes, scored.ref.by_gene,
+                           np.stack([g.probs for g in scored.pooled]) if scored.pooled
+                           else np.zeros((0, len(scored.vocab.classes))), scored.vocab),
+        "segment": M.segment_metrics(scored.predicted, scored.ref_intervals),
+    }
+    baselines, notes, prior_source, prodigal_calls = score_baselines(
+        scored, regions, genome, baseline, prodigal, prodigal_mode, translation_table)
+    tp = scored.tp
+    result = {
+        "meta": {"pred": str(pred), "reference": str(reference), "genome": str(genome) if genome else None,
+                 "baseline": str(baseline) if baseline else None, "prior_from": prior_source,
+                 "records": tp.seqids, "regions": [list(r) for r in regions] if regions else None,
+                 "total_bp": sum(tp.lengths.values()), "n_scored_tokens": int(scored.targets.shape[0]),
+                 "n_reference_genes": len(scored.genes),
+                 "n_labelled_reference_genes": len(scored.ref.by_gene), "n_predicted_genes": len(scored.predicted),
+                 "tokenizer": tp.tokenizer, "notes": notes},
+        "classes": list(scored.vocab.classes),
+        "labels": {"scheme": scored.vocab.scheme, "kind": scored.vocab.kind},
+        "model": model,
+        "baselines": baselines,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = _plots(out_dir, result, scored, prodigal_calls, train_log) if plots else {}
+    return write_evaluation(out_dir, result, figures)
+
+
+def load_scored(pred, reference, regions) -> Scored:
+    """Read the predictions and the reference, and line them up over the regions."""
     from genolong.data.annotation import read_annotation
-    from genolong.evaluate import prodigal as prodigal_mod
-    from genolong.evaluate.report import write_report
     from genolong.data.labels import LabelVocab
     from genolong.data.tokenizer import KmerTokenizer
 
-    out_dir = Path(out_dir)
     tp = load_probs(f"{pred}.probs.npz")
     vocab = LabelVocab.from_dict(tp.labels)
     tok = KmerTokenizer.from_dict(tp.tokenizer)
@@ -140,24 +195,27 @@ def evaluate(
         )
     ref = project_labels(genes, vocab, str(reference))
     probs32 = {s: np.asarray(p, dtype=np.float32) for s, p in tp.probs.items()}
-
     masks = {s: _token_mask(regions, s, probs32[s].shape[0], tok) for s in tp.seqids}
     targets = _concat([token_targets(ref, s, probs32[s].shape[0], tok)[masks[s]] for s in tp.seqids],
                       None if vocab.kind == "single" else len(classes), np.uint8)
     token_probs = _concat([probs32[s][masks[s]] for s in tp.seqids], len(classes), np.float32)
     pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride)
-    pooled_probs = np.stack([g.probs for g in pooled]) if pooled else np.zeros((0, len(classes)))
     by_id = {g.gene_id: g for g in genes}
-    pooled_genes = [by_id[p.gene_id] for p in pooled]
-    predicted = _clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions)
-    ref_intervals = [M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes]
+    return Scored(
+        pred=str(pred), tp=tp, vocab=vocab, tok=tok, genes=genes, ref=ref, probs32=probs32, targets=targets,
+        token_probs=token_probs, pooled=pooled, pooled_genes=[by_id[p.gene_id] for p in pooled],
+        predicted=_clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions),
+        ref_intervals=[M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes],
+    )
 
-    model = {
-        "token": token_level(targets, token_probs, vocab),
-        "gene": gene_level(pooled_genes, ref.by_gene, pooled_probs, vocab),
-        "segment": M.segment_metrics(predicted, ref_intervals),
-    }
 
+def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, prodigal_mode: str,
+                    translation_table: int) -> tuple[dict, list[str], str, list | None]:
+    """The prior, the k-mer logistic regression and pyrodigal on the same genes and regions:
+    (baselines, notes, where the prior came from, pyrodigal's calls or None)."""
+    from genolong.evaluate import prodigal as prodigal_mod
+
+    vocab, targets, pooled_genes, by_gene = scored.vocab, scored.targets, scored.pooled_genes, scored.ref.by_gene
     baselines: dict[str, dict] = {}
     notes: list[str] = []
     base_model = None
@@ -170,64 +228,45 @@ def evaluate(
         gene_prior = np.asarray(base_model["gene_prior"])
         prior_source = f"training genes of {base_model['store']}"
     else:
-        token_prior, gene_prior = _reference_priors(targets, pooled_genes, ref.by_gene, vocab)
+        token_prior, gene_prior = _reference_priors(targets, pooled_genes, by_gene, vocab)
         prior_source = "the reference itself (no --baseline given; an optimistic prior)"
-    prior_name = "majority" if vocab.kind == "single" else "term_prior"
-    baselines[prior_name] = {
+    baselines["majority" if vocab.kind == "single" else "term_prior"] = {
         "token": token_level(targets, np.tile(token_prior, (targets.shape[0], 1)), vocab),
-        "gene": gene_level(pooled_genes, ref.by_gene, np.tile(gene_prior, (len(pooled_genes), 1)), vocab),
+        "gene": gene_level(pooled_genes, by_gene, np.tile(gene_prior, (len(pooled_genes), 1)), vocab),
     }
-    genome_obj = None
-    if genome is not None:
-        from genolong.data.genome import open_genome
+    if base_model is None:
+        notes.append("k-mer logistic regression not run: pass --baseline MODEL (from `genolong baseline`)")
+    elif genome is None:
+        notes.append("k-mer logistic regression skipped: it needs --genome")
+    prodigal_calls = None
+    if prodigal != "off" and not prodigal_mod.available():
+        notes.append("pyrodigal is not installed (pip install genolong[prodigal]): no Prodigal comparison")
+        if prodigal == "on":
+            raise GenolongError("--prodigal on: pyrodigal is not installed")
+    elif prodigal != "off" and genome is None:
+        notes.append("Prodigal comparison skipped: it needs --genome")
+    if genome is None:
+        return baselines, notes, prior_source, prodigal_calls
+    from genolong.data.genome import open_genome
 
-        genome_obj = open_genome(genome)
-    try:
+    with open_genome(genome) as genome_obj:
         if base_model is not None:
-            if genome_obj is None:
-                notes.append("k-mer logistic regression skipped: it needs --genome")
-            else:
-                baselines["kmer_logreg"] = {"gene": _kmer_baseline(base_model, genome_obj, pooled_genes, ref.by_gene,
-                                                                   vocab, tok)}
-        else:
-            notes.append("k-mer logistic regression not run: pass --baseline MODEL (from `genolong baseline`)")
-        prodigal_calls = None
-        if prodigal != "off":
-            if not prodigal_mod.available():
-                notes.append("pyrodigal is not installed (pip install genolong[prodigal]): no Prodigal comparison")
-                if prodigal == "on":
-                    raise GenolongError("--prodigal on: pyrodigal is not installed")
-            elif genome_obj is None:
-                notes.append("Prodigal comparison skipped: it needs --genome")
-            else:
-                prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, tp.seqids, prodigal_mode,
-                                                               translation_table), regions)
-                baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, ref_intervals),
-                                          "mode": prodigal_mode, "version": prodigal_mod.version()}
-    finally:
-        if genome_obj is not None:
-            genome_obj.close()
+            baselines["kmer_logreg"] = {"gene": _kmer_baseline(base_model, genome_obj, pooled_genes, by_gene,
+                                                               vocab, scored.tok)}
+        if prodigal != "off" and prodigal_mod.available():
+            prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, scored.tp.seqids, prodigal_mode,
+                                                           translation_table), regions)
+            baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, scored.ref_intervals),
+                                      "mode": prodigal_mode, "version": prodigal_mod.version()}
+    return baselines, notes, prior_source, prodigal_calls
 
-    result = {
-        "meta": {"pred": str(pred), "reference": str(reference), "genome": str(genome) if genome else None,
-                 "baseline": str(baseline) if baseline else None, "prior_from": prior_source,
-                 "records": tp.seqids, "regions": [list(r) for r in regions] if regions else None,
-                 "total_bp": sum(tp.lengths.values()), "n_scored_tokens": int(targets.shape[0]),
-                 "n_reference_genes": len(genes),
-                 "n_labelled_reference_genes": len(ref.by_gene), "n_predicted_genes": len(predicted),
-                 "tokenizer": tp.tokenizer, "notes": notes},
-        "classes": classes,
-        "labels": {"scheme": vocab.scheme, "kind": vocab.kind},
-        "model": model,
-        "baselines": baselines,
-    }
-    figures: dict[str, str] = {}
-    if plots:
-        figures = _plots(out_dir, result, targets, token_probs, vocab, tok, genes, pooled, probs32, tp,
-                         prodigal_calls, train_log)
-    result["plots"] = figures
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def write_evaluation(out_dir: Path, result: dict, figures: dict[str, str]) -> dict:
+    """metrics.json (the scores alone: the same with or without plots) and report.md (with plots)."""
+    from genolong.evaluate.report import write_report
+
     atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=1, default=_json_default))
+    result = {**result, "plots": figures}
     write_report(out_dir / "report.md", result)
     return result
 
@@ -236,13 +275,11 @@ def _region_filter(regions, lengths: dict[str, int], reference: str):
     """A predicate: does an object with seqid/start/end lie wholly inside one of `regions`?"""
     if not regions:
         return lambda item: True
-    by_seq: dict[str, list[tuple[int, int]]] = {}
-    for seqid, start, end in regions:
-        by_seq.setdefault(seqid, []).append((int(start), int(end)))
-    if not set(by_seq) & set(lengths):
-        raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(sorted(by_seq)[:3])}) "
+    seqids = sorted({seqid for seqid, _, _ in regions})
+    if not set(seqids) & set(lengths):
+        raise GenolongError(f"{reference}: none of the evaluation regions ({', '.join(seqids[:3])}) "
                             f"lie on the predicted records ({', '.join(list(lengths)[:3])})")
-    return lambda item: any(s <= item.start and item.end <= e for s, e in by_seq.get(item.seqid, ()))
+    return within_regions(regions)
 
 
 def _clip(intervals: list[M.Interval], regions) -> list[M.Interval]:
@@ -278,14 +315,12 @@ def _json_default(value):
 def _reference_priors(targets, genes, by_gene, vocab) -> tuple[np.ndarray, np.ndarray]:
     n = len(vocab.classes)
     if vocab.kind == "single":
-        known = targets[targets != UNKNOWN]
-        token = np.bincount(known, minlength=n)[:n] / max(known.size, 1)
+        token = class_prior([targets], vocab.kind, n)
         index = {c: i for i, c in enumerate(vocab.classes)}
         labs = [index[by_gene[g.gene_id][0]] for g in genes if g.gene_id in by_gene]
         gene = np.bincount(labs, minlength=n)[:n] / max(len(labs), 1)
         return token, gene
-    ok = targets != UNKNOWN
-    token = np.where(ok, targets, 0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+    token = class_prior([targets], vocab.kind, n)
     col = {c: i for i, c in enumerate(vocab.classes)}
     gene = np.zeros(n)
     gene[0] = 1.0
@@ -296,16 +331,16 @@ def _reference_priors(targets, genes, by_gene, vocab) -> tuple[np.ndarray, np.nd
     return token, gene
 
 
-def _plots(out_dir, result, targets, token_probs, vocab, tok, genes, pooled, probs32, tp, prodigal_calls,
-           train_log) -> dict[str, str]:
+def _plots(out_dir, result, scored: Scored, prodigal_calls, train_log) -> dict[str, str]:
+    """Draw the figures from what was scored; returns {name: file}. Never changes `result`."""
     from genolong.evaluate import plots as P
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    classes = list(vocab.classes)
+    targets, token_probs, vocab, tok = scored.targets, scored.token_probs, scored.vocab, scored.tok
+    classes, genes, tp = list(vocab.classes), scored.genes, scored.tp
     figures = {}
+    cm = result["model"]["token"].get("confusion_matrix")
     if vocab.kind == "single":
         known = targets != UNKNOWN
-        cm = result["model"]["token"]["confusion_matrix"]
         if cm is not None:
             P.confusion_matrix_plot(np.array(cm), classes, out_dir / "confusion_matrix.png",
                                     "token-level confusion (rows normalised)")
@@ -315,13 +350,9 @@ def _plots(out_dir, result, targets, token_probs, vocab, tok, genes, pooled, pro
                              "token-level precision-recall")
             figures["pr_curves"] = "pr_curves.png"
     else:
-        genic_cm = result["model"]["token"]
         known = ~np.any(targets[:, 1:] == UNKNOWN, axis=1)
-        from sklearn.metrics import confusion_matrix
-
-        cm = confusion_matrix(targets[:, 0], (token_probs[:, 0] >= 0.5).astype(int), labels=[0, 1])
-        genic_cm["genic_confusion_matrix"] = cm.tolist()
-        P.confusion_matrix_plot(cm, ["intergenic", "genic"], out_dir / "confusion_matrix.png",
+        P.confusion_matrix_plot(np.array(result["model"]["token"]["genic_confusion_matrix"]),
+                                ["intergenic", "genic"], out_dir / "confusion_matrix.png",
                                 "token-level genic confusion (rows normalised)")
         figures["confusion_matrix"] = "confusion_matrix.png"
         P.pr_curves_plot(np.where(known[:, None], targets, 0), token_probs, classes, out_dir / "pr_curves.png",
@@ -330,10 +361,9 @@ def _plots(out_dir, result, targets, token_probs, vocab, tok, genes, pooled, pro
     seqid = genes[0].seqid
     start = max(0, genes[0].start - 500)
     end = min(tp.lengths[seqid], start + TRACK_SPAN)
-    predicted = read_predicted_gff3(f"{result['meta']['pred']}.gff3", vocab.kind)
     extra = {"pyrodigal": prodigal_calls} if prodigal_calls is not None else None
-    P.genome_track_plot(seqid, start, end, genes, [_Labelled(p) for p in predicted], probs32[seqid], classes,
-                        tok.k, tok.stride, out_dir / "genome_track.png", extra)
+    P.genome_track_plot(seqid, start, end, genes, [_Labelled(p) for p in scored.predicted], scored.probs32[seqid],
+                        classes, tok.k, tok.stride, out_dir / "genome_track.png", extra)
     figures["genome_track"] = "genome_track.png"
     if train_log is not None:
         if not Path(train_log).is_file():

@@ -210,12 +210,3 @@ def segment_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overl
             out["by_biotype"][b] = {"precision": None, "recall": n_match / len(ref_b), "f1": None,
                                     "n_pred": 0, "n_ref": len(ref_b), "n_matched": n_match}
     return out
-
-
-def per_class_pr(y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> dict:
-    """Per-class precision and recall of the argmax prediction (for the report table)."""
-    y_pred = np.asarray(probs).argmax(axis=1)
-    labels = list(range(len(classes)))
-    p = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    r = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    return {c: {"precision": float(p[i]), "recall": float(r[i])} for i, c in enumerate(classes)}

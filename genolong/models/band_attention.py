@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from genolong.models.masking import score_dtype
+from genolong.models.masking import fp32_region, score_dtype
 
 
 def _windows(k: torch.Tensor) -> torch.Tensor:
@@ -45,6 +45,7 @@ def _block_bias(bias: torch.Tensor, i: int, n_blocks: int) -> torch.Tensor:
 
 class _BandAttention(torch.autograd.Function):
     @staticmethod
+    @fp32_region
     def forward(ctx, q, k, v, bias, scale):
         ctx.set_materialize_grads(False)
         out = torch.empty_like(q)
@@ -60,6 +61,7 @@ class _BandAttention(torch.autograd.Function):
         return out, lse
 
     @staticmethod
+    @fp32_region
     def backward(ctx, dout, dlse):
         q, k, v, bias, out = ctx.saved_tensors
         scale = ctx.scale
@@ -91,7 +93,8 @@ def band_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torc
     one extra chunk at each end, so query chunk n sees key chunks n, n+1 and n+2.
     bias (B, or batch, or 1; N or 1, size, 3·size) - per block, per batch (blocks are batch-major,
     heads within) or shared - additive, and the only mask.
-    Returns out (B, N, size, d) and lse (B, N, size).
+    Returns out (B, N, size, d) in q's dtype and lse (B, N, size) in the score dtype: the
+    kernel computes in `score_dtype` (float32 for half inputs), with autocast off.
     """
     dtype = q.dtype
     sdt = score_dtype(dtype)

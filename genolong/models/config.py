@@ -52,7 +52,8 @@ class EncoderConfig:
     memory: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attention, (list, tuple)):
+        # any sequence: Hydra passes an OmegaConf ListConfig, which checkpoints cannot hold
+        if not isinstance(self.attention, str):
             self.attention = tuple(str(a) for a in self.attention)
         self.global_tokens = tuple(int(g) for g in self.global_tokens)
         self._validate()

@@ -11,7 +11,6 @@ import torch
 class AttentionContext:
     length: int
     padding_mask: torch.Tensor | None  # (batch, length) bool, True at padding
-    n_real_max: int  # longest unpadded sequence in the batch: LSH sizes its buckets by it
     global_mask: torch.Tensor | None  # (batch, length) bool, True at global positions
     cos: torch.Tensor  # (length, head_dim) rotary
     sin: torch.Tensor
@@ -29,7 +28,6 @@ class AttentionContext:
             padding_mask = padding_mask.to(device=tokens.device, dtype=torch.bool)
             if not padding_mask.any():
                 padding_mask = None
-        n_real_max = length if padding_mask is None else int((~padding_mask).sum(1).max())
         glob = None
         positions = [p for p in global_positions if p < length]
         if positions:
@@ -42,4 +40,4 @@ class AttentionContext:
             glob = glob & ~padding_mask
         if glob is not None and not glob.any():
             glob = None
-        return cls(length, padding_mask, n_real_max, glob, cos, sin)
+        return cls(length, padding_mask, glob, cos, sin)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from genolong.models.context import AttentionContext
-from genolong.models.masking import sdpa_pad_value
+from genolong.models.masking import score_dtype, scores_in_fp32, sdpa_pad_value
 from genolong.models.rotary import apply_rotary
 
 
@@ -52,6 +52,12 @@ class QKVAttention(nn.Module):
 
 class FullAttention(QKVAttention):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        # scores and softmax in float32 under any autocast (sdpa's math path would use bf16)
+        sdt = score_dtype(q.dtype)
+        with scores_in_fp32(q.device):
+            return self._attend(q.to(sdt), k.to(sdt), v.to(sdt), ctx).to(q.dtype)
+
+    def _attend(self, q, k, v, ctx):
         mask = None
         if ctx.padding_mask is not None:
             # an additive finite mask: a row of padding never turns into NaN

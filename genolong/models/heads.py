@@ -1,6 +1,15 @@
-"""Output heads on top of the encoder's (B, L, d_model) states."""
+"""Output heads on top of the encoder's (B, L, d_model) states, and a head + loss that never
+holds all the logits at once.
+
+Each head is `features` (position-wise, width ~d_model) followed by one `output` linear layer,
+the part that is wide (4101 k-mers for mlm) and whose logits at a million tokens would take
+16.8 GB in float32, and as much again for their gradient. `chunked_linear_loss` runs the
+output layer and the loss over a few thousand positions at a time instead.
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,10 +46,18 @@ class TokenClassificationHead(nn.Module):
             self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(self.hidden or d_model, n_classes)
 
-    def forward(self, h: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def output(self) -> nn.Linear:
+        return self.proj
+
+    def features(self, h: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The input of the output layer: h itself, or the MLP's (B, L, hidden)."""
         if self.hidden:
             h = self.dropout(F.gelu(self.fc(self.norm(h, padding_mask))))  # (B, L, hidden)
-        return self.proj(h)
+        return h
+
+    def forward(self, h: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.proj(self.features(h, padding_mask))
 
 
 class MaskedLMHead(nn.Module):
@@ -52,5 +69,59 @@ class MaskedLMHead(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.decoder = nn.Linear(d_model, vocab_size)
 
+    @property
+    def output(self) -> nn.Linear:
+        return self.decoder
+
+    def features(self, h: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.norm(nn.functional.gelu(self.dense(h)))  # (B, L, d_model)
+
     def forward(self, h: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.norm(nn.functional.gelu(self.dense(h))))
+        return self.decoder(self.features(h))
+
+
+LossSum = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def chunked_linear_loss(x: torch.Tensor, linear: nn.Linear, targets: torch.Tensor,
+                        loss_sum: LossSum, chunk_size: int = 4096) -> torch.Tensor:
+    """sum over chunks of `loss_sum(linear(x[s]), targets[s])`, with at most chunk_size × out
+    logits alive at a time, forward and backward.
+
+    x (N, in) and targets (N, ...) are rows (positions); loss_sum(logits (n, out), targets (n,
+    ...)) returns a scalar sum over its rows (not a mean: the caller divides). Gradients of x
+    and of the layer are taken chunk by chunk during the forward, while each chunk's logits
+    exist anyway, and only scaled in backward: no logits are kept and none are recomputed.
+    """
+    return _ChunkedLinearLoss.apply(x, linear.weight, linear.bias, targets, loss_sum,
+                                    int(chunk_size))
+
+
+class _ChunkedLinearLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, targets, loss_sum, chunk_size):
+        inputs = (x, weight, bias)
+        wanted = [i for i, t in enumerate(inputs) if t is not None and ctx.needs_input_grad[i]]
+        grads = [torch.zeros_like(t) if i in wanted else None for i, t in enumerate(inputs)]
+        total = torch.zeros((), dtype=torch.promote_types(x.dtype, torch.float32), device=x.device)
+        for start in range(0, x.shape[0], chunk_size):
+            rows = slice(start, start + chunk_size)
+            with torch.enable_grad():
+                leaves = [None if t is None else t.detach().requires_grad_(i in wanted)
+                          for i, t in enumerate(inputs)]
+                leaves[0] = leaves[0][rows]
+                loss = loss_sum(F.linear(*leaves), targets[rows])  # scalar
+            if wanted:
+                for i, g in zip(wanted, torch.autograd.grad(loss, [leaves[i] for i in wanted])):
+                    if i == 0:
+                        grads[0][rows] = g
+                    else:
+                        grads[i] += g
+            total += loss.detach()
+        ctx.save_for_backward(*grads)
+        return total
+
+    @staticmethod
+    def backward(ctx, dtotal):
+        scaled = [None if g is None else g * dtotal.to(g.dtype) for g in ctx.saved_tensors]
+        return (*scaled, None, None, None)

@@ -1,7 +1,9 @@
 """Reformer LSH attention: angular hashing, sort, chunked attention, rounds merged by log-sum-exp.
 
 Semantics, per hashing round r:
-- each position is hashed by a random rotation into one of `n_buckets` angular buckets; padding
+- each position is hashed by a random rotation into one of `n_buckets` angular buckets, about
+  one per `bucket_size` real tokens of its own row (not of the batch's longest row, so a row's
+  result never depends on its batch-mates or on the padding); padding
   goes to an extra bucket after all others, so it never shares a chunk with a real token except
   the last, partly filled one (where it is masked);
 - positions are sorted by (bucket, position) and cut into chunks of `bucket_size`; a chunk
@@ -19,6 +21,7 @@ Memory is O(L · bucket_size · n_hashes), never O(L²).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -26,7 +29,7 @@ from torch import nn
 from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import merge_partials
 from genolong.models.context import AttentionContext
-from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype
+from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype, scores_in_fp32
 from genolong.models.rotary import apply_rotary
 
 
@@ -56,15 +59,43 @@ def lsh_rotations(head_dim: int, n_hashes: int, n_buckets: int, device, dtype,
                              generator=generator) for f in bucket_factors(n_buckets))
 
 
-def hash_chunks(qk: torch.Tensor, rotations: tuple[torch.Tensor, ...],
+Rotations = tuple[torch.Tensor, ...]
+
+
+def hash_chunks(qk: torch.Tensor, rotations: Rotations | Sequence[Rotations],
                 padding_mask: torch.Tensor | None,
                 bucket_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sort order of each round and each position's chunk index in it.
 
-    qk (batch, heads, Lp, d) with Lp a multiple of bucket_size. Returns perm (batch, heads,
-    rounds, Lp), the position at each sorted slot, and chunk_of (batch, heads, rounds, Lp), the
-    chunk each position lands in.
+    qk (batch, heads, Lp, d) with Lp a multiple of bucket_size. `rotations` is one
+    `lsh_rotations` tuple shared by every row, or a list with one per row (rows may have
+    different bucket counts; rows that share a tuple are hashed together). Returns perm (batch,
+    heads, rounds, Lp), the position at each sorted slot, and chunk_of (batch, heads, rounds,
+    Lp), the chunk each position lands in.
     """
+    b, h, lp, d = qk.shape
+    per_row = list(rotations) if isinstance(rotations, list) else [rotations] * b
+    groups: dict[int, list[int]] = {}
+    for row, rot in enumerate(per_row):
+        groups.setdefault(id(rot), []).append(row)
+    rounds = per_row[0][0].shape[1]
+    keys = torch.empty(b, h, rounds, lp, dtype=torch.long, device=qk.device)
+    pos = torch.arange(lp, device=qk.device)
+    for rows in groups.values():
+        index = torch.tensor(rows, device=qk.device)
+        buckets, n_buckets = _buckets(qk.index_select(0, index), per_row[rows[0]])
+        if padding_mask is not None:
+            # padding goes to a bucket after every real one, so it sorts to the end
+            pad = padding_mask.index_select(0, index)[:, None, None, :]
+            buckets = buckets.masked_fill(pad, n_buckets)
+        keys[index] = buckets * lp + pos  # unique keys: a stable (bucket, position) sort
+    perm = keys.argsort(dim=-1)
+    slot_of = torch.empty_like(perm).scatter_(-1, perm, pos.expand_as(perm))
+    return perm, torch.div(slot_of, bucket_size, rounding_mode="floor")
+
+
+def _buckets(qk: torch.Tensor, rotations: Rotations) -> tuple[torch.Tensor, int]:
+    """Angular buckets (batch, heads, rounds, Lp) of qk (batch, heads, Lp, d), and their count."""
     b, h, lp, d = qk.shape
     rounds = rotations[0].shape[1]
     factors = [2 * r.shape[2] for r in rotations]
@@ -75,14 +106,7 @@ def hash_chunks(qk: torch.Tensor, rotations: tuple[torch.Tensor, ...],
     buckets = torch.zeros(b, h, lp, rounds, dtype=torch.long, device=qk.device)
     for part, f in zip(rotated.split(factors, dim=-1), factors):
         buckets = buckets * f + part.argmax(-1)
-    buckets = buckets.transpose(2, 3)  # (b, h, rounds, Lp)
-    n_buckets = math.prod(factors)
-    if padding_mask is not None:
-        buckets = buckets.masked_fill(padding_mask[:, None, None, :], n_buckets)
-    pos = torch.arange(lp, device=qk.device)
-    perm = (buckets * lp + pos).argsort(dim=-1)  # unique keys: a stable (bucket, position) sort
-    slot_of = torch.empty_like(perm).scatter_(-1, perm, pos.expand_as(perm))
-    return perm, torch.div(slot_of, bucket_size, rounding_mode="floor")
+    return buckets.transpose(2, 3), math.prod(factors)
 
 
 def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -99,15 +123,25 @@ def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
 
 
-def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: tuple[torch.Tensor, ...],
+def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: Rotations | Sequence[Rotations],
                padding_mask: torch.Tensor | None, bucket_size: int) -> torch.Tensor:
-    """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding.
+    """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding;
+    rotations shared by all rows or one tuple per row, as `hash_chunks` takes them.
 
     Any L: the sequence is padded internally to a multiple of bucket_size and exactly L
-    positions come back, as (batch, heads, L, d).
+    positions come back, as (batch, heads, L, d) in qk's dtype. Hashing, scores and the merge
+    of rounds run in the score dtype (float32 for half inputs) whatever autocast is on: a bucket
+    must not depend on bf16 rounding of the rotation.
     """
+    sdt = score_dtype(qk.dtype)
+    with scores_in_fp32(qk.device):
+        out = _lsh_attend(qk.to(sdt), v.to(sdt), rotations, padding_mask, bucket_size)
+    return out.to(qk.dtype)
+
+
+def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
     b, h, length, d = qk.shape
-    rounds = rotations[0].shape[1]
+    rounds = (rotations[0] if isinstance(rotations, list) else rotations)[0].shape[1]
     lp = math.ceil(length / bucket_size) * bucket_size
     n_chunks = lp // bucket_size
     pad = None
@@ -125,9 +159,7 @@ def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: tuple[torch.Tensor,
     shape = (bh, rounds * n_chunks, bucket_size, d)
     q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh).view(shape)
     v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh).view(shape)
-    # the default eps underflows to 0 in float16 and turns zero padding into NaN
-    eps = 1e-12 if qk.dtype in (torch.float32, torch.float64) else 1e-4
-    k_sorted = nn.functional.normalize(q_sorted, dim=-1, eps=eps)
+    k_sorted = nn.functional.normalize(q_sorted, dim=-1)
 
     with torch.no_grad():
         bias = _lsh_bias(perm_bh, chunk_of.reshape(bh, rounds, lp), pad, h, n_chunks,
@@ -203,14 +235,28 @@ class LSHAttention(nn.Module):
         b, length, dm = x.shape
         qk, v = self.in_proj(x).view(b, length, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
         qk = apply_rotary(qk, ctx.cos, ctx.sin)  # (batch, heads, L, head_dim)
-        n_buckets = n_buckets_for(ctx.n_real_max, self.bucket_size)
-        # training draws fresh rotations from the global RNG (replayed by reversible backward);
-        # eval uses fixed ones so that annotating the same genome twice gives the same result
-        gen = None
-        if not self.training:
-            gen = torch.Generator(device=x.device).manual_seed(self.eval_seed)
-        rotations = lsh_rotations(qk.shape[-1], self.n_hashes, n_buckets, x.device,
-                                  torch.float32, gen)
-        out = lsh_attend(qk, v, rotations, ctx.padding_mask, self.bucket_size)
+        pad = ctx.padding_mask
+        n_real = [length] * b if pad is None else (~pad).sum(1).tolist()
+        rotations = self.row_rotations(n_real, qk.shape[-1], x.device)
+        out = lsh_attend(qk, v, rotations, pad, self.bucket_size)
         out = out.transpose(1, 2).reshape(b, length, dm)
         return self.dropout(self.out_proj(out))
+
+    def row_rotations(self, n_real: list[int], head_dim: int,
+                      device: torch.device) -> list[Rotations]:
+        """One rotation tuple per row, for as many buckets as that row's own real tokens need.
+
+        A row's bucket count comes from its own length, never from the batch's longest row or
+        its padding, so a window's output does not depend on its batch-mates. Training draws
+        one set per distinct count from the global RNG (replayed by reversible backward); eval
+        seeds each from `eval_seed`, so a row's rotations depend on its length alone and
+        annotating the same genome twice, in any batching, gives the same result.
+        """
+        counts = [n_buckets_for(n, self.bucket_size) for n in n_real]
+        by_count = {}
+        for n in sorted(set(counts)):
+            gen = None
+            if not self.training:
+                gen = torch.Generator(device=device).manual_seed(self.eval_seed)
+            by_count[n] = lsh_rotations(head_dim, self.n_hashes, n, device, torch.float32, gen)
+        return [by_count[n] for n in counts]

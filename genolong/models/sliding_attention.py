@@ -18,19 +18,29 @@ from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention, merge_partials
 from genolong.models.context import AttentionContext
 from genolong.models.full_attention import QKVAttention
-from genolong.models.masking import PAD_VALUE, score_dtype, sdpa_pad_value
+from genolong.models.masking import PAD_VALUE, score_dtype, scores_in_fp32, sdpa_pad_value
 
 
 def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
                    padding_mask: torch.Tensor | None = None,
                    global_mask: torch.Tensor | None = None, memory=None) -> torch.Tensor:
-    """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d).
+    """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d) in q's
+    dtype; scores, softmax and merges run in the score dtype whatever autocast is on.
 
     memory: (k_mem, v_mem, off) for the `window` positions before the segment, k_mem and v_mem
     (batch, heads, window, d), off (batch, window) True where a memory key is absent; it takes
     the place of the masked chunk before the first one (no global positions with it)."""
     if memory is not None and global_mask is not None:
         raise ValueError("sliding attention: a segment memory cannot be combined with global positions")
+    sdt = score_dtype(q.dtype)
+    if memory is not None:
+        memory = (memory[0].to(sdt), memory[1].to(sdt), memory[2])
+    with scores_in_fp32(q.device):
+        out = _sliding_attend(q.to(sdt), k.to(sdt), v.to(sdt), window, padding_mask, global_mask, memory)
+    return out.to(q.dtype)
+
+
+def _sliding_attend(q, k, v, window, padding_mask, global_mask, memory=None):
     b, h, length, d = q.shape
     lp = math.ceil(length / window) * window
     n_chunks = lp // window

@@ -23,10 +23,9 @@ from pytorch_lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN
+from genolong.data.labels import IGNORE_INDEX, class_prior, loss_targets
+from genolong.data.split import SPLITS
 
-IGNORE_INDEX = -100  # what torch's cross-entropy and torchmetrics skip
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,7 @@ class _StoreWindows(Dataset):
         tokens[:n] = self.store.tokens(seqid)[start:end]
         padding = np.ones(self.window, dtype=bool)  # (L,), True at padding
         padding[:n] = False
-        source = self.store.targets(seqid)[start:end]
-        if self.multilabel:
-            targets = np.full((self.window, self.n_outputs), UNKNOWN, dtype=np.uint8)  # (L, C)
-            targets[:n] = source
-        else:
-            targets = np.full(self.window, IGNORE_INDEX, dtype=np.int64)  # (L,)
-            # a gene without a label in a single-label scheme: unknown class, no loss
-            targets[:n] = np.where(source == UNKNOWN, IGNORE_INDEX, source)
+        targets = loss_targets(np.asarray(self.store.targets(seqid)[start:end]), self.multilabel, self.window)
         return {"tokens": tokens, "targets": targets, "padding_mask": padding}
 
     @staticmethod
@@ -260,22 +252,9 @@ class GenomeDataModule(LightningDataModule):
                 if int(r.tok_end) > int(r.tok_start)]
 
     def class_frequencies(self, split: str = "train") -> np.ndarray:
-        """Per-output positive rate over a split: class shares (single), or the genic rate and each
-        term's rate among tokens of known function (multilabel)."""
-        if self.multilabel:
-            positives = np.zeros(self.n_outputs)
-            known = np.zeros(self.n_outputs)
-            for span in self.spans(split):
-                targets = np.asarray(self.store.targets(span.seqid)[span.tok_start:span.tok_end])
-                is_known = targets != UNKNOWN
-                known += is_known.sum(axis=0)
-                positives += (is_known & (targets == 1)).sum(axis=0)
-            return positives / np.maximum(known, 1)
-        counts = np.zeros(self.n_outputs)
-        for span in self.spans(split):
-            targets = np.asarray(self.store.targets(span.seqid)[span.tok_start:span.tok_end])
-            counts += np.bincount(targets[targets != UNKNOWN], minlength=self.n_outputs)[: self.n_outputs]
-        return counts / max(counts.sum(), 1)
+        """The class / term prior (`labels.class_prior`) over a split's tokens."""
+        return class_prior((self.store.targets(s.seqid)[s.tok_start:s.tok_end] for s in self.spans(split)),
+                           self.labels.kind, self.n_outputs)
 
     # ---- datasets and loaders -------------------------------------------------------------
     def train_dataset(self) -> RandomWindows | RandomSegments:

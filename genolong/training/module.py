@@ -30,9 +30,10 @@ from torchmetrics.classification import (
     MultilabelAveragePrecision,
 )
 
-from genolong.training.datamodule import IGNORE_INDEX
 from genolong.errors import GenolongError
-from genolong.data.labels import UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.store import check_compatible
+from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
 from genolong.data.tokenizer import KmerTokenizer
@@ -208,13 +209,9 @@ class GenoLongModule(LightningModule):
         )
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
+        # the data module already encodes UNKNOWN and padding (`labels.loss_targets`)
         targets = batch["targets"]
-        if not self.multilabel:
-            # padding and genic tokens the scheme could not label (UNKNOWN) carry no class; both
-            # are ignored by the loss and the metrics
-            targets = targets.long()
-            targets = targets.masked_fill(batch["padding_mask"] | (targets == UNKNOWN), IGNORE_INDEX)
-        return targets
+        return targets if self.multilabel else targets.long()
 
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
         tokens, padding_mask = batch["tokens"], batch["padding_mask"]
@@ -224,9 +221,46 @@ class GenoLongModule(LightningModule):
             inputs, targets = tokens, self._batch_targets(batch)
         if self.rc_average and not self.training:
             logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, n_outputs)
+        elif self.training or self.task == "mlm":
+            # only the loss is needed: never hold (B, L, n_outputs) logits
+            return self._chunked_loss(inputs, targets, padding_mask), None, targets
         else:
             logits = self(inputs, padding_mask)  # (B, L, n_outputs)
         return self._loss(logits, targets, padding_mask), logits, targets
+
+    def _chunked_loss(self, inputs: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """`_loss` without the logits: the head's output layer and the loss run a chunk of
+        positions at a time, and only over positions that carry a loss (the masked ~15% in mlm)."""
+        features = self.net.head.features(self.net.encoder(inputs, padding_mask=padding_mask), padding_mask)
+        return self._features_loss(features, targets, padding_mask)
+
+    def _features_loss(self, features: torch.Tensor, targets: torch.Tensor,
+                       padding_mask: torch.Tensor) -> torch.Tensor:
+        """The loss of the head's features (B, L, F), its output layer run a chunk at a time."""
+        head = self.net.head
+        features = features.reshape(-1, features.shape[-1])  # (B*L, F)
+        if self.multilabel:
+            rows = ~padding_mask.reshape(-1)
+            targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
+            known = (targets != UNKNOWN).sum()
+
+            def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
+                return (per_entry * (t != UNKNOWN)).sum()
+
+            return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / known.clamp_min(1)
+        targets = targets.reshape(-1).long()
+        rows = targets != IGNORE_INDEX
+        targets = targets[rows]  # (N,)
+        weights = self.class_weights
+
+        def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(z.float(), t, weight=weights, reduction="sum")
+
+        # F.cross_entropy's mean: divided by the summed weights of the targets (0 / tiny = 0 if none)
+        total = weights[targets].sum() if weights is not None else torch.tensor(float(targets.numel()))
+        tiny = torch.finfo(torch.float32).tiny
+        return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / total.clamp_min(tiny)
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -248,12 +282,12 @@ class GenoLongModule(LightningModule):
             inputs, targets = self.mask_tokens(flat["tokens"], padding_mask)
         else:
             inputs, targets = flat["tokens"], self._batch_targets(flat)
-        memory, logits = None, []
+        memory, features = None, []
         for s in range(0, k * length, length):
             seg_pad = padding_mask[:, s:s + length]
             h, memory = encoder(inputs[:, s:s + length], seg_pad, memory=memory, return_memory=True)
-            logits.append(self.net.head(h, seg_pad))  # (B, L, n_outputs)
-        return self._loss(torch.cat(logits, dim=1), targets, padding_mask)
+            features.append(self.net.head.features(h, seg_pad))  # (B, L, F)
+        return self._features_loss(torch.cat(features, dim=1), targets, padding_mask)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if batch["tokens"].dim() == 3:  # data.segments_per_sample > 1
@@ -340,11 +374,8 @@ class GenoLongModule(LightningModule):
 
         checkpoint = read_checkpoint(path)
         hparams = checkpoint["hyper_parameters"]
-        if hparams["tokenizer"].get("vocab_hash") != self.hparams.tokenizer.get("vocab_hash"):
-            raise GenolongError(
-                f"{path}: pretrained tokenizer (k={hparams['tokenizer'].get('k')}) differs from the token "
-                f"store's (k={self.hparams.tokenizer.get('k')}); pretrain on a store made with the same tokenizer"
-            )
+        check_compatible(path, tokenizer=hparams["tokenizer"], expect_tokenizer=self.hparams.tokenizer,
+                         have="pretrained", want="token store's")
         theirs, ours = hparams["encoder_config"], self.hparams.encoder_config
         shape_keys = ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff")
         diff = [k for k in shape_keys if theirs.get(k) != ours.get(k)]

@@ -178,3 +178,17 @@ def test_regions_restrict_every_metric(biotype_store, data_dir, tmp_path):
     overlapping = [r for r in rows if r[0] == region[0] and int(r[3]) - 1 < region[2] and region[1] < int(r[4])]
     assert m["model"]["segment"]["overall"]["n_pred"] == len(overlapping)  # clipped to the region, still counted
     assert "scored only inside 1 region" in (tmp_path / "e" / "report.md").read_text()
+
+
+def test_plots_do_not_change_metrics_json(go_store, data_dir, tmp_path):
+    """metrics.json is the scores alone: byte-identical with and without plots (GO: the genic
+    confusion matrix used to be added by the plotting code)."""
+    from genolong.evaluate.evaluation import evaluate
+
+    pred, reference = tmp_path / "pred" / "afade", data_dir / "mycoides_Afade.gff3.gz"
+    _predict(TokenStore(go_store).labels, data_dir, pred)
+    with_plots = evaluate(pred, reference, tmp_path / "plots", prodigal="off", plots=True)
+    without = evaluate(pred, reference, tmp_path / "none", prodigal="off", plots=False)
+    assert with_plots["plots"] and not without["plots"]
+    assert (tmp_path / "plots" / "metrics.json").read_bytes() == (tmp_path / "none" / "metrics.json").read_bytes()
+    assert "genome_track.png" in (tmp_path / "plots" / "report.md").read_text()

@@ -18,13 +18,14 @@ def cfg(attention, **kw):
     return EncoderConfig(**base)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("attention", KINDS)
-def test_bf16_autocast_step_is_finite(attention):
+def test_half_autocast_step_is_finite(attention, dtype):
     torch.manual_seed(0)
     enc = Encoder(cfg(attention, dropout=0.1)).cuda()
     tokens = torch.randint(5, 64, (2, 333), device="cuda")
     tokens[1, 300:] = 0
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with torch.autocast("cuda", dtype=dtype):
         h = enc(tokens)
     h.float().pow(2).mean().backward()
     assert torch.isfinite(h).all()

@@ -101,9 +101,11 @@ def test_debug_configs(debug, tmp_path):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_instantiate(experiment, plasmid_store, tmp_path):
     cfg = compose_config([f"experiment={experiment}"], output_dir=tmp_path)
-    # the experiment names a real genome to prepare, inside the repository
-    assert Path(cfg.prepare.genome_path).is_file()
-    assert cfg.data.store_dir.startswith(str(CONF.parent))
+    if cfg.prepare is not None:  # the experiment names a real genome to prepare, inside the repository
+        assert Path(cfg.prepare.genome_path).is_file()
+        assert cfg.data.store_dir.startswith(str(CONF.parent))
+    else:  # a budget for stores given from outside (experiment=pipeline: Snakemake's)
+        assert cfg.data.store_dir is None
     encoder_config = build(cfg.model, vocab_size=4101)
     assert encoder_config.d_model == cfg.model.d_model
     assert build(cfg.trainer).max_steps == cfg.trainer.max_steps

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genolong.training.datamodule import IGNORE_INDEX, GenomeDataModule, StepSampler
+from genolong.data.labels import IGNORE_INDEX
+from genolong.training.datamodule import GenomeDataModule, StepSampler
 from genolong.data.store import TokenStore
 
 
