@@ -68,13 +68,17 @@ class FullAttention(QKVAttention):
 
     def attend_memory(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_mem: torch.Tensor,
                       v_mem: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
-        """The segment's queries against the keys of `[memory ; segment]`."""
-        k, v = torch.cat([k_mem, k], dim=2), torch.cat([v_mem, v], dim=2)  # (batch, heads, m + L, d)
+        """The segment's queries against the keys of `[memory ; segment]`, scored like `attend`."""
+        sdt = score_dtype(q.dtype)
+        k = torch.cat([k_mem.to(sdt), k.to(sdt)], dim=2)  # (batch, heads, m + L, d)
+        v = torch.cat([v_mem.to(sdt), v.to(sdt)], dim=2)
         off = torch.cat([ctx.memory_padding[:, -k_mem.shape[2]:], segment_padding(q, ctx)],
                         dim=1)  # (batch, m + L)
-        mask = torch.zeros(off.shape[0], 1, 1, off.shape[1], dtype=q.dtype, device=q.device)
-        mask.masked_fill_(off[:, None, None, :], sdpa_pad_value(q.dtype))
-        return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        mask = torch.zeros(off.shape[0], 1, 1, off.shape[1], dtype=sdt, device=q.device)
+        mask.masked_fill_(off[:, None, None, :], sdpa_pad_value(sdt))
+        with scores_in_fp32(q.device):
+            out = nn.functional.scaled_dot_product_attention(q.to(sdt), k, v, attn_mask=mask)
+        return out.to(q.dtype)
 
 
 def segment_padding(q: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
