@@ -4,6 +4,8 @@
   sample is a pure function of `(seed, sample key)`, and the sampler numbers samples from the
   trainer's global step, so a resumed run sees exactly the windows an uninterrupted one would,
   and DDP ranks draw disjoint parts of the same global batch.
+- With `segments_per_sample` K > 1 (segment memory), a training sample is K consecutive windows
+  of one record, (K, window) per tensor (`RandomSegments`).
 - Validation / test: fixed tiled windows over the held-out regions; the last window of a region
   is padded, with `padding_mask` True at padding.
 - Optional reverse-complement augmentation: tokens through the tokenizer's RC map and reversed,
