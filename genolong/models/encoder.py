@@ -11,7 +11,7 @@ from genolong.errors import GenolongError
 from genolong.models.block import Block
 from genolong.models.config import EncoderConfig
 from genolong.models.context import AttentionContext
-from genolong.models.memory import Memory
+from genolong.models.memory import LayerTails, Memory
 from genolong.models.reversible import irreversible_forward, reversible_forward
 from genolong.models.rotary import RotaryEmbedding
 
@@ -50,7 +50,7 @@ class Encoder(nn.Module):
         actx = self._context(tokens, padding_mask, global_mask, memory, x.dtype)
         run = reversible_forward if self.cfg.reversible and torch.is_grad_enabled() \
             else irreversible_forward
-        collect = [] if return_memory else None
+        collect = LayerTails(self.cfg.memory) if return_memory else None
         x1, x2 = run(self.layers, x, x, actx, self.cfg.ff_chunks,
                      None if memory is None else memory.states, collect)
         h = self.norm((x1 + x2) * 0.5)  # (batch, L, d_model)

@@ -52,5 +52,18 @@ class Memory:
         if previous is not None:
             inputs = [torch.cat([old, new], dim=1) for old, new in zip(previous.states, inputs)]
             padding_mask = torch.cat([previous.padding_mask, padding_mask], dim=1)
-        states = tuple(x[:, -size:].detach() for x in inputs)
-        return Memory(states, padding_mask[:, -size:], start + length)
+        # copies: a view would keep the whole concatenation alive until the next segment
+        states = tuple(x[:, -size:].detach().clone() for x in inputs)
+        return Memory(states, padding_mask[:, -size:].clone(), start + length)
+
+
+class LayerTails(list):
+    """Collects each layer's attention input as the stack runs, keeping a copy of only its last
+    `size` positions, so a reversible stack does not hold every layer's activations."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def append(self, x: torch.Tensor) -> None:
+        super().append(x[:, -self.size:].detach().clone())
