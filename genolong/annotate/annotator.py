@@ -19,7 +19,7 @@ import numpy as np
 from genolong.annotate.decode import Segment, decode_record
 from genolong.annotate.genes import GeneCall, pool_reference_genes, segments_to_genes
 from genolong.annotate.probs import TokenProbs, save_probs
-from genolong.annotate.tiling import Stitcher, batches, plan_windows
+from genolong.annotate.tiling import Stitcher, Window, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
 from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
@@ -111,6 +111,7 @@ class Annotator:
         min_length: int = 60,
         progress: bool = True,
         rc_average: bool = False,
+        stream: bool = False,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -132,6 +133,11 @@ class Annotator:
 
             self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, labels.strand_swap()))
         self._check_head()
+        self.streamer = None
+        if stream:  # one stream per strand with the segment memory (genolong/annotate/stream.py)
+            from genolong.annotate.stream import StreamReader
+
+            self.streamer = StreamReader(self.net, tokenizer, labels, window, batch_size, self.device)
 
     def _check_head(self) -> None:
         """Refuse a network whose output width is not the label vocabulary's, before any work."""
@@ -189,6 +195,9 @@ class Annotator:
 
     def record_logits(self, tokens: np.ndarray, on_window=None) -> np.ndarray:
         """Stitched logits (n_tokens, C) of one record's tokens."""
+        if self.streamer is not None:
+            return self.streamer.record_logits(
+                tokens, None if on_window is None else lambda a, b: on_window([Window(a, b)]))
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = Stitcher(len(tokens), len(self.labels.classes), self.overlap, self.stitch)
         for chunk in batches(windows, self.batch_size):

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--switch-prob", type=float, default=0.005,
                         help="HMM probability of changing class between tokens (default 0.005)")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
+    parser.add_argument("--stream", action="store_true",
+                        help="read each record as one stream of --window-token segments carrying the segment "
+                             "memory, on both strands (checkpoints trained with model.memory > 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, expect_tokenizer=expect_tokenizer, expect_labels=expect_labels,
         window=args.window, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
         stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
+        stream=args.stream,
     )
     reference = None
     if args.annotation:
