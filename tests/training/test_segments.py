@@ -37,9 +37,11 @@ def test_a_sample_is_k_consecutive_segments_of_one_record(plasmid_store):
     assert 0 < n_forward < 30  # both strands occur, and forward samples are real stretches
 
 
-def _module(plasmid_store, memory=WINDOW):
+def _module(plasmid_store, memory=WINDOW, structure_weight=0):
+    # the function loss alone by default: these tests mask function targets segment by segment
     cfg = compose_config(tiny(plasmid_store, "model=transformer", f"model.memory={memory}", "model.dropout=0",
-                              f"data.window={WINDOW}", f"data.segments_per_sample={K}"))
+                              f"data.window={WINDOW}", f"data.segments_per_sample={K}",
+                              f"task.structure_weight={structure_weight}"))
     datamodule = GenomeDataModule(plasmid_store, window=WINDOW, batch_size=4, segments_per_sample=K)
     module = build_module(cfg, datamodule)
     batch = torch.utils.data.default_collate([datamodule.train_dataset()[key] for key in range(4)])
@@ -61,9 +63,9 @@ def test_the_loss_covers_every_segment_with_memory(plasmid_store):
         total = module._segments_step(batch)
         parts = [module._segments_step(_only(batch, s)) for s in range(K)]
         first = {name: value[:, 0] for name, value in batch.items()}
-        plain_first, _, _ = module._shared_step(first)
+        plain_first = module._shared_step(first)[0]
         last = {name: value[:, -1] for name, value in batch.items()}
-        plain_last, _, _ = module._shared_step(last)
+        plain_last = module._shared_step(last)[0]
     counts = [int(((batch["targets"][:, s] != IGNORE_INDEX) & ~batch["padding_mask"][:, s]).sum()) for s in range(K)]
     assert all(counts)
     # one token-weighted loss over the K segments
@@ -73,6 +75,16 @@ def test_the_loss_covers_every_segment_with_memory(plasmid_store):
     # segment 1 has no memory: it is the ordinary step on that window; later ones read a memory
     torch.testing.assert_close(parts[0], plain_first, rtol=1e-6, atol=1e-7)
     assert not torch.isclose(parts[-1], plain_last)
+
+
+def test_segments_train_the_structure_head_too(plasmid_store):
+    """With a structure head, every segment's structure targets add their cross-entropy."""
+    module, batch = _module(plasmid_store, structure_weight=1.0)
+    function_only = {**batch, "structure": torch.full_like(batch["structure"], IGNORE_INDEX)}
+    with torch.no_grad():
+        joint = module._segments_step(batch)
+        function = module._segments_step(function_only)
+    assert torch.isfinite(joint) and joint > function
 
 
 def test_segments_need_a_memory(plasmid_store):
