@@ -28,7 +28,7 @@ from genolong.annotate.genes import GeneCall, models_to_genes, pool_reference_ge
 from genolong.annotate.orf_decode import DecodeConfig, decode_genes
 from genolong.annotate.probs import TokenProbs, save_probs
 from genolong.annotate.spill import LazyRecords, SpillArray, SpillFile
-from genolong.annotate.tiling import Stitcher, StreamingStitcher, batches, plan_windows
+from genolong.annotate.tiling import Stitcher, StreamingStitcher, Window, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
 from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
@@ -182,6 +182,7 @@ class Annotator:
         transl_table: int | None = None,
         decode: DecodeConfig | None = None,
         checkpoint_table: int | None = None,
+        stream: bool = False,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -214,6 +215,14 @@ class Annotator:
             swap = joint_strand_swap(labels, structure_labels)
             self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, swap))
         self._check_head()
+        self.streamer = None
+        if stream:  # one stream per strand with the segment memory (genolong/annotate/stream.py)
+            if structure_labels is not None:
+                raise GenolongError("--stream: checkpoints with a structure head are not streamed yet (the "
+                                    "stream reads the function head only); annotate without --stream")
+            from genolong.annotate.stream import StreamReader
+
+            self.streamer = StreamReader(self.net, tokenizer, labels, window, batch_size, self.device)
 
     def _check_head(self) -> None:
         """Refuse a network whose output width is not the label vocabularies', before any work."""
@@ -271,6 +280,9 @@ class Annotator:
 
     def record_logits(self, tokens: np.ndarray, on_window=None) -> np.ndarray:
         """Stitched logits (n_tokens, C) of one record's tokens, in memory."""
+        if self.streamer is not None:
+            return self.streamer.record_logits(
+                tokens, None if on_window is None else lambda a, b: on_window([Window(a, b)]))
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = Stitcher(len(tokens), self.n_classes, self.overlap, self.stitch)
         for chunk in batches(windows, self.batch_size):
@@ -284,6 +296,11 @@ class Annotator:
         """Probabilities (n_tokens, C) of one record, written to disk (`spill_file`, else a file of
         its own) as windows are finished."""
         out = SpillArray(self.n_classes, spill_file=spill_file)
+        if self.streamer is not None:  # the stream holds a record's logits whole (genolong/annotate/stream.py)
+            logits = self.record_logits(tokens, on_window)
+            for a in range(0, len(logits), 1 << 16):
+                out.append(self.probabilities(logits[a : a + (1 << 16)]))
+            return out
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = StreamingStitcher(len(tokens), self.n_classes, self.window, self.overlap,
                                      lambda first, logits: out.append(self.probabilities(logits)), self.stitch)

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
                              " genes.tsv keeps every probability)")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
+    parser.add_argument("--stream", action="store_true",
+                        help="read each record as one stream of --window-token segments carrying the segment "
+                             "memory, on both strands (checkpoints trained with model.memory > 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length),
+        stream=args.stream,
     )
     reference = None
     if args.annotation:

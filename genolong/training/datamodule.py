@@ -4,6 +4,8 @@
   sample is a pure function of `(seed, sample key)`, and the sampler numbers samples from the
   trainer's global step, so a resumed run sees exactly the windows an uninterrupted one would,
   and DDP ranks draw disjoint parts of the same global batch.
+- With `segments_per_sample` K > 1 (segment memory), a training sample is K consecutive windows
+  of one record, (K, window) per tensor (`RandomSegments`).
 - Validation / test: fixed tiled windows over the held-out regions; the last window of a region
   is padded, with `padding_mask` True at padding.
 - Optional reverse-complement augmentation: tokens through the tokenizer's RC map and reversed,
@@ -166,6 +168,27 @@ def span_weights(spans: list[Span], store_weights: list[float] | None, n_stores:
     return p / p.sum()
 
 
+class RandomSegments(Dataset):
+    """K consecutive segments of one record per sample, for training with a segment memory.
+
+    A sample is a random window of K·window tokens (drawn, strand-flipped and padded exactly as
+    `RandomWindows` draws one window), cut into K segments: every tensor gets a segment axis,
+    tokens (K, window), targets (K, window[, C]), padding_mask (K, window). Reverse-complemented
+    samples are flipped as a whole, so segment k+1 always follows segment k on the strand read.
+    """
+
+    def __init__(self, windows: RandomWindows, segments: int):
+        self.windows = windows
+        self.segments = int(segments)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, key: int) -> dict:
+        item = self.windows[key]
+        return {name: value.reshape(self.segments, -1, *value.shape[1:]) for name, value in item.items()}
+
+
 class TiledWindows(_StoreWindows):
     """Fixed, non-overlapping windows tiling each held-out span; the last one of a span is padded."""
 
@@ -267,8 +290,13 @@ class GenomeDataModule(LightningDataModule):
         repeat_batches: int = 0,
         pin_memory: bool = False,
         store_weights: list[float] | None = None,
+        segments_per_sample: int = 1,
     ):
         super().__init__()
+        if int(segments_per_sample) < 1:
+            raise GenolongError(f"data.segments_per_sample: must be at least 1, got {segments_per_sample}")
+        # > 1: training samples are that many consecutive windows of one record (RandomSegments)
+        self.segments_per_sample = int(segments_per_sample)
         if int(window) < 1:
             raise GenolongError(f"data.window: must be at least 1 token, got {window}")
         if int(batch_size) < 1 or int(batches_per_epoch) < 1:
@@ -316,14 +344,16 @@ class GenomeDataModule(LightningDataModule):
         return class_prior((self.targets(s) for s in self.spans(split)), self.labels.kind, self.n_outputs)
 
     # ---- datasets and loaders -------------------------------------------------------------
-    def train_dataset(self) -> RandomWindows:
-        return RandomWindows(
-            self.store_dirs, self.spans("train"), self.window, self.multilabel, self.n_outputs,
+    def train_dataset(self) -> RandomWindows | RandomSegments:
+        k = self.segments_per_sample
+        windows = RandomWindows(
+            self.store_dirs, self.spans("train"), self.window * k, self.multilabel, self.n_outputs,
             seed=self.seed, rc_aug=self.rc_aug, rc_map=self.tokenizer.rc_map,
             class_swap=self.labels.strand_swap(), structure=self.with_structure,
             structure_swap=self.structure_labels.strand_swap() if self.with_structure else None,
             store_weights=self.store_weights,
         )
+        return windows if k == 1 else RandomSegments(windows, k)
 
     def eval_dataset(self, split: str) -> TiledWindows:
         spans = self.spans(split)

@@ -40,6 +40,7 @@ from torchmetrics.classification import (
 from genolong.errors import GenolongError
 from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
 from genolong.data.store import check_compatible
+from genolong.models.encoder import context_mean
 from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
@@ -319,21 +320,7 @@ class GenoLongModule(LightningModule):
         """`_loss` without the logits: each head's output layer and its loss run a chunk of
         positions at a time, and only over positions that carry a loss (the masked ~15% in mlm)."""
         function_states, structure_states = self.net.states(inputs, padding_mask)  # (B, L, d) each
-        head = self.net.head
-        features = head.features(function_states, padding_mask)
-        features = features.reshape(-1, features.shape[-1])  # (B*L, F)
-        if self.multilabel:
-            rows = ~padding_mask.reshape(-1)
-            function_targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
-            known = (function_targets != UNKNOWN).sum()
-
-            def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
-                return (per_entry * (t != UNKNOWN)).sum()
-
-            loss = chunked_linear_loss(features[rows], head.output, function_targets, loss_sum) / known.clamp_min(1)
-        else:
-            loss = chunked_class_loss(features, head.output, targets, self.class_weights)
+        loss = self._features_loss(self.net.head.features(function_states, padding_mask), targets, padding_mask)
         if structure_states is None:
             return loss
         structure_head = self.net.structure_head
@@ -342,14 +329,68 @@ class GenoLongModule(LightningModule):
                                             structure_head.output, structure_targets)
         return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
 
+    def _features_loss(self, features: torch.Tensor, targets: torch.Tensor,
+                       padding_mask: torch.Tensor) -> torch.Tensor:
+        """The function loss of the head's features (B, L, F), its output layer run a chunk at a time."""
+        head = self.net.head
+        features = features.reshape(-1, features.shape[-1])  # (B*L, F)
+        if not self.multilabel:
+            return chunked_class_loss(features, head.output, targets, self.class_weights)
+        rows = ~padding_mask.reshape(-1)
+        function_targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
+        known = (function_targets != UNKNOWN).sum()
+
+        def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
+            return (per_entry * (t != UNKNOWN)).sum()
+
+        return chunked_linear_loss(features[rows], head.output, function_targets, loss_sum) / known.clamp_min(1)
+
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # dropout and masking depend on (seed, step) only: a resumed run draws what the
         # uninterrupted run would have drawn
         torch.manual_seed(step_seed(self.hparams.seed, self.global_step, batch_idx, self.global_rank))
 
+    def _segments_step(self, batch: dict) -> torch.Tensor:
+        """K consecutive segments per sample (B, K, L): run in order, each attending to the
+        detached memory the previous one left; one loss over the tokens of every segment. The
+        graphs of all K segments live until the step's single backward (as DDP expects)."""
+        encoder = self.net.encoder
+        if not encoder.cfg.memory:
+            raise GenolongError("data.segments_per_sample > 1 needs a segment memory: set model.memory > 0")
+
+        b, k, length = batch["tokens"].shape
+        flat = {name: value.reshape(b, k * length, *value.shape[3:]) for name, value in batch.items()}
+        padding_mask = flat["padding_mask"]  # (B, K·L)
+        if self.task == "mlm":
+            inputs, targets = self.mask_tokens(flat["tokens"], padding_mask)
+        else:
+            inputs, targets = flat["tokens"], self._batch_targets(flat)
+        memory, features, structure_features = None, [], []
+        width = encoder.cfg.context_pool if self.n_structure else 0
+        for s in range(0, k * length, length):
+            seg_pad = padding_mask[:, s:s + length]
+            # with a structure head: the states before context_pool, pooled here for the function head
+            h, memory = encoder(inputs[:, s:s + length], seg_pad, memory=memory, return_memory=True,
+                                pool=not self.n_structure)
+            if self.n_structure:
+                structure_features.append(self.net.structure_head.features(h, seg_pad))  # (B, L, F_s)
+                h = context_mean(h, seg_pad, width) if width > 1 else h
+            features.append(self.net.head.features(h, seg_pad))  # (B, L, F)
+        loss = self._features_loss(torch.cat(features, dim=1), targets, padding_mask)
+        if not self.n_structure:
+            return loss
+        structure = torch.cat(structure_features, dim=1)  # (B, K·L, F_s)
+        structure_loss = chunked_class_loss(structure.reshape(-1, structure.shape[-1]), self.net.structure_head.output,
+                                            self._structure_targets(flat))
+        return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._shared_step(batch)[0]
+        if batch["tokens"].dim() == 3:  # data.segments_per_sample > 1
+            loss = self._segments_step(batch)
+        else:
+            loss = self._shared_step(batch)[0]
         if not torch.isfinite(loss):
             raise GenolongError(
                 f"training stopped: non-finite loss ({loss.item()}) at global step {self.global_step}; "

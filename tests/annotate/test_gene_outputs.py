@@ -164,3 +164,10 @@ def test_genetic_code_resolution(data_dir):
         code(checkpoint=11, reference=afade_gff)
     with pytest.raises(GenolongError, match="--transl-table says 4"):
         code(explicit=4, genome="D10483.gbk")
+
+
+def test_stream_with_a_structure_head_is_refused():
+    with pytest.raises(GenolongError, match="--stream: checkpoints with a structure head") as err:
+        Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
+                  structure_labels=STRUCTURE_VOCAB, stream=True)
+    assert "\n" not in str(err.value)

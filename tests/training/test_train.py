@@ -104,7 +104,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(plasmid_store, tm
 
 
 def test_checkpoints_describe_themselves(plasmid_store, tmp_path):
-    cfg = compose_config(tiny(plasmid_store, "model=reformer"), output_dir=tmp_path)
+    cfg = compose_config(tiny(plasmid_store, "model=reformer", "task.structure_weight=1"), output_dir=tmp_path)
     train(cfg)
     best = tmp_path / "checkpoints" / "best.ckpt"
     raw = torch.load(best, weights_only=True)  # no pickled objects anywhere in it
@@ -219,7 +219,8 @@ def test_go_validation_metrics_match_sklearn(go_store, tmp_path):
 
     from genolong.training.train import build
 
-    cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16"), output_dir=tmp_path)
+    cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16", "task.structure_weight=1"),
+                         output_dir=tmp_path)
     datamodule = build(cfg.data)
     module = build_module(cfg, datamodule).eval()
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
