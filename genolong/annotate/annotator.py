@@ -30,6 +30,7 @@ from genolong.annotate.probs import TokenProbs, save_probs
 from genolong.annotate.spill import LazyRecords, SpillArray, SpillFile
 from genolong.annotate.tiling import Stitcher, StreamingStitcher, Window, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
+from genolong.data.labels import joint_strand_swap
 from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
 
@@ -446,20 +447,6 @@ class Annotator:
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def joint_strand_swap(labels, structure_labels) -> np.ndarray | None:
-    """Class swap of the joint logits: the function swap, then the structure swap offset by the
-    function width (as `genolong.training.module.joint_strand_swap`, without importing Lightning)."""
-    swap = labels.strand_swap()
-    if structure_labels is None:
-        return swap
-    n = len(labels.classes)
-    second = structure_labels.strand_swap()
-    first = np.arange(n) if swap is None else swap
-    second = np.arange(len(structure_labels.classes)) if second is None else second
-    joint = np.concatenate([first, second + n])
-    return joint if np.any(joint != np.arange(joint.size)) else None
 
 
 def throughput_line(result: AnnotationResult) -> str:

@@ -107,6 +107,26 @@ class LabelVocab:
         return cls(scheme=d["scheme"], kind=d["kind"], classes=list(d["classes"]), descriptions=dict(d.get("descriptions", {})))
 
 
+def joint_strand_swap(labels, structure_labels=None) -> np.ndarray | None:
+    """The class swap of a two-head network's joint logits (function columns, then structure
+    columns): each vocabulary's `strand_swap()`, the structure one offset by the function width
+    (identity where a vocabulary is unstranded). Vocabularies may be `LabelVocab`s or their dicts;
+    None when no class at all is stranded."""
+    def vocab(v):
+        return v if isinstance(v, LabelVocab) else LabelVocab.from_dict(v)
+
+    function = vocab(labels)
+    swap = function.strand_swap()
+    if not structure_labels:
+        return swap
+    structure = vocab(structure_labels)
+    first = np.arange(function.n_outputs) if swap is None else swap
+    second = structure.strand_swap()
+    second = np.arange(structure.n_outputs) if second is None else second
+    joint = np.concatenate([first, function.n_outputs + second])
+    return joint if np.any(joint != np.arange(joint.size)) else None
+
+
 @dataclass
 class GeneLabels:
     """A scheme applied to a gene table: the vocabulary plus each gene's labels.

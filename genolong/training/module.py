@@ -38,7 +38,7 @@ from torchmetrics.classification import (
 )
 
 from genolong.errors import GenolongError
-from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab, joint_strand_swap
 from genolong.data.store import check_compatible
 from genolong.models.encoder import context_mean
 from genolong.models.heads import chunked_linear_loss
@@ -112,20 +112,6 @@ def class_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor
         return logits.sum() * 0.0
     return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets, weight=weight,
                            ignore_index=IGNORE_INDEX)
-
-
-def joint_strand_swap(labels: dict, structure_labels: dict | None) -> np.ndarray | None:
-    """The class swap of the joint logits: the function swap, then the structure swap offset by the
-    function width (identity where a vocabulary is unstranded); None when nothing is stranded."""
-    function = LabelVocab.from_dict(labels)
-    swap = function.strand_swap()
-    if not structure_labels:
-        return swap
-    structure = LabelVocab.from_dict(structure_labels)
-    first = np.arange(function.n_outputs) if swap is None else swap
-    second = structure.strand_swap()
-    second = np.arange(structure.n_outputs) if second is None else second
-    return np.concatenate([first, function.n_outputs + second])
 
 
 def step_seed(seed: int, step: int, batch_idx: int, rank: int) -> int:

@@ -9,7 +9,8 @@ from genolong.data.labels import LabelVocab
 from genolong.data.structure import structure_vocab
 from genolong.data.tokenizer import KmerTokenizer
 from genolong.models.strand_average import both_strands, flip_index
-from genolong.training.module import GenoLongModule, joint_strand_swap
+from genolong.data.labels import joint_strand_swap
+from genolong.training.module import GenoLongModule
 
 
 def _module(**kwargs):
