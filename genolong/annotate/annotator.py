@@ -1,12 +1,19 @@
 """Annotate any genome with a trained network: tokenize, tile, run, stitch, decode, pool.
 
-Memory: a record's tokens (2 bytes per token) and its stitched logits (n_tokens x C float32)
-are held whole; the network only ever sees `batch_size` windows of `window` tokens, so
-activation memory is bounded by window x batch whatever the record length.
+With a structure head (two-head checkpoints) protein-coding genes are ORFs of the genome's code
+chosen by the structure probabilities (`orf_decode.py`), RNA genes are segments, and each
+called gene gets the function probabilities pooled over its tokens; without one, the function
+classes are decoded as label runs (`decode.py`), as before.
+
+Memory: the network only ever sees `batch_size` windows of `window` tokens; stitched windows are
+finished in token order and their probabilities go straight to an anonymous temporary file
+(`spill.SpillArray`), which the decoder, the gene pooling and the writers read back in slices.
+What stays in memory per record is its tokens (2 bytes per token) and the gene calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -17,10 +24,13 @@ from typing import Sequence
 import numpy as np
 
 from genolong.annotate.decode import Segment, decode_record
-from genolong.annotate.genes import GeneCall, pool_reference_genes, segments_to_genes
+from genolong.annotate.genes import GeneCall, models_to_genes, pool_reference_genes, segments_to_genes
+from genolong.annotate.orf_decode import DecodeConfig, decode_genes
 from genolong.annotate.probs import TokenProbs, save_probs
-from genolong.annotate.tiling import Stitcher, batches, plan_windows
+from genolong.annotate.spill import LazyRecords, SpillArray, SpillFile
+from genolong.annotate.tiling import Stitcher, StreamingStitcher, Window, batches, plan_windows
 from genolong.annotate.writers import gff3_lines, bed_lines, tsv_lines, write_bed, write_genes_tsv, write_gff3
+from genolong.data.labels import joint_strand_swap
 from genolong.data.store import check_compatible
 from genolong.errors import GenolongError
 
@@ -37,6 +47,17 @@ class AnnotationResult:
     tokenizer: dict  # KmerTokenizer.to_dict()
     seconds: float = 0.0
     predicted: list[GeneCall] = field(default_factory=list)
+    structure: dict[str, np.ndarray] = field(default_factory=dict)  # seqid -> (n_tokens, C_s), two-head only
+    structure_labels: dict | None = None  # LabelVocab.to_dict() of the structure head
+    transl_table: int | None = None  # genetic code of the gene models
+    genome: object = None  # path or Genome the sequences come from (GenBank / protein FASTA writers)
+    spilled: dict = field(default_factory=dict, repr=False)  # seqid -> SpillArray behind probs / structure
+    go_threshold: float = 0.5  # GO terms written into GFF3 / GenBank reach this pooled probability
+
+    @property
+    def gene_models(self) -> bool:
+        """True when the predictions are gene models (ORFs and RNA segments), not label runs."""
+        return self.structure_labels is not None
 
     @property
     def total_bp(self) -> int:
@@ -48,16 +69,26 @@ class AnnotationResult:
 
     def to_gff3(self, path: str | os.PathLike | None = None) -> str | None:
         """GFF3 text, or write it atomically to `path`."""
+        if self.gene_models:
+            from genolong.annotate.formats import gene_gff3_lines, write_gene_gff3
+
+            if path is not None:
+                write_gene_gff3(path, self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
+                                self.go_threshold)
+                return None
+            return "".join(gene_gff3_lines(self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
+                                           self.go_threshold))
         if path is not None:
             write_gff3(path, self.segments, self.lengths)
             return None
         return "".join(gff3_lines(self.segments, self.lengths))
 
     def to_bed(self, path: str | os.PathLike | None = None) -> str | None:
+        items = self.predicted if self.gene_models else self.segments
         if path is not None:
-            write_bed(path, self.segments, self.classes)
+            write_bed(path, items, self.classes)
             return None
-        return "".join(bed_lines(self.segments, self.classes))
+        return "".join(bed_lines(items, self.classes))
 
     def to_tsv(self, path: str | os.PathLike | None = None) -> str | None:
         if path is not None:
@@ -66,17 +97,54 @@ class AnnotationResult:
         return "".join(tsv_lines(self.genes, self.classes))
 
     def token_probs(self) -> TokenProbs:
-        return TokenProbs(list(self.lengths), dict(self.lengths), self.probs, self.labels, self.tokenizer)
+        """The probabilities to save; read from the on-disk arrays slice by slice when there are some."""
+        probs, structure = self.probs, self.structure or None
+        if self.spilled:
+            n = len(self.classes)
+            probs = {s: a.columns(slice(0, n)) for s, a in self.spilled.items()}
+            structure = {s: a.columns(slice(n, None)) for s, a in self.spilled.items()} if structure else None
+        return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
+                          structure, self.structure_labels, self.transl_table)
 
     def write(self, prefix: str | os.PathLike) -> dict[str, Path]:
-        """PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz, each atomically."""
+        """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
+        (GenBank) and PREFIX.faa (proteins); each atomically."""
         prefix = str(prefix)
-        paths = {ext: Path(f"{prefix}.{ext}") for ext in ("gff3", "bed", "genes.tsv", "probs.npz")}
+        exts = ["gff3", "bed", "genes.tsv", "probs.npz"] + (["gbk", "faa"] if self.gene_models else [])
+        paths = {ext: Path(f"{prefix}.{ext}") for ext in exts}
         self.to_gff3(paths["gff3"])
         self.to_bed(paths["bed"])
         self.to_tsv(paths["genes.tsv"])
         save_probs(paths["probs.npz"], self.token_probs())
+        if self.gene_models:
+            from genolong.annotate.formats import write_faa, write_genbank
+
+            with _opened(self.genome) as genome:
+                write_genbank(paths["gbk"], genome, self.lengths, self.predicted, self.kind, self.labels,
+                              self.transl_table, self.go_threshold)
+                write_faa(paths["faa"], genome, self.predicted, self.transl_table)
         return paths
+
+
+class _opened:
+    """Context manager: a Genome as given, or opened (and closed) from a path."""
+
+    def __init__(self, genome):
+        self.genome, self.owned = genome, None
+
+    def __enter__(self):
+        if hasattr(self.genome, "fetch"):
+            return self.genome
+        if self.genome is None:
+            raise GenolongError("annotation result: no genome to read sequences from")
+        from genolong.data.genome import open_genome
+
+        self.owned = open_genome(self.genome)
+        return self.owned
+
+    def __exit__(self, *exc):
+        if self.owned is not None:
+            self.owned.close()
 
 
 def resolve_device(device: str) -> str:
@@ -111,6 +179,11 @@ class Annotator:
         min_length: int = 60,
         progress: bool = True,
         rc_average: bool = False,
+        structure_labels=None,
+        transl_table: int | None = None,
+        decode: DecodeConfig | None = None,
+        checkpoint_table: int | None = None,
+        stream: bool = False,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -123,31 +196,50 @@ class Annotator:
         self.net = net.to(self.device).eval()
         self.tokenizer = tokenizer
         self.labels = labels
+        self.structure_labels = structure_labels
+        self.n_function = len(labels.classes)
+        self.n_classes = self.n_function + (len(structure_labels.classes) if structure_labels is not None else 0)
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
+        # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
+        # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
+        from genolong.data.structure import check_transl_table
+
+        self.transl_table = None if transl_table is None else check_transl_table(transl_table, "--transl-table")
+        self.checkpoint_table = None if checkpoint_table is None else check_transl_table(checkpoint_table, "checkpoint")
+        self.decode_config = decode or DecodeConfig()
         self.rc_tables = None
         if rc_average:
             from genolong.models.strand_average import rc_tables
 
-            self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, labels.strand_swap()))
+            swap = joint_strand_swap(labels, structure_labels)
+            self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, swap))
         self._check_head()
+        self.streamer = None
+        if stream:  # one stream per strand with the segment memory (genolong/annotate/stream.py)
+            if structure_labels is not None:
+                raise GenolongError("--stream: checkpoints with a structure head are not streamed yet (the "
+                                    "stream reads the function head only); annotate without --stream")
+            from genolong.annotate.stream import StreamReader
+
+            self.streamer = StreamReader(self.net, tokenizer, labels, window, batch_size, self.device)
 
     def _check_head(self) -> None:
-        """Refuse a network whose output width is not the label vocabulary's, before any work."""
+        """Refuse a network whose output width is not the label vocabularies', before any work."""
         import torch
 
         probe = torch.full((1, 8), self.tokenizer.n_special, dtype=torch.long, device=self.device)  # (1, 8)
         with torch.inference_mode():
             width = self.net(probe, torch.zeros_like(probe, dtype=torch.bool)).shape[-1]
-        if width != len(self.labels.classes):
-            raise GenolongError(
-                f"checkpoint: network outputs {width} classes but its label vocabulary has {len(self.labels.classes)}"
-            )
+        if width != self.n_classes:
+            raise GenolongError(f"checkpoint: network outputs {width} classes but its label vocabularies have "
+                                f"{self.n_classes}")
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, expect_tokenizer=None, expect_labels=None, **kwargs) -> "Annotator":
-        """Load a checkpoint; refuse it when its tokenizer or labels differ from the expected ones."""
+        """Load a checkpoint; refuse it when its tokenizer or labels differ from the expected ones.
+        The genetic code is `transl_table=` when given, else the checkpoint's (see `genetic_code_for`)."""
         from genolong.training.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(path, map_location="cpu")
@@ -159,7 +251,9 @@ class Annotator:
         # tile with the window the model was trained on (checkpoints from before it was saved: 512)
         if kwargs.get("window") is None:
             kwargs["window"] = int(loaded.hparams.get("window") or DEFAULT_WINDOW)
-        return cls(loaded.net, loaded.tokenizer, loaded.labels, **kwargs)
+        kwargs.setdefault("checkpoint_table", getattr(loaded, "transl_table", None))
+        return cls(loaded.net, loaded.tokenizer, loaded.labels,
+                   structure_labels=getattr(loaded, "structure_labels", None), **kwargs)
 
     # ---- running the network ------------------------------------------------------------
     def _forward(self, tokens: np.ndarray, windows) -> list[np.ndarray]:
@@ -180,17 +274,18 @@ class Annotator:
             else:
                 logits = both_strands(self.net, tokens_t, pad_t, *self.rc_tables)  # (B, L, C)
         logits = logits.float().cpu().numpy()  # (B, L, C)
-        if logits.ndim != 3 or logits.shape[2] != len(self.labels.classes):
-            raise GenolongError(
-                f"checkpoint: network outputs {logits.shape[-1]} classes but its label vocabulary has "
-                f"{len(self.labels.classes)}"
-            )
+        if logits.ndim != 3 or logits.shape[2] != self.n_classes:
+            raise GenolongError(f"checkpoint: network outputs {logits.shape[-1]} classes but its label "
+                                f"vocabularies have {self.n_classes}")
         return [logits[row, : w.end - w.start] for row, w in enumerate(windows)]
 
     def record_logits(self, tokens: np.ndarray, on_window=None) -> np.ndarray:
-        """Stitched logits (n_tokens, C) of one record's tokens."""
+        """Stitched logits (n_tokens, C) of one record's tokens, in memory."""
+        if self.streamer is not None:
+            return self.streamer.record_logits(
+                tokens, None if on_window is None else lambda a, b: on_window([Window(a, b)]))
         windows = plan_windows(len(tokens), self.window, self.overlap)
-        stitcher = Stitcher(len(tokens), len(self.labels.classes), self.overlap, self.stitch)
+        stitcher = Stitcher(len(tokens), self.n_classes, self.overlap, self.stitch)
         for chunk in batches(windows, self.batch_size):
             for w, logits in zip(chunk, self._forward(tokens, chunk)):
                 stitcher.add(w, logits)
@@ -198,76 +293,160 @@ class Annotator:
                 on_window(chunk)
         return stitcher.logits()
 
+    def record_probs(self, tokens: np.ndarray, on_window=None, spill_file: SpillFile | None = None) -> SpillArray:
+        """Probabilities (n_tokens, C) of one record, written to disk (`spill_file`, else a file of
+        its own) as windows are finished."""
+        out = SpillArray(self.n_classes, spill_file=spill_file)
+        if self.streamer is not None:  # the stream holds a record's logits whole (genolong/annotate/stream.py)
+            logits = self.record_logits(tokens, on_window)
+            for a in range(0, len(logits), 1 << 16):
+                out.append(self.probabilities(logits[a : a + (1 << 16)]))
+            return out
+        windows = plan_windows(len(tokens), self.window, self.overlap)
+        stitcher = StreamingStitcher(len(tokens), self.n_classes, self.window, self.overlap,
+                                     lambda first, logits: out.append(self.probabilities(logits)), self.stitch)
+        for chunk in batches(windows, self.batch_size):
+            for w, logits in zip(chunk, self._forward(tokens, chunk)):
+                stitcher.add(w, logits)
+            if on_window is not None:
+                on_window(chunk)
+        stitcher.finish()
+        return out
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        if self.labels.kind == "multilabel":
-            return 1.0 / (1.0 + np.exp(-logits))
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        return e / e.sum(axis=1, keepdims=True)
+        """Function columns: sigmoid (multilabel) or softmax; structure columns: softmax."""
+        f = logits[:, : self.n_function]
+        out = [1.0 / (1.0 + np.exp(-f)) if self.labels.kind == "multilabel" else _softmax(f)]
+        if self.structure_labels is not None:
+            out.append(_softmax(logits[:, self.n_function :]))
+        return np.concatenate(out, axis=1).astype(np.float32)
 
     # ---- whole genomes ------------------------------------------------------------------
     def annotate(self, genome, reference=None, seqids: Sequence[str] | None = None) -> AnnotationResult:
         """Annotate a Genome (or a path to one); pool `reference` genes (or a path) when given."""
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
         from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+        source = genome
         owned = not hasattr(genome, "fetch")
         if owned:
             from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
+        if isinstance(reference, (str, os.PathLike)):
+            from genolong.data.annotation import read_annotation
+
+            reference = read_annotation(reference)
         try:
+            table = self.genetic_code_for(genome, reference)
             ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}
-            k, stride = self.tokenizer.k, self.tokenizer.stride
-            probs: dict[str, np.ndarray] = {}
+            probs: dict[str, SpillArray] = {}
+            spill_file = SpillFile()  # every record's probabilities, one after the other
             segments: list[Segment] = []
-            console = Console(stderr=True)
+            predicted: list[GeneCall] = []
             t0 = time.perf_counter()
             with Progress(
                 TextColumn("annotate {task.description}"), BarColumn(), TransferSpeedColumn(),
-                TimeRemainingColumn(), console=console, disable=not self.progress, transient=False,
+                TimeRemainingColumn(), console=Console(stderr=True), disable=not self.progress, transient=False,
             ) as bar:
                 task = bar.add_task("", total=sum(lengths.values()))
                 for seqid in ids:
                     bar.update(task, description=seqid)
-                    n = self.tokenizer.n_tokens(lengths[seqid])
-                    tokens = np.empty(n, dtype=self.tokenizer.dtype)
-                    self.tokenizer.encode_record(lambda a, b, s=seqid: genome.fetch(s, a, b), lengths[seqid], tokens)
-                    done = 0
-
-                    def advance(chunk, n_bp=lengths[seqid], n_tok=max(n, 1)):
-                        nonlocal done
-                        step = sum(w.end - w.start for w in chunk) * n_bp // n_tok
-                        bar.advance(task, step)
-                        done += step
-
-                    p = self.probabilities(self.record_logits(tokens, advance)).astype(np.float32)
-                    bar.advance(task, max(0, lengths[seqid] - done))
-                    probs[seqid] = p
-                    segments += decode_record(seqid, p, list(self.labels.classes), self.labels.kind, k, stride,
-                                              lengths[seqid], self.p_switch, self.min_length)
+                    probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task, spill_file)
+                    if self.structure_labels is not None:
+                        predicted += self._gene_models(genome, seqid, lengths[seqid], probs[seqid], table)
+                    else:
+                        segments += self._label_runs(seqid, lengths[seqid], probs[seqid])
             seconds = time.perf_counter() - t0
         finally:
             if owned:
                 genome.close()
-        predicted = segments_to_genes(segments, self.labels.kind)
-        genes = predicted
-        if reference is not None:
-            if isinstance(reference, (str, os.PathLike)):
-                from genolong.data.annotation import read_annotation
+        if self.structure_labels is None:
+            predicted = segments_to_genes(segments, self.labels.kind)
+        function = {s: p.columns(slice(0, self.n_function)) for s, p in probs.items()}
+        genes = predicted if reference is None else self._pool_reference(reference, function, lengths, ids)
+        structure = {}
+        if self.structure_labels is not None:
+            structure = LazyRecords(probs, slice(self.n_function, None))
+        return AnnotationResult(
+            lengths, LazyRecords(probs, slice(0, self.n_function)), segments, genes,
+            list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
+            predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
+            table, source if owned else genome, probs,
+        )
 
-                reference = read_annotation(reference)
-            reference = list(reference)
-            known = [g for g in reference if g.seqid in lengths]
-            if reference and not known:
-                raise GenolongError(
-                    f"reference annotation: none of its sequence ids ({', '.join(sorted({g.seqid for g in reference})[:3])}"
-                    f", ...) are in the genome ({', '.join(ids[:3])}, ...)"
-                )
-            genes = pool_reference_genes(known, probs, list(self.labels.classes), self.labels.kind, k, stride)
-        return AnnotationResult(lengths, probs, segments, genes, list(self.labels.classes), self.labels.kind,
-                                self.labels.to_dict(), self.tokenizer.to_dict(), seconds, predicted)
+    def _record(self, genome, seqid: str, length: int, bar, task, spill_file: SpillFile | None = None) -> SpillArray:
+        """Tokenize one record and run the network over it, advancing the progress bar."""
+        n = self.tokenizer.n_tokens(length)
+        tokens = np.empty(n, dtype=self.tokenizer.dtype)
+        self.tokenizer.encode_record(lambda a, b: genome.fetch(seqid, a, b), length, tokens)
+        done = 0
+
+        def advance(chunk):
+            nonlocal done
+            step = sum(w.end - w.start for w in chunk) * length // max(n, 1)
+            bar.advance(task, step)
+            done += step
+
+        out = self.record_probs(tokens, advance, spill_file)
+        bar.advance(task, max(0, length - done))
+        return out
+
+    def _label_runs(self, seqid: str, length: int, probs: SpillArray) -> list[Segment]:
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        return decode_record(seqid, probs.memmap(), list(self.labels.classes), self.labels.kind, k, stride,
+                             length, self.p_switch, self.min_length)
+
+    def _gene_models(self, genome, seqid: str, length: int, probs: SpillArray, table: int) -> list[GeneCall]:
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        models = decode_genes(seqid, lambda a, b: genome.fetch(seqid, a, b), length,
+                              probs.columns(slice(self.n_function, None)), list(self.structure_labels.classes),
+                              k, stride, dataclasses.replace(self.decode_config, table=table))
+        return models_to_genes(models, probs.columns(slice(0, self.n_function)), list(self.labels.classes),
+                               self.labels.kind, k, stride)
+
+    def _pool_reference(self, reference, function: dict, lengths: dict, ids: list[str]) -> list[GeneCall]:
+        reference = list(reference)
+        known = [g for g in reference if g.seqid in lengths]
+        if reference and not known:
+            raise GenolongError(
+                f"reference annotation: none of its sequence ids ({', '.join(sorted({g.seqid for g in reference})[:3])}"
+                f", ...) are in the genome ({', '.join(ids[:3])}, ...)"
+            )
+        return pool_reference_genes(known, function, list(self.labels.classes), self.labels.kind,
+                                    self.tokenizer.k, self.tokenizer.stride)
+
+    def genetic_code_for(self, genome, reference=None) -> int | None:
+        """The gene models' genetic code: --transl-table, else the checkpoint's, else the genome's
+        own (the CDS /transl_table of a GenBank genome, else of `reference`), else 11. A genome
+        whose own code differs from the one asked for or learnt is refused. None without a
+        structure head (no gene models)."""
+        if self.structure_labels is None:
+            return None
+        from genolong.annotate.orfs import genetic_code
+        from genolong.data.structure import DEFAULT_TRANSL_TABLE, transl_table_of
+
+        own, source = None, None
+        if getattr(genome, "format", None) == "genbank":
+            from genolong.data.annotation import read_annotation
+
+            own, source = transl_table_of(read_annotation(genome.path), str(genome.path)), genome.path
+        elif reference is not None:
+            own, source = transl_table_of(list(reference), "--annotation"), "--annotation"
+        wanted = self.transl_table if self.transl_table is not None else self.checkpoint_table
+        if wanted is not None and own is not None and own != wanted:
+            by = "--transl-table" if self.transl_table is not None else "the checkpoint"
+            raise GenolongError(f"{source}: its CDS use genetic code {own} (/transl_table) but {by} says {wanted}; "
+                                f"pass --transl-table {own} if the checkpoint suits this genome")
+        table = wanted or own or DEFAULT_TRANSL_TABLE
+        genetic_code(table)
+        return table
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def throughput_line(result: AnnotationResult) -> str:

@@ -1,7 +1,8 @@
 """`genolong annotate`: annotate a FASTA or GenBank genome from a trained checkpoint.
 
 Writes PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz (the per-token
-probabilities `genolong evaluate` scores), each atomically; progress and throughput go to stderr.
+probabilities `genolong evaluate` scores), and with a two-head checkpoint PREFIX.gbk (GenBank)
+and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr.
 """
 
 from __future__ import annotations
@@ -24,14 +25,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-length", type=int, default=60, help="shortest predicted gene in bp (default 60)")
     parser.add_argument("--switch-prob", type=float, default=0.005,
                         help="HMM probability of changing class between tokens (default 0.005)")
+    parser.add_argument("--transl-table", type=int, default=None, metavar="N",
+                        help="NCBI genetic code of the gene models (default: the checkpoint's, else the genome's "
+                             "own /transl_table, from a GenBank genome or --annotation, else 11)")
+    parser.add_argument("--min-gene-length", type=int, default=90,
+                        help="shortest protein-coding gene in bp, stop codon included (default 90)")
+    parser.add_argument("--go-threshold", type=float, default=0.5,
+                        help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
+                             " genes.tsv keeps every probability)")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
+    parser.add_argument("--stream", action="store_true",
+                        help="read each record as one stream of --window-token segments carrying the segment "
+                             "memory, on both strands (checkpoints trained with model.memory > 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from genolong.annotate.annotator import Annotator, print_throughput
+    from genolong.annotate.orf_decode import DecodeConfig
     from genolong.errors import GenolongError
 
+    if not 0.0 <= args.go_threshold <= 1.0:
+        raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     if not 0.0 < args.switch_prob < 1.0:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     expect_tokenizer = expect_labels = None
@@ -44,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, expect_tokenizer=expect_tokenizer, expect_labels=expect_labels,
         window=args.window, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
         stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
+        transl_table=args.transl_table,
+        decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length),
+        stream=args.stream,
     )
     reference = None
     if args.annotation:
@@ -51,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         reference = read_annotation(args.annotation)
     result = annotator.annotate(args.genome, reference=reference)
+    result.go_threshold = args.go_threshold
     paths = result.write(args.out)
     print_throughput(result)
     for path in paths.values():

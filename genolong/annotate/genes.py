@@ -27,8 +27,9 @@ class GeneCall:
     label: str  # predicted function label (";"-joined terms for multilabel vocabularies)
     score: float  # probability of that label
     probs: np.ndarray = field(repr=False)  # (C,) pooled per-class probability
-    source: str = "predicted"  # "predicted" (a decoded segment) or "reference" (a given gene)
+    source: str = "predicted"  # "predicted" (a decoded segment or gene model) or "reference" (a given gene)
     parts: tuple[tuple[int, int, str], ...] = ()
+    gene_score: float | None = None  # gene models: the structure decoder's score of the gene itself
 
 
 def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:
@@ -75,6 +76,22 @@ def pool_reference_genes(
             GeneCall(gene.seqid, gene.start, gene.end, gene.strand, gene.gene_id, gene.name, gene.biotype,
                      label, score, pooled, "reference", tuple(parts))
         )
+    return calls
+
+
+def models_to_genes(models: Iterable, probs, classes: Sequence[str], kind: str, k: int, stride: int) -> list[GeneCall]:
+    """Predicted genes from gene models (`orf_decode.GeneModel`), each with the function
+    probabilities (n_tokens, C) of `probs` pooled over its tokens (an array or a SpillArray view)."""
+    calls = []
+    n_tokens = probs.shape[0]
+    for i, m in enumerate(models, 1):
+        idx = part_tokens(m.start, m.end, k, stride, n_tokens)
+        pooled = np.asarray(probs[int(idx[0]) : int(idx[-1]) + 1], dtype=np.float32).mean(axis=0) if idx.size else \
+            np.zeros(len(classes), dtype=np.float32)
+        label, score = label_from_probs(pooled, classes, kind)
+        gene_id = f"genolong_{m.seqid}_{i}"
+        calls.append(GeneCall(m.seqid, m.start, m.end, m.strand, gene_id, gene_id, m.biotype, label, score, pooled,
+                              "predicted", ((m.start, m.end, m.strand),), m.score))
     return calls
 
 

@@ -86,6 +86,53 @@ class Stitcher:
         return self._sum / np.maximum(self._weight, 1e-12)[:, None]
 
 
+class StreamingStitcher:
+    """The Stitcher for windows that arrive in order of their start: a token is final once a
+    window starting after it arrives, so only one window of rows is ever held and finished rows
+    go to `sink(first_token, logits (n, C))`, in token order."""
+
+    def __init__(self, n_tokens: int, n_classes: int, window: int, overlap: int, sink, mode: str = "centre"):
+        if mode not in STITCH_MODES:
+            raise ValueError(f"stitch mode must be one of {STITCH_MODES}, got {mode!r}")
+        self.n_tokens, self.overlap, self.mode, self.sink = n_tokens, overlap, mode, sink
+        self._sum = np.zeros((window, n_classes), dtype=np.float32)  # (window, C) rows lo..lo+window
+        self._weight = np.zeros(window, dtype=np.float32)  # (window,)
+        self._lo = 0  # first token not yet handed to the sink
+
+    def _flush(self, upto: int) -> None:
+        n = upto - self._lo
+        if n <= 0:
+            return
+        if not np.all(self._weight[:n] > 0):
+            missing = self._lo + int(np.argmin(self._weight[:n] > 0))
+            raise ValueError(f"token {missing} was not covered by any window")
+        self.sink(self._lo, self._sum[:n] / self._weight[:n, None])
+        keep = self._sum.shape[0] - n
+        self._sum[:keep] = self._sum[n:].copy()
+        self._weight[:keep] = self._weight[n:].copy()
+        self._sum[keep:] = 0.0
+        self._weight[keep:] = 0.0
+        self._lo = upto
+
+    def add(self, window: Window, logits: np.ndarray) -> None:
+        length = window.end - window.start
+        if logits.shape[0] != length:
+            raise ValueError(f"logits cover {logits.shape[0]} tokens, window has {length}")
+        if window.start < self._lo:
+            raise ValueError(f"window starting at {window.start} arrived after token {self._lo} was finished")
+        self._flush(window.start)
+        if window.end - self._lo > self._sum.shape[0]:
+            raise ValueError(f"window {window.start}-{window.end} is longer than the stitcher's {self._sum.shape[0]}")
+        w = window_weights(length, self.overlap, self.mode, window.start == 0, window.end == self.n_tokens)
+        a = window.start - self._lo
+        self._sum[a : a + length] += logits.astype(np.float32) * w[:, None]
+        self._weight[a : a + length] += w
+
+    def finish(self) -> None:
+        """Hand every remaining token to the sink; every token must have been covered."""
+        self._flush(self.n_tokens)
+
+
 def batches(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:
     for i in range(0, len(windows), batch_size):
         yield windows[i : i + batch_size]

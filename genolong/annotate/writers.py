@@ -70,11 +70,12 @@ def write_gff3(path: str | os.PathLike, segments: Iterable[Segment], lengths: di
         fh.writelines(gff3_lines(segments, lengths))
 
 
-def bed_lines(segments: Iterable[Segment], classes: Sequence[str]) -> Iterable[str]:
+def bed_lines(segments: Iterable[Segment | GeneCall], classes: Sequence[str]) -> Iterable[str]:
+    """BED9 of decoded segments or of gene calls (whose multilabel label is ";"-joined terms)."""
     colours = class_colours(classes)
     yield 'track name=genolong description="genolong predicted genes" itemRgb="On"\n'
     for seg in segments:
-        first_label = (seg.functions or (seg.label,))[0]
+        first_label = (getattr(seg, "functions", ()) or (seg.label.split(";")[0],))[0]
         r, g, b = colours.get(first_label, PALETTE[-1])
         score = int(round(max(0.0, min(1.0, seg.score)) * 1000))
         name = seg.label.replace("\t", " ").replace(" ", "_") or "."

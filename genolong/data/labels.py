@@ -9,6 +9,11 @@ Schemes (chosen by name):
   joins `trna`).
 - `tsv:<path>`: TSV `gene_id<TAB>label[;label...]` (several rows per gene allowed); multilabel
   when any gene has more than one label, else single-label.
+- `product`: keyword classes of the `/product` name of protein-coding genes (ribosomal protein,
+  tRNA synthetase, transporter, regulator/transcription, ...; `other` when no keyword matches);
+  "hypothetical protein" / "uncharacterized protein" is of unknown function (no label), and RNA
+  genes are left to the structure targets (no label). The class list is fixed, so every genome's
+  store shares it.
 - `go`: multi-label GO terms from `Ontology_term`, `go_*`, `GO_*` and `db_xref` (several per
   value allowed, as `GO:0005524 - ATP binding`, `ATP binding|0005524||IEA` or bare ids); the
   `top_terms` most frequent terms (by gene count, ties by id) are kept, after a `genic` channel.
@@ -100,6 +105,26 @@ class LabelVocab:
         if d.get("kind") not in ("single", "multilabel"):
             raise GenolongError(f"label vocabulary: kind must be 'single' or 'multilabel', got {d.get('kind')!r}")
         return cls(scheme=d["scheme"], kind=d["kind"], classes=list(d["classes"]), descriptions=dict(d.get("descriptions", {})))
+
+
+def joint_strand_swap(labels, structure_labels=None) -> np.ndarray | None:
+    """The class swap of a two-head network's joint logits (function columns, then structure
+    columns): each vocabulary's `strand_swap()`, the structure one offset by the function width
+    (identity where a vocabulary is unstranded). Vocabularies may be `LabelVocab`s or their dicts;
+    None when no class at all is stranded."""
+    def vocab(v):
+        return v if isinstance(v, LabelVocab) else LabelVocab.from_dict(v)
+
+    function = vocab(labels)
+    swap = function.strand_swap()
+    if not structure_labels:
+        return swap
+    structure = vocab(structure_labels)
+    first = np.arange(function.n_outputs) if swap is None else swap
+    second = structure.strand_swap()
+    second = np.arange(structure.n_outputs) if second is None else second
+    joint = np.concatenate([first, function.n_outputs + second])
+    return joint if np.any(joint != np.arange(joint.size)) else None
 
 
 @dataclass
@@ -216,12 +241,72 @@ def _tsv(scheme: str, path: Path, genes: list[Gene]) -> GeneLabels:
     return _single(scheme, genes, lambda g: by_gene.get(g.gene_id, [""])[0])
 
 
-SCHEMES = ("go", "biotype", "attribute:<key>", "pattern:<tsv>", "tsv:<path>")
+# `product` scheme: (class, regex searched in the lower-cased product name); first match wins
+PRODUCT_CLASSES = (
+    ("ribosomal protein", r"ribosom\w* (protein|subunit)|\b[35]0s .*protein"),
+    ("tRNA synthetase", r"trna (synthetase|ligase)|--trna ligase"),
+    ("translation factor", r"translation|elongation factor|initiation factor|release factor"),
+    ("RNA polymerase", r"rna polymerase"),
+    ("DNA replication/repair", r"dna (polymerase|helicase|gyrase|topoisomerase|primase|ligase|repair)|"
+                               r"helicase|topoisomerase|recombinase|reca\b|excinuclease|holliday"),
+    ("mobile element", r"transposase|integrase|\bis\d|phage|insertion (element|sequence)"),
+    ("transporter", r"transport|permease|porin|efflux|symporter|antiporter|\babc\b|channel|pts "),
+    ("regulator/transcription", r"regulat|transcription|repressor|activator|sigma factor|"
+                                r"two-component|sensor"),
+    ("membrane/lipoprotein", r"lipoprotein|membrane protein"),
+    ("enzyme", r"ase\b|ases\b"),
+)
+UNKNOWN_PRODUCT = re.compile(r"^\s*(hypothetical|uncharacteri[sz]ed|putative uncharacteri[sz]ed) protein\b|^\s*$")
+OTHER_PRODUCT = "other"
 
 
-def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: str = "annotation") -> GeneLabels:
-    """Apply a label scheme to a gene table; GenolongError if unknown or if nothing is labelled."""
-    if scheme == "go":
+def product_class(gene: Gene) -> str:
+    """The `product` scheme class of a gene ('' = unknown function or not protein-coding)."""
+    if gene.biotype != "protein_coding":
+        return ""
+    product = (gene.attributes.get("product") or [""])[0].lower()
+    if UNKNOWN_PRODUCT.search(product):
+        return ""
+    for name, pattern in PRODUCT_CLASSES:
+        if re.search(pattern, product):
+            return name
+    return OTHER_PRODUCT
+
+
+def _product(genes: list[Gene]) -> GeneLabels:
+    by_gene = {g.gene_id: [c] for g in genes if (c := product_class(g))}
+    classes = [INTERGENIC] + [name for name, _ in PRODUCT_CLASSES] + [OTHER_PRODUCT]
+    return GeneLabels(LabelVocab("product", "single", classes), by_gene)
+
+
+def restrict_to_vocab(result: GeneLabels, vocab: LabelVocab, source: str) -> GeneLabels:
+    """Re-express a scheme's labels in a given vocabulary of the same scheme (a shared vocabulary
+    across genomes): labels outside it are dropped; a gene whose labels all fall outside it keeps
+    an empty list (known, negative) for multilabel schemes and loses its label for single ones."""
+    if vocab.scheme != result.vocab.scheme or vocab.kind != result.vocab.kind:
+        raise GenolongError(f"{source}: shared vocabulary is scheme {vocab.scheme!r} ({vocab.kind}), "
+                            f"this genome's labels are {result.vocab.scheme!r} ({result.vocab.kind})")
+    keep = set(vocab.classes)
+    by_gene = {gid: [lab for lab in labs if lab in keep] for gid, labs in result.by_gene.items()}
+    if vocab.kind == "single":
+        by_gene = {gid: labs for gid, labs in by_gene.items() if labs}
+    return GeneLabels(LabelVocab(vocab.scheme, vocab.kind, list(vocab.classes), dict(vocab.descriptions)), by_gene)
+
+
+SCHEMES = ("go", "product", "biotype", "attribute:<key>", "pattern:<tsv>", "tsv:<path>")
+
+
+def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: str = "annotation",
+                 vocab: LabelVocab | None = None) -> GeneLabels:
+    """Apply a label scheme to a gene table; GenolongError if unknown or if nothing is labelled.
+
+    `vocab`: a vocabulary to share (e.g. another genome's store's `labels.json`); the result uses
+    its classes, and a genome none of whose genes it labels is allowed (its function targets are
+    all unknown, so only structure trains on it).
+    """
+    if scheme == "product":
+        result = _product(genes)
+    elif scheme == "go":
         if top_terms < 1:
             raise GenolongError(f"label scheme go: --top-terms must be >= 1, got {top_terms}")
         result = _go(genes, top_terms)
@@ -247,6 +332,8 @@ def build_labels(genes: list[Gene], scheme: str, top_terms: int = 20, source: st
         result = _tsv(scheme, Path(scheme[len("tsv:"):]), genes)
     else:
         raise GenolongError(f"unknown label scheme {scheme!r}; expected one of: {', '.join(SCHEMES)}")
+    if vocab is not None:
+        return restrict_to_vocab(result, vocab, source)
     if result.n_labelled == 0:
         raise GenolongError(f"{source}: label scheme {scheme!r} labels none of the {len(genes)} genes")
     return result
@@ -263,7 +350,8 @@ def loss_targets(source: np.ndarray, multilabel: bool, length: int | None = None
         out[:n] = source
         return out
     out = np.full(length, IGNORE_INDEX, dtype=np.int64)  # (L,)
-    out[:n] = np.where(source == UNKNOWN, IGNORE_INDEX, source)
+    # int64 first: in uint8 arithmetic IGNORE_INDEX would wrap round to 156
+    out[:n] = np.where(source == UNKNOWN, IGNORE_INDEX, source.astype(np.int64))
     return out
 
 

@@ -27,7 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genome", required=True, help="FASTA (plain/gzip/bgzip) or GenBank file")
     parser.add_argument("--annotation", help="GFF3, GTF or GenBank; default: the genome itself when it is GenBank")
     parser.add_argument("--labels", default=DEFAULT_LABELS, metavar="SCHEME",
-                        help="go | biotype | attribute:<key> | pattern:<tsv> | tsv:<path> (default: go)")
+                        help="go | product | biotype | attribute:<key> | pattern:<tsv> | tsv:<path> (default: go)")
+    parser.add_argument("--vocab", default=None, metavar="LABELS_JSON",
+                        help="share this vocabulary (another store's labels.json, same scheme): needed to train "
+                             "several genomes together; a genome it labels nothing of then trains structure only")
+    parser.add_argument("--transl-table", default=None, metavar="N",
+                        help="NCBI genetic code (default: the annotation's /transl_table, else 11)")
     parser.add_argument("--top-terms", type=int, default=20, help="GO terms kept by the go scheme (default: 20)")
     parser.add_argument("--k", type=int, default=6, help="k-mer size (default: 6)")
     parser.add_argument("--stride", type=int, default=None, help="token stride in bp (default: k)")
@@ -60,6 +65,7 @@ class Inputs:
     split_spec: str
     regions: list
     leak: Any
+    transl_table: int  # NCBI genetic code
 
 
 def prepare(
@@ -74,6 +80,8 @@ def prepare(
     max_leak: float = 0.01,
     allow_leak: bool = False,
     progress: bool = True,
+    vocab: str | os.PathLike | dict | None = None,
+    transl_table: int | str | None = None,
 ) -> dict:
     """Write a token store; returns its meta dict. Plain Python, no Hydra."""
     from genolong.data.genome import open_genome
@@ -86,17 +94,23 @@ def prepare(
     if tok.vocab_size > 1 << 16:
         raise GenolongError(f"--k {k}: the store keeps uint16 tokens, so k must be <= 7")
     with open_genome(genome_path) as genome:
-        inputs = load_inputs(genome, Path(genome_path), annotation_path, labels, top_terms, tok, split)
+        inputs = load_inputs(genome, Path(genome_path), annotation_path, labels, top_terms, tok, split,
+                             vocab, transl_table)
         check_leak_allowed(inputs, max_leak, allow_leak)
         return write_store(inputs, Path(genome_path), labels, Path(out), progress)
 
 
 def load_inputs(genome, genome_path: Path, annotation_path, labels: str, top_terms: int, tok,
-                split: str | None) -> Inputs:
-    """Read the annotation, label its genes and split the genome: every input mistake surfaces here."""
+                split: str | None, vocab=None, transl_table=None) -> Inputs:
+    """Read the annotation, label its genes and split the genome: every input mistake surfaces here.
+
+    `vocab`: a function vocabulary to share (a labels.json path or its dict); `transl_table`: the
+    genetic code, else the annotation's most common `/transl_table`, else 11.
+    """
     from genolong.data.annotation import read_annotation
     from genolong.data.labels import build_labels
     from genolong.data.split import DEFAULT_SPEC, check_leak, make_split
+    from genolong.data.structure import DEFAULT_TRANSL_TABLE, check_transl_table, transl_table_of
 
     ann_path = Path(annotation_path) if annotation_path else None
     if ann_path is None:
@@ -106,10 +120,28 @@ def load_inputs(genome, genome_path: Path, annotation_path, labels: str, top_ter
     genes = read_annotation(ann_path, genome)
     if not genes:
         raise GenolongError(f"{ann_path}: no genes found")
-    gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path))
+    shared = read_vocab(vocab) if vocab is not None else None
+    gene_labels = build_labels(genes, labels, top_terms=top_terms, source=str(ann_path), vocab=shared)
+    if transl_table is not None:
+        code = check_transl_table(transl_table, "--transl-table")
+    else:
+        code = transl_table_of(genes, str(ann_path)) or DEFAULT_TRANSL_TABLE
     spec = split or DEFAULT_SPEC
     regions = make_split(spec, genome.lengths, tok)
-    return Inputs(genome, ann_path, genes, gene_labels, tok, spec, regions, check_leak(genome.fetch, regions))
+    return Inputs(genome, ann_path, genes, gene_labels, tok, spec, regions, check_leak(genome.fetch, regions), code)
+
+
+def read_vocab(vocab):
+    """A LabelVocab from a dict or a labels.json path (GenolongError when unreadable)."""
+    from genolong.data.labels import LabelVocab
+
+    if isinstance(vocab, dict):
+        return LabelVocab.from_dict(vocab)
+    path = Path(vocab)
+    try:
+        return LabelVocab.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise GenolongError(f"{path}: --vocab: not a readable labels.json: {exc}") from None
 
 
 def check_leak_allowed(inputs: Inputs, max_leak: float, allow_leak: bool) -> None:
@@ -132,6 +164,7 @@ def write_store(inputs: Inputs, genome_path: Path, labels: str, out: Path, progr
     from genolong.data.labels import fill_targets
     from genolong.data.split import SPLITS
     from genolong.data.store import StoreWriter
+    from genolong.data.structure import fill_structure, structure_vocab
 
     genome, tok, gene_labels = inputs.genome, inputs.tokenizer, inputs.gene_labels
     vocab = gene_labels.vocab
@@ -150,6 +183,7 @@ def write_store(inputs: Inputs, genome_path: Path, labels: str, out: Path, progr
                     lambda a, b: genome.fetch(s, a, b), length, arr, progress=lambda d: bar.advance(t, d))),
                 "targets": (np.uint8, target_shape,
                             lambda arr, s=seqid: fill_targets(arr, by_seqid.get(s, []), gene_labels, tok)),
+                "structure": (np.uint8, (), lambda arr, s=seqid: fill_structure(arr, by_seqid.get(s, []), tok)),
             })
             bar.update(task, completed=max(length, 1))
         writer.write_genes(inputs.genes, dict(gene_labels.by_gene), vocab)
@@ -158,6 +192,8 @@ def write_store(inputs: Inputs, genome_path: Path, labels: str, out: Path, progr
         return writer.commit({
             "tokenizer": tok.to_dict(),
             "labels": vocab.to_dict(),
+            "structure": structure_vocab().to_dict(),
+            "transl_table": inputs.transl_table,
             "inputs": input_checksums(genome_path, inputs.annotation_path, labels),
             "split": {"spec": inputs.split_spec,
                       "sizes": {s: sum(r.region.n_tokens for r in inputs.regions if r.split == s) for s in SPLITS},
@@ -195,11 +231,11 @@ def run(args: argparse.Namespace) -> int:
     meta = prepare(
         args.genome, args.out, labels=args.labels, annotation_path=args.annotation, k=args.k,
         stride=args.stride, split=args.split, top_terms=args.top_terms, max_leak=args.max_leak,
-        allow_leak=args.allow_leak, progress=True,
+        allow_leak=args.allow_leak, progress=True, vocab=args.vocab, transl_table=args.transl_table,
     )
     n_tok = sum(r["n_tokens"] for r in meta["records"].values())
     sizes = meta["split"]["sizes"]
     print(f"wrote {args.out}: {len(meta['records'])} records, {n_tok:,} tokens, {meta['n_genes']} genes "
           f"({meta['n_labelled_genes']} labelled), {len(meta['labels']['classes'])} "
-          f"{meta['labels']['kind']} classes; split train/val/test tokens {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,}")
+          f"{meta['labels']['kind']} classes, genetic code {meta['transl_table']}; split train/val/test tokens {sizes['train']:,}/{sizes['val']:,}/{sizes['test']:,}")
     return 0

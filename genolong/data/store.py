@@ -10,7 +10,10 @@ DIR/genes.tsv      the gene table with each gene's labels
 DIR/split.tsv      seqid start end tok_start tok_end split
 DIR/tokens/<file>.npy   (n_tokens,) uint16
 DIR/targets/<file>.npy  (n_tokens,) uint8 or (n_tokens, n_outputs) uint8
+DIR/structure/<file>.npy  (n_tokens,) uint8 index into meta["structure"] (genolong.data.structure)
 ```
+meta.json also holds `"structure"` (that vocabulary) and `"transl_table"` (NCBI genetic code);
+stores written before them have neither (`structure_labels` None, `transl_table` 11).
 `file` is a file-name-safe stem of the record id (ids may hold `/`, `|`, ...), unique per store.
 meta.json is written last, so a directory without it is not a store; the writer builds the store
 in a hidden sibling folder and renames it into place, so a failed run leaves nothing.
@@ -69,6 +72,9 @@ class TokenStore:
             raise GenolongError(f"{meta_path}: store format {self.meta.get('format')!r}, this genolong reads format {FORMAT}")
         self.tokenizer = KmerTokenizer.from_dict(self.meta["tokenizer"])
         self.labels = LabelVocab.from_dict(self.meta["labels"])
+        structure = self.meta.get("structure")
+        self.structure_labels = LabelVocab.from_dict(structure) if structure else None
+        self.transl_table = int(self.meta.get("transl_table", 11))
         self.records: dict[str, dict] = self.meta["records"]
         self.seqids: list[str] = list(self.records)
 
@@ -94,6 +100,12 @@ class TokenStore:
     def targets(self, seqid: str) -> np.ndarray:
         """(n_tokens,) or (n_tokens, n_outputs) uint8, memory-mapped."""
         return self._load("targets", seqid)
+
+    def structure(self, seqid: str) -> np.ndarray:
+        """(n_tokens,) uint8 structure class per token, memory-mapped."""
+        if self.structure_labels is None:
+            raise GenolongError(f"{self.path}: this store has no structure targets; re-run `genolong prepare`")
+        return self._load("structure", seqid)
 
     @cached_property
     def _split_rows(self) -> list[tuple[str, Region]]:
@@ -182,7 +194,8 @@ class StoreWriter:
                     arr.flush()
                     del arr
                 else:
-                    np.save(tmp, np.zeros((0, *shape), dtype=dtype))
+                    with open(tmp, "wb") as fh:  # np.save given a path would add ".npy" to its name
+                        np.save(fh, np.zeros((0, *shape), dtype=dtype))
         self.records[seqid] = {"length": length, "n_tokens": n_tokens, "file": stem}
 
     def write_genes(self, genes, labels_by_gene: dict[str, list[str]], vocab: LabelVocab) -> None:

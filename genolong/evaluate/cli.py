@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score pyrodigal gene calls too (auto: when installed and --genome is given)")
     parser.add_argument("--prodigal-mode", choices=["meta", "single"], default="meta",
                         help="pyrodigal mode (default meta: pre-trained models, any genome size)")
-    parser.add_argument("--translation-table", type=int, default=11, help="genetic code for --prodigal-mode single")
+    parser.add_argument("--translation-table", type=int, default=None,
+                        help="genetic code of the ORF baseline and --prodigal-mode single (default: the "
+                             "reference's /transl_table, else the predictions', else 11)")
     parser.add_argument("--store", help="token store whose --split regions restrict the evaluation")
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="which of --store's regions to score (default test)")

@@ -1,6 +1,12 @@
 """One evaluation: predictions (PREFIX.probs.npz + PREFIX.gff3) against a reference annotation,
-beside the prior, k-mer logistic-regression and pyrodigal baselines; writes metrics.json,
-plots and report.md into one folder.
+beside the prior, k-mer logistic-regression, no-learning ORF and pyrodigal baselines; writes
+metrics.json, plots and report.md into one folder.
+
+Protein-coding genes (`protein_coding` in each system's metrics): P/R/F1 at >= 50% reciprocal
+overlap on the same strand against the reference's protein-coding genes, and exact-start /
+exact-stop rates of the matched calls. A system's protein-coding calls are its calls of biotype
+`protein_coding`; a model without gene models (label runs, e.g. GO segments) has no biotype,
+so all its segments are taken as its gene calls.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ TRACK_SPAN = 20000  # bp shown in the genome-track panel
 
 
 def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
-    """The genes of a `genolong annotate` GFF3 as Intervals: the biotype is the function of a
+    """The genes of a `genolong annotate` GFF3 as Intervals.
+
+    Gene models (rows with `gene_biotype`, children linked by `Parent`): one Interval per gene
+    with its biotype. Label runs (older checkpoints): the biotype is the function of a
     single-label prediction, and `genic` for GO predictions (which carry no biotype)."""
     path = Path(path)
     if not path.is_file():
@@ -43,13 +52,34 @@ def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
             if len(cols) != 9:
                 raise GenolongError(f"{path}: line {lineno}: expected 9 tab-separated columns, found {len(cols)}")
             attrs = dict(kv.split("=", 1) for kv in cols[8].split(";") if "=" in kv)
-            function = unquote(attrs.get("function", "").split(",")[0])
+            if "Parent" in attrs:
+                continue
             try:
                 start, end = int(cols[3]) - 1, int(cols[4])
             except ValueError:
                 raise GenolongError(f"{path}: line {lineno}: start/end are not integers") from None
-            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], "genic" if kind == "multilabel" else function))
+            if "gene_biotype" in attrs:
+                biotype = unquote(attrs["gene_biotype"])
+            else:
+                biotype = "genic" if kind == "multilabel" else unquote(attrs.get("function", "").split(",")[0])
+            out.append(M.Interval(unquote(cols[0]), start, end, cols[6], biotype))
     return out
+
+
+def coding_calls(calls: list[M.Interval]) -> list[M.Interval]:
+    """A system's protein-coding calls: those of that biotype, or every call when none has a biotype."""
+    coding = [c for c in calls if c.biotype == "protein_coding"]
+    return coding if coding or any(c.biotype in ("tRNA", "rRNA", "ncRNA") for c in calls) else list(calls)
+
+
+def resolve_table(requested: int | None, tp, genes: list, reference: str) -> int:
+    """--translation-table, else the reference's /transl_table (the genome's own), else the
+    predictions' code, else 11."""
+    from genolong.data.structure import DEFAULT_TRANSL_TABLE, check_transl_table, transl_table_of
+
+    if requested is not None:
+        return check_transl_table(requested, "--translation-table")
+    return transl_table_of(genes, reference) or tp.transl_table or DEFAULT_TRANSL_TABLE
 
 
 def _concat(arrays: list[np.ndarray], width: int | None, dtype) -> np.ndarray:
@@ -124,6 +154,10 @@ class Scored:
     predicted: list  # M.Interval of the predicted GFF3, clipped to the regions
     ref_intervals: list  # M.Interval of the reference genes
 
+    @property
+    def ref_coding(self) -> list:
+        return [r for r in self.ref_intervals if r.biotype == "protein_coding"]
+
 
 def evaluate(
     pred: str | os.PathLike,
@@ -134,7 +168,7 @@ def evaluate(
     train_log: str | os.PathLike | None = None,
     prodigal: str = "auto",
     prodigal_mode: str = "meta",
-    translation_table: int = 11,
+    translation_table: int | None = None,
     plots: bool = True,
     regions: list[tuple[str, int, int]] | None = None,
 ) -> dict:
@@ -146,15 +180,17 @@ def evaluate(
     still counts against precision. metrics.json is the same with or without plots.
     """
     scored = load_scored(pred, reference, regions)
+    table = resolve_table(translation_table, scored.tp, scored.genes, str(reference))
     model = {
         "token": token_level(scored.targets, scored.token_probs, scored.vocab),
         "gene": gene_level(scored.pooled_genes, scored.ref.by_gene,
                            np.stack([g.probs for g in scored.pooled]) if scored.pooled
                            else np.zeros((0, len(scored.vocab.classes))), scored.vocab),
         "segment": M.segment_metrics(scored.predicted, scored.ref_intervals),
+        "protein_coding": M.coding_metrics(coding_calls(scored.predicted), scored.ref_coding),
     }
     baselines, notes, prior_source, prodigal_calls = score_baselines(
-        scored, regions, genome, baseline, prodigal, prodigal_mode, translation_table)
+        scored, regions, genome, baseline, prodigal, prodigal_mode, table)
     tp = scored.tp
     result = {
         "meta": {"pred": str(pred), "reference": str(reference), "genome": str(genome) if genome else None,
@@ -163,7 +199,7 @@ def evaluate(
                  "total_bp": sum(tp.lengths.values()), "n_scored_tokens": int(scored.targets.shape[0]),
                  "n_reference_genes": len(scored.genes),
                  "n_labelled_reference_genes": len(scored.ref.by_gene), "n_predicted_genes": len(scored.predicted),
-                 "tokenizer": tp.tokenizer, "notes": notes},
+                 "transl_table": table, "tokenizer": tp.tokenizer, "notes": notes},
         "classes": list(scored.vocab.classes),
         "labels": {"scheme": scored.vocab.scheme, "kind": scored.vocab.kind},
         "model": model,
@@ -211,8 +247,8 @@ def load_scored(pred, reference, regions) -> Scored:
 
 def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, prodigal_mode: str,
                     translation_table: int) -> tuple[dict, list[str], str, list | None]:
-    """The prior, the k-mer logistic regression and pyrodigal on the same genes and regions:
-    (baselines, notes, where the prior came from, pyrodigal's calls or None)."""
+    """The prior, the k-mer logistic regression, the ORF baseline and pyrodigal on the same genes
+    and regions: (baselines, notes, where the prior came from, pyrodigal's calls or None)."""
     from genolong.evaluate import prodigal as prodigal_mod
 
     vocab, targets, pooled_genes, by_gene = scored.vocab, scored.targets, scored.pooled_genes, scored.ref.by_gene
@@ -246,6 +282,7 @@ def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, pr
     elif prodigal != "off" and genome is None:
         notes.append("Prodigal comparison skipped: it needs --genome")
     if genome is None:
+        notes.append("ORF baseline skipped: it needs --genome")
         return baselines, notes, prior_source, prodigal_calls
     from genolong.data.genome import open_genome
 
@@ -253,12 +290,24 @@ def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, pr
         if base_model is not None:
             baselines["kmer_logreg"] = {"gene": _kmer_baseline(base_model, genome_obj, pooled_genes, by_gene,
                                                                vocab, scored.tok)}
+        baselines["orf"] = _orf_baseline(genome_obj, scored, regions, translation_table)
         if prodigal != "off" and prodigal_mod.available():
             prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, scored.tp.seqids, prodigal_mode,
                                                            translation_table), regions)
             baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, scored.ref_intervals),
+                                      "protein_coding": M.coding_metrics(prodigal_calls, scored.ref_coding),
                                       "mode": prodigal_mode, "version": prodigal_mod.version()}
     return baselines, notes, prior_source, prodigal_calls
+
+
+def _orf_baseline(genome_obj, scored: Scored, regions, table: int) -> dict:
+    from genolong.evaluate import orf_baseline
+
+    calls = _clip(orf_baseline.call_genes(genome_obj, scored.tp.seqids, table), regions)
+    return {"segment": M.segment_metrics(calls, scored.ref_intervals),
+            "protein_coding": M.coding_metrics(calls, scored.ref_coding),
+            "rule": f"ORFs >= {orf_baseline.MIN_LENGTH} bp, longest first, overlap <= {orf_baseline.MAX_OVERLAP} bp, "
+                    f"genetic code {table}"}
 
 
 def write_evaluation(out_dir: Path, result: dict, figures: dict[str, str]) -> dict:

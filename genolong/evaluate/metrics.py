@@ -12,6 +12,8 @@ Conventions:
   Fmax = max_t 2PR / (P + R).
 - Segments match at >= 50% reciprocal overlap on the same record and a compatible strand
   ("." matches either), one-to-one, greedily by overlap fraction.
+- Protein-coding genes (`coding_metrics`): the same matching; among matched pairs, the stop is
+  exact when the 3' ends agree (end on +, start on -) and the start when the 5' ends agree.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     matthews_corrcoef,
-    precision_score,
-    recall_score,
 )
 
 from genolong.data.labels import UNKNOWN
@@ -209,4 +209,20 @@ def segment_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overl
             n_match = sum(1 for j, r in enumerate(ref) if r.biotype == b and j in matched_ref)
             out["by_biotype"][b] = {"precision": None, "recall": n_match / len(ref_b), "f1": None,
                                     "n_pred": 0, "n_ref": len(ref_b), "n_matched": n_match}
+    return out
+
+
+def _ends(it: Interval) -> tuple[int, int]:
+    """(5' end, 3' end) coordinates of an interval on its strand."""
+    return (it.end, it.start) if it.strand == "-" else (it.start, it.end)
+
+
+def coding_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5) -> dict:
+    """Gene P/R/F1 of protein-coding calls, and exact-start / exact-stop rates among the matches."""
+    pairs = match_segments(pred, ref, min_overlap)
+    out = _prf(len(pred), len(ref), len(pairs))
+    starts = [_ends(pred[i])[0] == _ends(ref[j])[0] for i, j in pairs]
+    stops = [_ends(pred[i])[1] == _ends(ref[j])[1] for i, j in pairs]
+    out["exact_start"] = float(np.mean(starts)) if pairs else None
+    out["exact_stop"] = float(np.mean(stops)) if pairs else None
     return out

@@ -26,6 +26,9 @@ from genolong.errors import GenolongError
 # GO (multilabel) and single-label schemes report different ones; whichever are present become
 # columns.
 HEADLINE = (
+    ("protein_coding.f1", "protein-coding F1"),
+    ("protein_coding.exact_stop", "exact stop"),
+    ("protein_coding.exact_start", "exact start"),
     ("token.genic_f1", "token genic F1"),
     ("token.micro_auprc", "token micro AUPRC"),
     ("token.macro_auprc", "token macro AUPRC"),
@@ -42,6 +45,8 @@ HEADLINE = (
 
 
 TEXT_COLUMNS = ("genome", "system", "val metric")
+# always in the table (empty where a system has no such figure): the columns the issue-15 checks read
+REQUIRED_COLUMNS = ("genome", "system", "protein-coding F1", "gene Fmax")
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ def summarize(train_runs: Iterable[TrainRun], evaluations: Iterable[EvaluationRu
 def columns(rows: list[dict]) -> list[str]:
     order = ["genome", "system"] + [c for _, c in HEADLINE]
     order += ["val metric", "best val", "train tokens/s", "train time (s)", "annotate time (s)"]
-    present = {k for row in rows for k in row}
+    present = {k for row in rows for k in row} | set(REQUIRED_COLUMNS)
     return [c for c in order if c in present] + sorted(present - set(order))
 
 

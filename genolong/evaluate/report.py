@@ -64,6 +64,13 @@ def render(result: dict) -> str:
                         [[n, g["n_genes_with_go"], g["fmax"], g["threshold"], g["micro_auprc"], g["macro_auprc"]]
                          for n, g in gene_rows])
 
+    lines += ["## Protein-coding genes (>= 50% reciprocal overlap, same strand)", ""]
+    pc_rows = [(name, m["protein_coding"]) for name, m in systems if "protein_coding" in m]
+    lines += _table(["system", "predicted", "reference", "matched", "precision", "recall", "F1", "exact stop",
+                     "exact start"],
+                    [[n, c["n_pred"], c["n_ref"], c["n_matched"], c["precision"], c["recall"], c["f1"],
+                      c["exact_stop"], c["exact_start"]] for n, c in pc_rows])
+
     lines += ["## Segment level (predicted genes vs reference genes, >= 50% reciprocal overlap)", ""]
     seg_rows = [(name, m["segment"]) for name, m in systems if "segment" in m]
     lines += _table(["system", "predicted", "reference", "matched", "precision", "recall", "F1"],

@@ -8,6 +8,7 @@ tune_allocator()
 from genolong.models.config import EncoderConfig  # noqa: E402
 from genolong.models.encoder import Encoder  # noqa: E402
 from genolong.models.heads import MaskedLMHead, TokenClassificationHead, chunked_linear_loss  # noqa: E402
+from genolong.models.memory import Memory  # noqa: E402
 
-__all__ = ["EncoderConfig", "Encoder", "TokenClassificationHead", "MaskedLMHead", "chunked_linear_loss",
+__all__ = ["EncoderConfig", "Encoder", "TokenClassificationHead", "MaskedLMHead", "Memory", "chunked_linear_loss",
            "tune_allocator"]

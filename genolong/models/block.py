@@ -30,9 +30,13 @@ class Block(nn.Module):
         self.ff_norm = nn.LayerNorm(cfg.d_model)
         self.ff = FeedForward(cfg.d_model, cfg.d_ff, cfg.dropout)
 
-    def f(self, x2: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
-        """The attention branch: y1 = x1 + f(x2)."""
-        return self.attn(self.attn_norm(x2), ctx)
+    def f(self, x2: torch.Tensor, ctx: AttentionContext,
+          memory: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention branch: y1 = x1 + f(x2); `memory` (batch, m, d_model) is this layer's
+        x2 at the positions before the segment, attended as keys only."""
+        if memory is None:
+            return self.attn(self.attn_norm(x2), ctx)
+        return self.attn(self.attn_norm(x2), ctx, self.attn_norm(memory))
 
     def g(self, y1: torch.Tensor) -> torch.Tensor:
         """The feed-forward branch, on any slice of positions: y2 = x2 + g(y1)."""

@@ -46,6 +46,10 @@ class EncoderConfig:
     # a large genome-wide component; standardising is what lets the head see the gene-to-gene
     # differences (the k-mer logistic regression standardises its features for the same reason).
     head_hidden: int = 0
+    # Transformer-XL recurrence: each layer also attends to the last `memory` positions it read
+    # in the previous segment (detached, never queries); 0 = off. Full and sliding layers only:
+    # see `genolong/models/memory.py` for why LSH refuses it.
+    memory: int = 0
 
     def __post_init__(self) -> None:
         # any sequence: Hydra passes an OmegaConf ListConfig, which checkpoints cannot hold
@@ -80,6 +84,14 @@ class EncoderConfig:
             raise bad(f"context_pool must be 0 (off) or an odd number of tokens, got {self.context_pool}")
         if self.head_hidden < 0:
             raise bad(f"head_hidden must be 0 (a linear head) or a positive width, got {self.head_hidden}")
+        if self.memory < 0:
+            raise bad(f"memory must be 0 (off) or a number of positions, got {self.memory}")
+        if self.memory and "lsh" in kinds:
+            raise bad("memory needs full or sliding attention in every layer; LSH layers cannot "
+                      "carry a segment memory (hashing it with the segment makes memory positions "
+                      "queries and has no exact reference)")
+        if self.memory and self.global_tokens:
+            raise bad("memory with global_tokens: global positions belong to one window, not to a stream")
         if not 0 <= self.pad_id < self.vocab_size:
             raise bad(f"pad_id {self.pad_id} is outside the vocabulary of {self.vocab_size}")
 

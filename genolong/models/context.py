@@ -14,6 +14,10 @@ class AttentionContext:
     global_mask: torch.Tensor | None  # (batch, length) bool, True at global positions
     cos: torch.Tensor  # (length, head_dim) rotary
     sin: torch.Tensor
+    # a segment memory (`genolong.models.memory`): its key padding and rotary tables
+    memory_padding: torch.Tensor | None = None  # (batch, m) bool
+    memory_cos: torch.Tensor | None = None  # (m, head_dim)
+    memory_sin: torch.Tensor | None = None
 
     @classmethod
     def build(cls, tokens: torch.Tensor, padding_mask: torch.Tensor | None,

@@ -1,4 +1,5 @@
-"""The trainable network: an encoder plus one head, built from plain-typed settings.
+"""The trainable network: an encoder plus a function head and an optional structure head, built
+from plain-typed settings.
 
 `build_net` is the one place that turns a checkpoint's hyperparameters (an `EncoderConfig` as a
 dict, the task, the output width) back into a module, so training and loading agree by
@@ -17,16 +18,41 @@ TASKS = ("annotate", "mlm")
 
 
 class TokenNet(nn.Module):
-    """`net(tokens (B, L), padding_mask (B, L) or None) -> logits (B, L, n_outputs)`."""
+    """`net(tokens (B, L), padding_mask (B, L) or None) -> logits (B, L, n_outputs)`.
 
-    def __init__(self, encoder: nn.Module, head: nn.Module):
+    With a `structure_head` the logits are (B, L, C_function + C_structure): the function head's
+    columns first, the structure head's last. The structure head reads the encoder's states
+    before `context_pool` (a gene part and its codon position are local; the pooled mean that
+    carries gene-scale function signal would blur them).
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, structure_head: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = head
+        self.structure_head = structure_head
+
+    def states(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What each head reads: (function states, structure states or None), each (B, L, d_model)."""
+        if self.structure_head is None:
+            return self.encoder(tokens, padding_mask=padding_mask), None
+        from genolong.models.encoder import context_mean
+
+        local = self.encoder(tokens, padding_mask=padding_mask, pool=False)  # (B, L, d_model)
+        width = self.encoder.cfg.context_pool
+        if width <= 1:
+            return local, local
+        if padding_mask is None:
+            padding_mask = tokens == self.encoder.cfg.pad_id
+        return context_mean(local, padding_mask, width), local
 
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
-        hidden = self.encoder(tokens, padding_mask=padding_mask)  # (B, L, d_model)
-        return self.head(hidden, padding_mask)  # (B, L, n_outputs)
+        function_states, structure_states = self.states(tokens, padding_mask)
+        logits = self.head(function_states, padding_mask)  # (B, L, n_outputs)
+        if structure_states is None:
+            return logits
+        return torch.cat([logits, self.structure_head(structure_states, padding_mask)], dim=-1)  # (B, L, C_f + C_s)
 
 
 def encoder_config_dict(config: Any) -> dict:
@@ -51,8 +77,9 @@ def make_encoder_config(config: Any):
     return EncoderConfig(**values)
 
 
-def build_net(encoder_config: Any, task: str, n_outputs: int) -> TokenNet:
-    """Encoder + token-classification head (`annotate`) or masked-LM head (`mlm`)."""
+def build_net(encoder_config: Any, task: str, n_outputs: int, n_structure: int = 0) -> TokenNet:
+    """Encoder + token-classification head (`annotate`) or masked-LM head (`mlm`); `n_structure`
+    > 0 adds a structure head of that many classes (annotate only)."""
     from genolong.models import Encoder, MaskedLMHead, TokenClassificationHead
 
     if task not in TASKS:
@@ -63,4 +90,8 @@ def build_net(encoder_config: Any, task: str, n_outputs: int) -> TokenNet:
         head = MaskedLMHead(config.d_model, n_outputs)
     else:
         head = TokenClassificationHead(config.d_model, n_outputs, dropout=config.dropout, hidden=config.head_hidden)
-    return TokenNet(encoder, head)
+    structure_head = None
+    if n_structure and task == "annotate":
+        structure_head = TokenClassificationHead(config.d_model, n_structure, dropout=config.dropout,
+                                                 hidden=config.head_hidden)
+    return TokenNet(encoder, head, structure_head)

@@ -51,16 +51,19 @@ def _autocast(state):
 
 class _ReversibleStack(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x1, x2, blocks, actx, ff_chunks, *params):
+    def forward(ctx, x1, x2, blocks, actx, ff_chunks, memory, collect, *params):
         ctx.blocks, ctx.actx, ctx.ff_chunks = blocks, actx, ff_chunks
+        ctx.memory = _per_layer(memory, blocks)
         ctx.params = params
         # backward runs outside the caller's autocast; recompute under the same one
         kind = x1.device.type
         ctx.autocast = (kind, torch.get_autocast_dtype(kind), torch.is_autocast_enabled(kind))
         ctx.states = []
-        for block in blocks:
+        for block, mem in zip(blocks, ctx.memory):
+            if collect is not None:
+                collect.append(x2)
             f_state = _rng_state(x1.device)
-            x1 = x1 + block.f(x2, actx)
+            x1 = x1 + block.f(x2, actx, mem)
             g_state = _rng_state(x1.device)
             x2 = x2 + block.g_chunked(x1, ff_chunks)
             ctx.states.append((f_state, g_state))
@@ -78,7 +81,8 @@ class _ReversibleStack(torch.autograd.Function):
                 if g is not None:
                     grads[p] = grads[p] + g if p in grads else g
 
-        for block, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.states)):
+        for block, mem, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.memory),
+                                                  reversed(ctx.states)):
             g_params = [p for p in list(block.ff_norm.parameters()) + list(block.ff.parameters())
                         if p.requires_grad]
             f_params = [p for p in list(block.attn_norm.parameters())
@@ -99,7 +103,7 @@ class _ReversibleStack(torch.autograd.Function):
                     x2[:, s] = y2[:, s] - gc.detach()
             with _replay(f_state, device), _autocast(ctx.autocast), torch.enable_grad():
                 x2r = x2.detach().requires_grad_(True)
-                fx = block.f(x2r, ctx.actx)
+                fx = block.f(x2r, ctx.actx, mem)
                 res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
             add(f_params, res[1:])
             y1 = y1 - fx.detach()
@@ -107,23 +111,33 @@ class _ReversibleStack(torch.autograd.Function):
             dy2 = dy2 + res[0]
             dy1 = dy1_total
         params = ctx.params
-        return (dy1, dy2, None, None, None,
+        return (dy1, dy2, None, None, None, None, None,
                 *[grads.get(p, torch.zeros_like(p)) if p.requires_grad else None
                   for p in params])
 
 
+def _per_layer(memory, blocks) -> list:
+    return [None] * len(blocks) if memory is None else list(memory)
+
+
 def reversible_forward(blocks: nn.ModuleList, x1: torch.Tensor, x2: torch.Tensor,
-                       actx: AttentionContext, ff_chunks: int):
-    """Run `blocks` reversibly: activation memory does not grow with depth."""
+                       actx: AttentionContext, ff_chunks: int, memory=None, collect=None):
+    """Run `blocks` reversibly: activation memory does not grow with depth.
+
+    memory: one (batch, m, d_model) state per layer that its attention also reads as keys
+    (`genolong.models.memory`), held as a constant; collect: a list that receives each layer's
+    attention input x2, for the next segment's memory."""
     params = list(blocks.parameters())
-    return _ReversibleStack.apply(x1, x2, list(blocks), actx, ff_chunks, *params)
+    return _ReversibleStack.apply(x1, x2, list(blocks), actx, ff_chunks, memory, collect, *params)
 
 
 def irreversible_forward(blocks: nn.ModuleList, x1: torch.Tensor, x2: torch.Tensor,
-                         actx: AttentionContext, ff_chunks: int):
+                         actx: AttentionContext, ff_chunks: int, memory=None, collect=None):
     """The same arithmetic with ordinary autograd: the reference for tests, and the path used
     when no gradient is needed."""
-    for block in blocks:
-        x1 = x1 + block.f(x2, actx)
+    for block, mem in zip(blocks, _per_layer(memory, blocks)):
+        if collect is not None:
+            collect.append(x2)
+        x1 = x1 + block.f(x2, actx, mem)
         x2 = x2 + block.g_chunked(x1, ff_chunks)
     return x1, x2

@@ -12,11 +12,12 @@ class RotaryEmbedding(nn.Module):
         self.head_dim = head_dim
         self.base = base
 
-    def forward(self, length: int, device: torch.device, dtype: torch.dtype):
-        """cos and sin, each (length, head_dim), for positions 0..length-1."""
+    def forward(self, length: int, device: torch.device, dtype: torch.dtype, offset: int = 0):
+        """cos and sin, each (length, head_dim), for positions offset..offset+length-1 (a
+        segment of a stream continues where the previous one stopped)."""
         inv_freq = self.base ** (-torch.arange(0, self.head_dim, 2, device=device,
                                                dtype=torch.float64) / self.head_dim)
-        pos = torch.arange(length, device=device, dtype=torch.float64)
+        pos = torch.arange(offset, offset + length, device=device, dtype=torch.float64)
         angles = torch.outer(pos, inv_freq)  # (length, head_dim / 2)
         angles = torch.cat([angles, angles], dim=-1)  # (length, head_dim)
         return angles.cos().to(dtype), angles.sin().to(dtype)

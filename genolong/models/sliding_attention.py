@@ -23,16 +23,24 @@ from genolong.models.masking import PAD_VALUE, score_dtype, scores_in_fp32, sdpa
 
 def sliding_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
                    padding_mask: torch.Tensor | None = None,
-                   global_mask: torch.Tensor | None = None) -> torch.Tensor:
+                   global_mask: torch.Tensor | None = None, memory=None) -> torch.Tensor:
     """q, k, v (batch, heads, L, d); masks (batch, L) bool. Returns (batch, heads, L, d) in q's
-    dtype; scores, softmax and merges run in the score dtype whatever autocast is on."""
+    dtype; scores, softmax and merges run in the score dtype whatever autocast is on.
+
+    memory: (k_mem, v_mem, off) for the `window` positions before the segment, k_mem and v_mem
+    (batch, heads, window, d), off (batch, window) True where a memory key is absent; it takes
+    the place of the masked chunk before the first one (no global positions with it)."""
+    if memory is not None and global_mask is not None:
+        raise ValueError("sliding attention: a segment memory cannot be combined with global positions")
     sdt = score_dtype(q.dtype)
+    if memory is not None:
+        memory = (memory[0].to(sdt), memory[1].to(sdt), memory[2])
     with scores_in_fp32(q.device):
-        out = _sliding_attend(q.to(sdt), k.to(sdt), v.to(sdt), window, padding_mask, global_mask)
+        out = _sliding_attend(q.to(sdt), k.to(sdt), v.to(sdt), window, padding_mask, global_mask, memory)
     return out.to(q.dtype)
 
 
-def _sliding_attend(q, k, v, window, padding_mask, global_mask):
+def _sliding_attend(q, k, v, window, padding_mask, global_mask, memory=None):
     b, h, length, d = q.shape
     lp = math.ceil(length / window) * window
     n_chunks = lp // window
@@ -45,19 +53,20 @@ def _sliding_attend(q, k, v, window, padding_mask, global_mask):
     q_pos = pos.view(n_chunks, window)
     k_pos = torch.arange(-window, lp + window, device=q.device).unfold(0, 3 * window, window)
     outside = (q_pos.unsqueeze(-1) - k_pos.unsqueeze(-2)).abs() > window
-    outside |= ((k_pos < 0) | (k_pos >= length)).unsqueeze(-2)  # (chunks, window, 3·window)
+    # keys before the segment exist only in a memory, which masks its own absent keys
+    before = (k_pos < 0) if memory is None else torch.zeros_like(k_pos, dtype=torch.bool)
+    outside |= (before | (k_pos >= length)).unsqueeze(-2)  # (chunks, window, 3·window)
     bias = torch.zeros(outside.shape, dtype=sdt, device=q.device).masked_fill_(outside, PAD_VALUE)
-    key_off = _key_mask(padding_mask, global_mask, b, length, lp, q.device)
-    if key_off is not None:
-        k_off = key_off[:, k_pos.clamp(0, lp - 1)]  # (batch, chunks, 3·window)
+    k_off = _band_key_mask(_key_mask(padding_mask, global_mask, b, length, lp, q.device),
+                           None if memory is None else memory[2], k_pos, b, lp, window)
+    if k_off is not None:  # (batch, chunks, 3·window)
         bias = bias.expand(b, *bias.shape).masked_fill(k_off[:, :, None, :], PAD_VALUE)
 
     bh = b * h
     chunks = (bh, n_chunks, window, d)
-    pad_chunks = (0, 0, 0, 0, 1, 1)
-    out, lse = band_attention(q.reshape(chunks),
-                              nn.functional.pad(k.reshape(chunks), pad_chunks),
-                              nn.functional.pad(v.reshape(chunks), pad_chunks),
+    k_mem, v_mem = (None, None) if memory is None else memory[:2]
+    out, lse = band_attention(q.reshape(chunks), _key_chunks(k.reshape(chunks), k_mem),
+                              _key_chunks(v.reshape(chunks), v_mem),
                               bias.reshape(-1, n_chunks, window, 3 * window), scale)
     out = out.view(b, h, lp, d)
     if global_mask is None:
@@ -100,6 +109,25 @@ def _key_mask(padding_mask, global_mask, b, length, lp, device):
     return off
 
 
+def _band_key_mask(key_off, memory_off, k_pos, b, lp, window):
+    """(batch, chunks, 3·window) True at the band's masked keys; memory keys at k_pos < 0."""
+    if memory_off is None:
+        return None if key_off is None else key_off[:, k_pos.clamp(0, lp - 1)]
+    if key_off is None:
+        key_off = torch.zeros(b, lp, dtype=torch.bool, device=k_pos.device)
+    both = torch.cat([memory_off.to(torch.bool), key_off], dim=1)  # (batch, window + Lp)
+    return both[:, (k_pos + window).clamp(max=window + lp - 1)]
+
+
+def _key_chunks(k: torch.Tensor, k_mem: torch.Tensor | None) -> torch.Tensor:
+    """(bh, chunks, window, d) → (bh, chunks + 2, window, d): a chunk before the first (the
+    memory, or zeros that the bias masks) and a zero chunk after the last."""
+    if k_mem is None:
+        return nn.functional.pad(k, (0, 0, 0, 0, 1, 1))
+    first = k_mem.reshape(k.shape[0], 1, *k.shape[2:]).to(k.dtype)
+    return torch.cat([first, nn.functional.pad(k, (0, 0, 0, 0, 0, 1))], dim=1)
+
+
 def _global_index(global_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions of the global tokens of each row, padded to the longest row."""
     counts = global_mask.sum(1)
@@ -114,6 +142,18 @@ class SlidingAttention(QKVAttention):
     def __init__(self, d_model: int, n_heads: int, window: int, dropout: float = 0.0):
         super().__init__(d_model, n_heads, dropout)
         self.window = window
+        self.memory_reach = window
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         return sliding_attend(q, k, v, self.window, ctx.padding_mask, ctx.global_mask)
+
+    def attend_memory(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_mem: torch.Tensor,
+                      v_mem: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
+        """The band reaches `window` keys back into the memory (its last `window` positions)."""
+        m = k_mem.shape[2]
+        off = ctx.memory_padding[:, -m:]  # (batch, m)
+        if m < self.window:  # a memory shorter than the window: absent keys in front
+            front = self.window - m
+            k_mem, v_mem = (nn.functional.pad(t, (0, 0, front, 0)) for t in (k_mem, v_mem))
+            off = nn.functional.pad(off, (front, 0), value=True)
+        return sliding_attend(q, k, v, self.window, ctx.padding_mask, None, (k_mem, v_mem, off))

@@ -34,6 +34,9 @@ class LoadedCheckpoint:
     encoder_config: Any  # EncoderConfig
     task: str  # "annotate" or "mlm"
     hparams: dict = field(default_factory=dict)
+    structure_labels: Any = None  # LabelVocab of the structure head (logits after the function columns), or None
+    transl_table: int | None = None  # the training genomes' genetic code (None: unknown or mixed)
+    window: int | None = None  # the training window, tokens
     global_step: int = 0
     path: str = ""
 
@@ -77,7 +80,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Loade
         encoder_config = make_encoder_config(hparams["encoder_config"])
         tokenizer = KmerTokenizer.from_dict(hparams["tokenizer"])
         labels = LabelVocab.from_dict(hparams["labels"])
-        net = build_net(encoder_config, hparams["task"], int(hparams["n_outputs"]))
+        structure = hparams.get("structure_labels")  # absent from checkpoints older than the structure head
+        structure_labels = LabelVocab.from_dict(structure) if structure else None
+        net = build_net(encoder_config, hparams["task"], int(hparams["n_outputs"]),
+                        structure_labels.n_outputs if structure_labels else 0)
     except (TypeError, KeyError, ValueError) as exc:
         raise GenolongError(f"{path}: checkpoint hyperparameters do not describe a network: {exc}") from None
     try:
@@ -93,6 +99,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> Loade
         encoder_config=encoder_config,
         task=str(hparams["task"]),
         hparams=dict(hparams),
+        structure_labels=structure_labels,
+        transl_table=None if hparams.get("transl_table") is None else int(hparams["transl_table"]),
+        window=None if hparams.get("window") is None else int(hparams["window"]),
         global_step=int(checkpoint.get("global_step", 0)),
         path=str(path),
     )

@@ -4,11 +4,19 @@
   sample is a pure function of `(seed, sample key)`, and the sampler numbers samples from the
   trainer's global step, so a resumed run sees exactly the windows an uninterrupted one would,
   and DDP ranks draw disjoint parts of the same global batch.
+- With `segments_per_sample` K > 1 (segment memory), a training sample is K consecutive windows
+  of one record, (K, window) per tensor (`RandomSegments`).
 - Validation / test: fixed tiled windows over the held-out regions; the last window of a region
   is padded, with `padding_mask` True at padding.
 - Optional reverse-complement augmentation: tokens through the tokenizer's RC map and reversed,
   targets reversed, strand classes swapped.
 - Token and target arrays are memory-mapped lazily in each worker process.
+- Several stores (`store_dir` a list, one per genome): they must share the tokenizer, the
+  function vocabulary and the structure vocabulary. A training window comes from one span of one
+  store, spans drawn in proportion to their length by default (`store_weights` gives each store
+  a share instead). Validation tiles the held-out regions of every store.
+- Stores with structure targets add `structure` (L,) int64 to every item (IGNORE_INDEX at
+  padding), reversed and strand-swapped with the tokens under RC augmentation.
 """
 
 from __future__ import annotations
@@ -30,49 +38,67 @@ from genolong.data.split import SPLITS
 
 @dataclass(frozen=True)
 class Span:
-    """A run of tokens of one record: `[tok_start, tok_end)`."""
+    """A run of tokens of one record of store number `store`: `[tok_start, tok_end)`."""
 
     seqid: str
     tok_start: int
     tok_end: int
+    store: int = 0
 
     @property
     def length(self) -> int:
         return self.tok_end - self.tok_start
 
 
+def store_list(store_dir) -> list[str]:
+    """`data.store_dir` as a list of paths: one string, or a list / ListConfig of them."""
+    if isinstance(store_dir, (str, Path)):
+        return [str(store_dir)]
+    stores = [str(s) for s in store_dir]
+    if not stores:
+        raise GenolongError("data.store_dir: an empty list of token stores")
+    return stores
+
+
 class _StoreWindows(Dataset):
     """Shared lazy store access: each worker process memory-maps the arrays on first use."""
 
-    def __init__(self, store_dir: str, window: int, multilabel: bool, n_outputs: int):
-        self.store_dir = str(store_dir)
+    def __init__(self, store_dir, window: int, multilabel: bool, n_outputs: int, structure: bool = False):
+        self.store_dirs = store_list(store_dir)
         self.window = int(window)
         self.multilabel = multilabel
         self.n_outputs = n_outputs
-        self._store = None
+        self.structure = bool(structure)
+        self._stores = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_store"] = None  # memory maps are opened again in each worker
+        state["_stores"] = None  # memory maps are opened again in each worker
         return state
 
     @property
-    def store(self):
-        if self._store is None:
+    def stores(self) -> list:
+        if self._stores is None:
             from genolong.data.store import TokenStore
 
-            self._store = TokenStore(self.store_dir)
-        return self._store
+            self._stores = [TokenStore(d) for d in self.store_dirs]
+        return self._stores
 
-    def _window(self, seqid: str, start: int, end: int) -> dict:
-        """Tokens / targets of `[start, end)`, padded to `window` tokens."""
+    def _window(self, seqid: str, start: int, end: int, store: int = 0) -> dict:
+        """Tokens / targets of `[start, end)` of one store's record, padded to `window` tokens."""
         n = end - start
+        source_store = self.stores[store]
         tokens = np.zeros(self.window, dtype=np.int64)  # (L,), 0 = [PAD]
-        tokens[:n] = self.store.tokens(seqid)[start:end]
+        tokens[:n] = source_store.tokens(seqid)[start:end]
         padding = np.ones(self.window, dtype=bool)  # (L,), True at padding
         padding[:n] = False
-        targets = loss_targets(np.asarray(self.store.targets(seqid)[start:end]), self.multilabel, self.window)
-        return {"tokens": tokens, "targets": targets, "padding_mask": padding}
+        targets = loss_targets(np.asarray(source_store.targets(seqid)[start:end]), self.multilabel, self.window)
+        item = {"tokens": tokens, "targets": targets, "padding_mask": padding}
+        if self.structure:
+            structure = np.full(self.window, IGNORE_INDEX, dtype=np.int64)  # (L,)
+            structure[:n] = source_store.structure(seqid)[start:end]
+            item["structure"] = structure
+        return item
 
     @staticmethod
     def _to_torch(item: dict) -> dict:
@@ -82,19 +108,20 @@ class _StoreWindows(Dataset):
 class RandomWindows(_StoreWindows):
     """Sample key -> a random window (and strand) drawn from `np.random.default_rng([seed, key])`."""
 
-    def __init__(self, store_dir: str, spans: list[Span], window: int, multilabel: bool, n_outputs: int,
+    def __init__(self, store_dir, spans: list[Span], window: int, multilabel: bool, n_outputs: int,
                  seed: int = 0, rc_aug: bool = False, rc_map: np.ndarray | None = None,
-                 class_swap: np.ndarray | None = None):
-        super().__init__(store_dir, window, multilabel, n_outputs)
+                 class_swap: np.ndarray | None = None, structure: bool = False,
+                 structure_swap: np.ndarray | None = None, store_weights: list[float] | None = None):
+        super().__init__(store_dir, window, multilabel, n_outputs, structure)
         self.spans = [s for s in spans if s.length > 0]
         if not self.spans:
-            raise GenolongError(f"{store_dir}: split.tsv has no training tokens")
-        lengths = np.array([s.length for s in self.spans], dtype=np.float64)
-        self.weights = lengths / lengths.sum()
+            raise GenolongError(f"{', '.join(self.store_dirs)}: split.tsv has no training tokens")
+        self.weights = span_weights(self.spans, store_weights, len(self.store_dirs))
         self.seed = int(seed)
         self.rc_aug = bool(rc_aug)
         self.rc_map = None if rc_map is None else np.asarray(rc_map, dtype=np.int64)
         self.class_swap = class_swap
+        self.structure_swap = structure_swap
 
     def __len__(self) -> int:
         # keys are unbounded; the sampler decides which are drawn
@@ -105,7 +132,7 @@ class RandomWindows(_StoreWindows):
         span = self.spans[int(rng.choice(len(self.spans), p=self.weights))]
         n = min(self.window, span.length)
         start = span.tok_start + int(rng.integers(0, span.length - n + 1))
-        item = self._window(span.seqid, start, start + n)
+        item = self._window(span.seqid, start, start + n, span.store)
         if self.rc_aug and rng.random() < 0.5:
             item = self._reverse_complement(item, n)
         return self._to_torch(item)
@@ -117,16 +144,59 @@ class RandomWindows(_StoreWindows):
         if not self.multilabel and self.class_swap is not None:
             known = targets[:n] != IGNORE_INDEX
             targets[:n][known] = self.class_swap[targets[:n][known]]
+        if "structure" in item:
+            structure = item["structure"][:n][::-1].copy()
+            item["structure"][:n] = structure if self.structure_swap is None else self.structure_swap[structure]
         return item
+
+
+def span_weights(spans: list[Span], store_weights: list[float] | None, n_stores: int) -> np.ndarray:
+    """Probability of drawing each span: its share of all training tokens, or, with
+    `store_weights`, its store's share split among the store's spans by length."""
+    lengths = np.array([s.length for s in spans], dtype=np.float64)
+    if store_weights is None:
+        return lengths / lengths.sum()
+    weights = np.asarray(list(store_weights), dtype=np.float64)
+    if weights.shape != (n_stores,) or np.any(weights < 0) or not np.isfinite(weights).all():
+        raise GenolongError(f"data.store_weights: need {n_stores} non-negative weights, one per store, "
+                            f"got {list(store_weights)}")
+    store_of = np.array([s.store for s in spans])
+    per_store = np.bincount(store_of, weights=lengths, minlength=n_stores)
+    p = weights[store_of] * lengths / np.maximum(per_store[store_of], 1.0)
+    if p.sum() <= 0:
+        raise GenolongError("data.store_weights: every store with training tokens has weight 0")
+    return p / p.sum()
+
+
+class RandomSegments(Dataset):
+    """K consecutive segments of one record per sample, for training with a segment memory.
+
+    A sample is a random window of K·window tokens (drawn, strand-flipped and padded exactly as
+    `RandomWindows` draws one window), cut into K segments: every tensor gets a segment axis,
+    tokens (K, window), targets (K, window[, C]), padding_mask (K, window). Reverse-complemented
+    samples are flipped as a whole, so segment k+1 always follows segment k on the strand read.
+    """
+
+    def __init__(self, windows: RandomWindows, segments: int):
+        self.windows = windows
+        self.segments = int(segments)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, key: int) -> dict:
+        item = self.windows[key]
+        return {name: value.reshape(self.segments, -1, *value.shape[1:]) for name, value in item.items()}
 
 
 class TiledWindows(_StoreWindows):
     """Fixed, non-overlapping windows tiling each held-out span; the last one of a span is padded."""
 
-    def __init__(self, store_dir: str, spans: list[Span], window: int, multilabel: bool, n_outputs: int):
-        super().__init__(store_dir, window, multilabel, n_outputs)
+    def __init__(self, store_dir, spans: list[Span], window: int, multilabel: bool, n_outputs: int,
+                 structure: bool = False):
+        super().__init__(store_dir, window, multilabel, n_outputs, structure)
         self.tiles = [
-            (span.seqid, start, min(start + self.window, span.tok_end))
+            (span.seqid, start, min(start + self.window, span.tok_end), span.store)
             for span in spans
             for start in range(span.tok_start, span.tok_end, self.window)
         ]
@@ -136,6 +206,34 @@ class TiledWindows(_StoreWindows):
 
     def __getitem__(self, index: int) -> dict:
         return self._to_torch(self._window(*self.tiles[index]))
+
+
+def open_stores(store_dirs: list[str]) -> list:
+    """The stores of one run; GenolongError unless they share tokenizer and vocabularies."""
+    from genolong.data.store import TokenStore
+
+    stores = []
+    for store_dir in store_dirs:
+        if not (Path(store_dir) / "meta.json").is_file():
+            raise GenolongError(f"{store_dir}: not a token store (no meta.json); make one with `genolong prepare`")
+        stores.append(TokenStore(store_dir))
+    first = stores[0]
+
+    def vocab_key(vocab):
+        return None if vocab is None else (vocab.scheme, vocab.kind, tuple(vocab.classes))
+
+    for store in stores[1:]:
+        for what, mine, theirs in (
+            ("tokenizer", first.tokenizer.to_dict(), store.tokenizer.to_dict()),
+            ("function label vocabulary", vocab_key(first.labels), vocab_key(store.labels)),
+            ("structure vocabulary", vocab_key(first.structure_labels), vocab_key(store.structure_labels)),
+        ):
+            if mine != theirs:
+                hint = (" (prepare it with --vocab {}/labels.json)".format(first.path)
+                        if what.startswith("function") else "")
+                raise GenolongError(f"{store.path}: its {what} differs from {first.path}'s; the stores of "
+                                    f"one run must share it{hint}")
+    return stores
 
 
 class StepSampler(Sampler[int]):
@@ -181,7 +279,7 @@ class StepDataLoader(DataLoader):
 class GenomeDataModule(LightningDataModule):
     def __init__(
         self,
-        store_dir: str,
+        store_dir,
         window: int = 512,
         batch_size: int = 8,
         batches_per_epoch: int = 100,
@@ -191,19 +289,23 @@ class GenomeDataModule(LightningDataModule):
         seed: int = 0,
         repeat_batches: int = 0,
         pin_memory: bool = False,
+        store_weights: list[float] | None = None,
+        segments_per_sample: int = 1,
     ):
         super().__init__()
+        if int(segments_per_sample) < 1:
+            raise GenolongError(f"data.segments_per_sample: must be at least 1, got {segments_per_sample}")
+        # > 1: training samples are that many consecutive windows of one record (RandomSegments)
+        self.segments_per_sample = int(segments_per_sample)
         if int(window) < 1:
             raise GenolongError(f"data.window: must be at least 1 token, got {window}")
         if int(batch_size) < 1 or int(batches_per_epoch) < 1:
             raise GenolongError(f"data.batch_size / data.batches_per_epoch must be >= 1, got "
                                 f"{batch_size} / {batches_per_epoch}")
-        if not (Path(store_dir) / "meta.json").is_file():
-            raise GenolongError(f"{store_dir}: not a token store (no meta.json); make one with `genolong prepare`")
-        from genolong.data.store import TokenStore
-
-        self.store_dir = str(store_dir)
-        self.store = TokenStore(self.store_dir)
+        self.store_dirs = store_list(store_dir)
+        self.stores = open_stores(self.store_dirs)
+        self.store_dir = self.store_dirs[0]
+        self.store = self.stores[0]
         self.window = int(window)
         self.batch_size = int(batch_size)
         self.batches_per_epoch = int(batches_per_epoch)
@@ -213,37 +315,53 @@ class GenomeDataModule(LightningDataModule):
         self.seed = int(seed)
         self.repeat_batches = int(repeat_batches)
         self.pin_memory = bool(pin_memory)
+        self.store_weights = None if store_weights is None else [float(w) for w in store_weights]
         self.labels = self.store.labels
         self.tokenizer = self.store.tokenizer
+        self.structure_labels = self.store.structure_labels
+        self.transl_tables = [s.transl_table for s in self.stores]
         self.multilabel = self.labels.kind == "multilabel"
         self.n_outputs = self.labels.n_outputs
+
+    @property
+    def with_structure(self) -> bool:
+        return self.structure_labels is not None
 
     # ---- what the module needs to know ----------------------------------------------------
     def spans(self, split: str) -> list[Span]:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return [Span(r.seqid, int(r.tok_start), int(r.tok_end)) for r in self.store.regions(split)
+        return [Span(r.seqid, int(r.tok_start), int(r.tok_end), i)
+                for i, store in enumerate(self.stores) for r in store.regions(split)
                 if int(r.tok_end) > int(r.tok_start)]
 
+    def targets(self, span: Span) -> np.ndarray:
+        """The function targets of a span, read into memory."""
+        return np.asarray(self.stores[span.store].targets(span.seqid)[span.tok_start:span.tok_end])
+
     def class_frequencies(self, split: str = "train") -> np.ndarray:
-        """The class / term prior (`labels.class_prior`) over a split's tokens."""
-        return class_prior((self.store.targets(s.seqid)[s.tok_start:s.tok_end] for s in self.spans(split)),
-                           self.labels.kind, self.n_outputs)
+        """The class / term prior (`labels.class_prior`) over a split's tokens, every store's."""
+        return class_prior((self.targets(s) for s in self.spans(split)), self.labels.kind, self.n_outputs)
 
     # ---- datasets and loaders -------------------------------------------------------------
-    def train_dataset(self) -> RandomWindows:
-        return RandomWindows(
-            self.store_dir, self.spans("train"), self.window, self.multilabel, self.n_outputs,
+    def train_dataset(self) -> RandomWindows | RandomSegments:
+        k = self.segments_per_sample
+        windows = RandomWindows(
+            self.store_dirs, self.spans("train"), self.window * k, self.multilabel, self.n_outputs,
             seed=self.seed, rc_aug=self.rc_aug, rc_map=self.tokenizer.rc_map,
-            class_swap=self.labels.strand_swap(),
+            class_swap=self.labels.strand_swap(), structure=self.with_structure,
+            structure_swap=self.structure_labels.strand_swap() if self.with_structure else None,
+            store_weights=self.store_weights,
         )
+        return windows if k == 1 else RandomSegments(windows, k)
 
     def eval_dataset(self, split: str) -> TiledWindows:
         spans = self.spans(split)
         if not spans:
-            raise GenolongError(f"{self.store_dir}: split.tsv has no {split} region; re-run `genolong prepare` "
-                                "with a split that holds one out")
-        return TiledWindows(self.store_dir, spans, self.window, self.multilabel, self.n_outputs)
+            raise GenolongError(f"{', '.join(self.store_dirs)}: split.tsv has no {split} region; re-run "
+                                "`genolong prepare` with a split that holds one out")
+        return TiledWindows(self.store_dirs, spans, self.window, self.multilabel, self.n_outputs,
+                            structure=self.with_structure)
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None = None,
                 drop_last: bool = False, loader_class: type = DataLoader) -> DataLoader:

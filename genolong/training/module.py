@@ -7,6 +7,11 @@ Tasks:
   entries marked UNKNOWN (255) carry no loss; metrics `val/auprc_micro`, `val/auprc_macro`
   (over the terms) and `val/genic_f1`.
 - `mlm`: masked-LM pretraining (BERT 80/10/10 corruption of `mask_prob` of the real tokens).
+- `annotate` with `structure_labels` (the store's structure vocabulary): a second head on the same
+  encoder; loss `function_weight * function loss + structure_weight * cross-entropy over the
+  structure classes`; metrics `val/structure_macro_f1` and `val/structure_frame_acc` (tokens of
+  protein-coding genes given exactly their strand and codon position). The logits are function
+  columns then structure columns (`TokenNet`).
 
 The hyperparameters saved in every checkpoint are plain types (encoder config dict, tokenizer dict,
 label vocabulary dict, task, output width), so `GenoLongModule.load_from_checkpoint(path)` and
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_lightning import LightningModule
@@ -25,14 +31,16 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryF1Score,
+    MulticlassAccuracy,
     MulticlassF1Score,
     MulticlassMatthewsCorrCoef,
     MultilabelAveragePrecision,
 )
 
 from genolong.errors import GenolongError
-from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab
+from genolong.data.labels import IGNORE_INDEX, UNKNOWN, LabelVocab, joint_strand_swap
 from genolong.data.store import check_compatible
+from genolong.models.encoder import context_mean
 from genolong.models.heads import chunked_linear_loss
 from genolong.models.net import build_net, encoder_config_dict
 from genolong.models.strand_average import both_strands, rc_tables
@@ -79,6 +87,33 @@ def macro_over_present(per_term: torch.Tensor, positives: torch.Tensor) -> torch
     return per_term.reshape(-1)[present].float().mean()
 
 
+def chunked_class_loss(features: torch.Tensor, output: nn.Linear, targets: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
+    """`class_loss` of `output(features)` (features (N, F), targets (N,) with IGNORE_INDEX), a chunk
+    of rows at a time, over the rows with a class only."""
+    targets = targets.reshape(-1).long()
+    rows = targets != IGNORE_INDEX
+    targets = targets[rows]  # (n,)
+
+    def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(z.float(), t, weight=weights, reduction="sum")
+
+    # F.cross_entropy's mean: divided by the summed weights of the targets (0 / tiny = 0 if none)
+    total = weights[targets].sum() if weights is not None else torch.tensor(float(targets.numel()))
+    tiny = torch.finfo(torch.float32).tiny
+    return chunked_linear_loss(features[rows], output, targets, loss_sum) / total.clamp_min(tiny)
+
+
+def class_loss(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy over the tokens with a class; 0 (not NaN) for a batch with none, e.g. windows
+    inside genes of unknown function."""
+    targets = targets.reshape(-1).long()
+    if not (targets != IGNORE_INDEX).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets, weight=weight,
+                           ignore_index=IGNORE_INDEX)
+
+
 def step_seed(seed: int, step: int, batch_idx: int, rank: int) -> int:
     """A seed that depends only on where training is, so a resumed run replays the same randomness."""
     return (int(seed) * 1_000_003 + int(step) * 10_007 + int(batch_idx) * 101 + int(rank)) % (2**63 - 1)
@@ -100,6 +135,10 @@ class GenoLongModule(LightningModule):
         mask_prob: float = 0.15,
         seed: int = 0,
         rc_average: bool = False,
+        structure_labels: dict | None = None,
+        structure_weight: float = 1.0,
+        function_weight: float = 1.0,
+        transl_table: int | None = None,
         window: int | None = None,
     ):
         super().__init__()
@@ -111,6 +150,9 @@ class GenoLongModule(LightningModule):
         encoder_config = encoder_config_dict(encoder_config)
         if n_outputs is None:
             n_outputs = int(tokenizer["vocab_size"]) if task == "mlm" else len(labels["classes"])
+        if task != "annotate":
+            structure_labels = None
+        n_structure = len(structure_labels["classes"]) if structure_labels else 0
         self.save_hyperparameters(
             {
                 "task": task,
@@ -123,11 +165,16 @@ class GenoLongModule(LightningModule):
                 "mask_prob": float(mask_prob),
                 "seed": int(seed),
                 "rc_average": bool(rc_average),
+                "structure_labels": dict(structure_labels) if structure_labels else None,
+                "structure_weight": float(structure_weight),
+                "function_weight": float(function_weight),
+                "transl_table": None if transl_table is None else int(transl_table),
                 # the training window (tokens): `genolong annotate` tiles with it by default
                 "window": None if window is None else int(window),
             }
         )
-        self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs))
+        self.net = net if net is not None else build_net(encoder_config, task, int(n_outputs), n_structure)
+        self.n_structure = n_structure
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.task = task
@@ -144,11 +191,14 @@ class GenoLongModule(LightningModule):
         if self.rc_average:
             # validation, test and `genolong annotate` read both strands and average the logits;
             # buffers, so the tables follow the module to its device
-            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer), LabelVocab.from_dict(labels).strand_swap())
+            rc_map, class_swap = rc_tables(KmerTokenizer.from_dict(tokenizer),
+                                           joint_strand_swap(labels, structure_labels))
             self.register_buffer("rc_map", rc_map, persistent=False)
             self.register_buffer("class_swap", class_swap, persistent=False)
         self.val_metrics = self._make_metrics("val/")
         self.test_metrics = self._make_metrics("test/")
+        self.val_structure_metrics = self._make_structure_metrics("val/")
+        self.test_structure_metrics = self._make_structure_metrics("test/")
 
     # ---- metrics --------------------------------------------------------------------------
     def _make_metrics(self, prefix: str) -> MetricCollection | None:
@@ -172,6 +222,19 @@ class GenoLongModule(LightningModule):
             {
                 "macro_f1": MulticlassF1Score(self.n_outputs, average="macro", ignore_index=IGNORE_INDEX),
                 "mcc": MulticlassMatthewsCorrCoef(self.n_outputs, ignore_index=IGNORE_INDEX),
+            },
+            prefix=prefix,
+        )
+
+    def _make_structure_metrics(self, prefix: str) -> MetricCollection | None:
+        if not self.n_structure:
+            return None
+        return MetricCollection(
+            {
+                "structure_macro_f1": MulticlassF1Score(self.n_structure, average="macro", ignore_index=IGNORE_INDEX),
+                # per-class recall, averaged over the CDS classes in _log_metrics
+                "structure_frame_acc": MulticlassAccuracy(self.n_structure, average=None, ignore_index=IGNORE_INDEX),
+                "structure_class_count": TermPositives(self.n_structure),
             },
             prefix=prefix,
         )
@@ -201,61 +264,73 @@ class GenoLongModule(LightningModule):
                 logits.float(), (targets == 1).float(), reduction="none"
             )
             return (per_entry * known).sum() / known.sum().clamp_min(1)
-        return F.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]),
-            targets.reshape(-1).long(),
-            weight=self.class_weights,
-            ignore_index=IGNORE_INDEX,
-        )
+        return class_loss(logits, targets, self.class_weights)
 
     def _batch_targets(self, batch: dict) -> torch.Tensor:
         # the data module already encodes UNKNOWN and padding (`labels.loss_targets`)
         targets = batch["targets"]
         return targets if self.multilabel else targets.long()
 
+    def _structure_targets(self, batch: dict) -> torch.Tensor:
+        if "structure" not in batch:
+            raise GenolongError("the network has a structure head but the token store has no structure "
+                                "targets; re-run `genolong prepare` (or set task.structure_weight=0)")
+        return batch["structure"].long().masked_fill(batch["padding_mask"], IGNORE_INDEX)  # (B, L)
+
     def _shared_step(self, batch: dict, generator: torch.Generator | None = None):
+        """(loss, function logits, function targets, structure logits or None, structure targets or None)."""
         tokens, padding_mask = batch["tokens"], batch["padding_mask"]
         if self.task == "mlm":
             inputs, targets = self.mask_tokens(tokens, padding_mask, generator)
         else:
             inputs, targets = tokens, self._batch_targets(batch)
         if self.rc_average and not self.training:
-            logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, n_outputs)
+            logits = both_strands(self.net, inputs, padding_mask, self.rc_map, self.class_swap)  # (B, L, C)
         elif self.training or self.task == "mlm":
-            # only the loss is needed: never hold (B, L, n_outputs) logits
-            return self._chunked_loss(inputs, targets, padding_mask), None, targets
+            # only the loss is needed: never hold (B, L, C) logits
+            structure_targets = self._structure_targets(batch) if self.n_structure else None
+            return self._chunked_loss(inputs, targets, padding_mask, structure_targets), None, targets, None, None
         else:
-            logits = self(inputs, padding_mask)  # (B, L, n_outputs)
-        return self._loss(logits, targets, padding_mask), logits, targets
+            logits = self(inputs, padding_mask)  # (B, L, C)
+        if not self.n_structure:
+            return self._loss(logits, targets, padding_mask), logits, targets, None, None
+        function, structure = logits[..., :self.n_outputs], logits[..., self.n_outputs:]
+        structure_targets = self._structure_targets(batch)
+        structure_loss = class_loss(structure, structure_targets)
+        loss = (self.hparams.function_weight * self._loss(function, targets, padding_mask)
+                + self.hparams.structure_weight * structure_loss)
+        return loss, function, targets, structure, structure_targets
 
-    def _chunked_loss(self, inputs: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
-        """`_loss` without the logits: the head's output layer and the loss run a chunk of
+    def _chunked_loss(self, inputs: torch.Tensor, targets: torch.Tensor, padding_mask: torch.Tensor,
+                      structure_targets: torch.Tensor | None = None) -> torch.Tensor:
+        """`_loss` without the logits: each head's output layer and its loss run a chunk of
         positions at a time, and only over positions that carry a loss (the masked ~15% in mlm)."""
+        function_states, structure_states = self.net.states(inputs, padding_mask)  # (B, L, d) each
+        loss = self._features_loss(self.net.head.features(function_states, padding_mask), targets, padding_mask)
+        if structure_states is None:
+            return loss
+        structure_head = self.net.structure_head
+        structure_features = structure_head.features(structure_states, padding_mask)
+        structure_loss = chunked_class_loss(structure_features.reshape(-1, structure_features.shape[-1]),
+                                            structure_head.output, structure_targets)
+        return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
+
+    def _features_loss(self, features: torch.Tensor, targets: torch.Tensor,
+                       padding_mask: torch.Tensor) -> torch.Tensor:
+        """The function loss of the head's features (B, L, F), its output layer run a chunk at a time."""
         head = self.net.head
-        features = head.features(self.net.encoder(inputs, padding_mask=padding_mask), padding_mask)
         features = features.reshape(-1, features.shape[-1])  # (B*L, F)
-        if self.multilabel:
-            rows = ~padding_mask.reshape(-1)
-            targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
-            known = (targets != UNKNOWN).sum()
-
-            def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
-                return (per_entry * (t != UNKNOWN)).sum()
-
-            return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / known.clamp_min(1)
-        targets = targets.reshape(-1).long()
-        rows = targets != IGNORE_INDEX
-        targets = targets[rows]  # (N,)
-        weights = self.class_weights
+        if not self.multilabel:
+            return chunked_class_loss(features, head.output, targets, self.class_weights)
+        rows = ~padding_mask.reshape(-1)
+        function_targets = targets.reshape(-1, targets.shape[-1])[rows]  # (N, C)
+        known = (function_targets != UNKNOWN).sum()
 
         def loss_sum(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(z.float(), t, weight=weights, reduction="sum")
+            per_entry = F.binary_cross_entropy_with_logits(z.float(), (t == 1).float(), reduction="none")
+            return (per_entry * (t != UNKNOWN)).sum()
 
-        # F.cross_entropy's mean: divided by the summed weights of the targets (0 / tiny = 0 if none)
-        total = weights[targets].sum() if weights is not None else torch.tensor(float(targets.numel()))
-        tiny = torch.finfo(torch.float32).tiny
-        return chunked_linear_loss(features[rows], head.output, targets, loss_sum) / total.clamp_min(tiny)
+        return chunked_linear_loss(features[rows], head.output, function_targets, loss_sum) / known.clamp_min(1)
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
@@ -263,8 +338,45 @@ class GenoLongModule(LightningModule):
         # uninterrupted run would have drawn
         torch.manual_seed(step_seed(self.hparams.seed, self.global_step, batch_idx, self.global_rank))
 
+    def _segments_step(self, batch: dict) -> torch.Tensor:
+        """K consecutive segments per sample (B, K, L): run in order, each attending to the
+        detached memory the previous one left; one loss over the tokens of every segment. The
+        graphs of all K segments live until the step's single backward (as DDP expects)."""
+        encoder = self.net.encoder
+        if not encoder.cfg.memory:
+            raise GenolongError("data.segments_per_sample > 1 needs a segment memory: set model.memory > 0")
+
+        b, k, length = batch["tokens"].shape
+        flat = {name: value.reshape(b, k * length, *value.shape[3:]) for name, value in batch.items()}
+        padding_mask = flat["padding_mask"]  # (B, K·L)
+        if self.task == "mlm":
+            inputs, targets = self.mask_tokens(flat["tokens"], padding_mask)
+        else:
+            inputs, targets = flat["tokens"], self._batch_targets(flat)
+        memory, features, structure_features = None, [], []
+        width = encoder.cfg.context_pool if self.n_structure else 0
+        for s in range(0, k * length, length):
+            seg_pad = padding_mask[:, s:s + length]
+            # with a structure head: the states before context_pool, pooled here for the function head
+            h, memory = encoder(inputs[:, s:s + length], seg_pad, memory=memory, return_memory=True,
+                                pool=not self.n_structure)
+            if self.n_structure:
+                structure_features.append(self.net.structure_head.features(h, seg_pad))  # (B, L, F_s)
+                h = context_mean(h, seg_pad, width) if width > 1 else h
+            features.append(self.net.head.features(h, seg_pad))  # (B, L, F)
+        loss = self._features_loss(torch.cat(features, dim=1), targets, padding_mask)
+        if not self.n_structure:
+            return loss
+        structure = torch.cat(structure_features, dim=1)  # (B, K·L, F_s)
+        structure_loss = chunked_class_loss(structure.reshape(-1, structure.shape[-1]), self.net.structure_head.output,
+                                            self._structure_targets(flat))
+        return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._shared_step(batch)
+        if batch["tokens"].dim() == 3:  # data.segments_per_sample > 1
+            loss = self._segments_step(batch)
+        else:
+            loss = self._shared_step(batch)[0]
         if not torch.isfinite(loss):
             raise GenolongError(
                 f"training stopped: non-finite loss ({loss.item()}) at global step {self.global_step}; "
@@ -281,16 +393,24 @@ class GenoLongModule(LightningModule):
                 "lower optimizer.lr or enable gradient clipping (trainer.gradient_clip_val)"
             )
 
-    def _eval_step(self, batch: dict, batch_idx: int, stage: str, metrics: MetricCollection | None) -> None:
+    def _eval_step(self, batch: dict, batch_idx: int, stage: str, metrics: MetricCollection | None,
+                   structure_metrics: MetricCollection | None = None) -> None:
         generator = None
         if self.task == "mlm":
             # the same tokens are masked at every validation, so scores are comparable over time
             generator = torch.Generator(device=batch["tokens"].device).manual_seed(int(batch_idx))
-        loss, logits, targets = self._shared_step(batch, generator)
+        loss, logits, targets, structure, structure_targets = self._shared_step(batch, generator)
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["tokens"].shape[0])
+        real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
+        if structure_metrics is not None:
+            structure = structure.reshape(-1, self.n_structure)[real].float()  # (N, S)
+            structure_targets = structure_targets.reshape(-1)[real]  # (N,)
+            structure_metrics["structure_macro_f1"].update(structure, structure_targets)
+            structure_metrics["structure_frame_acc"].update(structure, structure_targets)
+            structure_metrics["structure_class_count"].update(
+                torch.bincount(structure_targets[structure_targets >= 0], minlength=self.n_structure).float())
         if metrics is None:
             return
-        real = ~batch["padding_mask"].reshape(-1)  # (B*L,)
         logits = logits.reshape(-1, logits.shape[-1])[real].float()  # (N, C)
         targets = targets.reshape(-1, *targets.shape[2:])[real]  # (N,) or (N, C)
         if self.multilabel:
@@ -307,6 +427,13 @@ class GenoLongModule(LightningModule):
             return
         values = metrics.compute()
         prefix = metrics.prefix
+        if f"{prefix}structure_frame_acc" in values:
+            # mean recall over the CDS classes present: tokens of protein-coding genes given their
+            # exact strand and codon position
+            cds = torch.tensor(self.cds_classes, device=values[f"{prefix}structure_frame_acc"].device)
+            counts = values.pop(f"{prefix}structure_class_count")[cds]
+            recall = values[f"{prefix}structure_frame_acc"][cds]
+            values[f"{prefix}structure_frame_acc"] = (recall * counts).sum() / counts.sum().clamp_min(1)
         if f"{prefix}auprc_macro" in values:
             values[f"{prefix}auprc_macro"] = macro_over_present(values[f"{prefix}auprc_macro"],
                                                                 values.pop(f"{prefix}term_positives"))
@@ -315,17 +442,24 @@ class GenoLongModule(LightningModule):
                       prog_bar=True, sync_dist=True)
         metrics.reset()
 
+    @property
+    def cds_classes(self) -> list[int]:
+        classes = (self.hparams.structure_labels or {}).get("classes", [])
+        return [i for i, name in enumerate(classes) if name.startswith("CDS")]
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "val", self.val_metrics)
+        self._eval_step(batch, batch_idx, "val", self.val_metrics, self.val_structure_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics(self.val_metrics)
+        self._log_metrics(self.val_structure_metrics)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, batch_idx, "test", self.test_metrics)
+        self._eval_step(batch, batch_idx, "test", self.test_metrics, self.test_structure_metrics)
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics(self.test_metrics)
+        self._log_metrics(self.test_structure_metrics)
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:

@@ -118,11 +118,18 @@ def _resume_path(cfg, ckpt_dir: Path) -> str | None:
 
 
 def resolve_store(cfg) -> None:
-    """Pick the token store: `data.store_dir`, made first by `prepare:` when it is missing; with no
-    store given at all, the embedded default genome's (`default_store:`), prepared on first use."""
+    """Pick the token stores: `data.store_dir` (one or a list), made first when missing; with no
+    store given at all, the embedded default genome's (`default_store:`), prepared on first use.
+
+    One store is made by `prepare:` (prepare()'s keyword arguments; null: it must exist). A list is
+    made by `prepare_genomes:`, store by store (genome_path, annotation_path, labels, split), the
+    rest from `prepare:` (prepare()'s defaults when null); every store after the first takes the
+    first's function vocabulary (`vocab`), so the stores of a run agree.
+    """
     from omegaconf import OmegaConf, open_dict
 
     from genolong.data.prepare import ensure_store
+    from genolong.training.datamodule import store_list
 
     options = cfg.get("prepare")
     if cfg.data.get("store_dir") in (None, "???"):
@@ -132,7 +139,20 @@ def resolve_store(cfg) -> None:
         with open_dict(cfg):
             cfg.data.store_dir = default.store_dir
         options = default.prepare
-    ensure_store(cfg.data.store_dir, OmegaConf.to_container(options, resolve=True) if options else None)
+    options = OmegaConf.to_container(options, resolve=True) if options else None
+    stores = store_list(cfg.data.store_dir)
+    per_store = OmegaConf.to_container(cfg.prepare_genomes, resolve=True) if cfg.get("prepare_genomes") else None
+    if per_store is None:
+        for store in stores:
+            ensure_store(store, options if len(stores) == 1 else None)
+        return
+    if len(per_store) != len(stores):
+        raise GenolongError(f"prepare_genomes: {len(per_store)} entries for {len(stores)} stores in data.store_dir")
+    for i, (store, own) in enumerate(zip(stores, per_store)):
+        kwargs = {**(options or {}), **{k: v for k, v in own.items() if v is not None}}
+        if i > 0 and "vocab" not in kwargs:
+            kwargs["vocab"] = str(Path(stores[0]) / "labels.json")
+        ensure_store(store, kwargs)
 
 
 def build_module(cfg, datamodule):
@@ -144,7 +164,10 @@ def build_module(cfg, datamodule):
     tokenizer = datamodule.tokenizer
     encoder_config = build(cfg.model, vocab_size=int(tokenizer.vocab_size), pad_id=int(tokenizer.pad_id))
     n_outputs = int(tokenizer.vocab_size) if task == "mlm" else int(datamodule.n_outputs)
-    net = build_net(encoder_config, task, n_outputs)
+    structure_weight = float(cfg.task.get("structure_weight", 0.0))
+    structure = datamodule.structure_labels if task == "annotate" and structure_weight > 0 else None
+    net = build_net(encoder_config, task, n_outputs, structure.n_outputs if structure else 0)
+    codes = set(datamodule.transl_tables)
     module = GenoLongModule(
         net=net,
         task=task,
@@ -158,6 +181,11 @@ def build_module(cfg, datamodule):
         mask_prob=float(cfg.task.get("mask_prob", 0.15)),
         seed=int(cfg.seed),
         rc_average=bool(cfg.task.get("rc_average", False)),
+        structure_labels=structure.to_dict() if structure else None,
+        structure_weight=structure_weight,
+        function_weight=float(cfg.task.get("function_weight", 1.0)),
+        # one code for every training genome, else none: annotate then needs --transl-table
+        transl_table=codes.pop() if len(codes) == 1 else None,
         window=int(cfg.data.window),
     )
     if cfg.task.get("pretrained"):
@@ -178,8 +206,7 @@ def prior_baseline(datamodule, split: str = "val") -> dict:
     from genolong.data.labels import UNKNOWN
 
     freq = torch.tensor(datamodule.class_frequencies("train"), dtype=torch.float32)
-    targets = [np.asarray(datamodule.store.targets(s.seqid)[s.tok_start:s.tok_end])
-               for s in datamodule.spans(split)]
+    targets = [datamodule.targets(s) for s in datamodule.spans(split)]
     if not targets:
         return {}
     target = torch.from_numpy(np.concatenate(targets).astype(np.int64))
@@ -277,7 +304,7 @@ def train(cfg) -> dict:
         "final": final,
         "test": test_metrics,
         "prior": prior_baseline(datamodule) if cfg.task.name == "annotate" and not fast_dev_run else {},
-        "store_dir": str(cfg.data.store_dir),
+        "store_dir": datamodule.store_dirs[0] if len(datamodule.store_dirs) == 1 else datamodule.store_dirs,
         "output_dir": str(output_dir),
     }
     if trainer.is_global_zero:

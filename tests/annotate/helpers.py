@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from genolong.annotate import Annotator
+from genolong.annotate.spill import SpillArray
 from genolong.data.labels import LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
 
@@ -64,3 +67,58 @@ def save_checkpoint(net_cfg: dict, labels: LabelVocab, tokenizer: KmerTokenizer,
 
 TINY_ENCODER = {"vocab_size": 4101, "d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32,
                 "attention": "full", "reversible": False}
+
+
+STRUCTURE = ["intergenic", "CDS0(+)", "CDS1(+)", "CDS2(+)", "CDS0(-)", "CDS1(-)", "CDS2(-)",
+             "tRNA(+)", "tRNA(-)", "rRNA(+)", "rRNA(-)", "ncRNA(+)", "ncRNA(-)"]
+
+
+def structure_targets(genes, n_tokens: int, k: int, stride: int) -> np.ndarray:
+    """(n_tokens,) class index into STRUCTURE, painted per the issue-15 interface from
+    (start, end, strand, biotype) genes: a token takes the class of the base at its centre."""
+    out = np.zeros(n_tokens, dtype=np.int64)
+    centre = np.arange(n_tokens) * stride + k // 2
+    for start, end, strand, biotype in genes:
+        a, b = np.searchsorted(centre, [start, end])
+        c = centre[a:b]
+        if biotype == "protein_coding":
+            pos = (c - start) % 3 if strand == "+" else (end - 1 - c) % 3
+            out[a:b] = STRUCTURE.index(f"CDS0({strand})") + pos
+        elif biotype in ("tRNA", "rRNA"):
+            out[a:b] = STRUCTURE.index(f"{biotype}({strand})")
+        elif biotype in ("ncRNA", "tmRNA", "misc_RNA"):
+            out[a:b] = STRUCTURE.index(f"ncRNA({strand})")
+    return out
+
+
+def soft_probs(targets: np.ndarray, n_classes: int, p: float = 0.9) -> np.ndarray:
+    """One-hot targets smoothed to probability `p` on the target class."""
+    probs = np.full((targets.size, n_classes), (1.0 - p) / (n_classes - 1), dtype=np.float32)
+    probs[np.arange(targets.size), targets] = p
+    return probs
+
+
+def two_head_net(n_function: int):
+    """An untrained TokenNet with function and structure heads (logits: function columns first)."""
+    from genolong.models.net import build_net
+
+    torch.manual_seed(0)
+    return build_net(TINY_ENCODER, "annotate", n_function, len(STRUCTURE)).eval()
+
+
+class OracleAnnotator(Annotator):
+    """The real network's function columns, the reference's structure (smoothed) as the structure
+    columns: the decoder and the writers then work on real genes without a trained model."""
+
+    def __init__(self, reference, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reference = reference
+
+    def _record(self, genome, seqid, length, bar, task, spill_file=None):
+        real = super()._record(genome, seqid, length, bar, task, spill_file)
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
+        oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))
+        out = SpillArray(real.n_cols)
+        out.append(np.concatenate([real[:, : self.n_function], oracle], axis=1))
+        return out

@@ -42,7 +42,9 @@ def test_default_config_dry_run_plans_every_stage():
 def test_local_profile_parses():
     result = snakemake("-n", "--forceall", "--directory", str(REPO), "--profile", str(REPO / "workflows/profiles/local"))
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "genolong-train data.store_dir=results/stores/GM12" in result.stdout + result.stderr
+    text = result.stdout + result.stderr
+    assert "genolong-train hydra.run.dir=results/train/reformer experiment=demo" in text
+    assert "results/train/reformer/stores/mm5713" in text
 
 
 def test_slurm_profile_parses():
@@ -57,7 +59,8 @@ def test_slurm_profile_parses():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c.update(train_genome="Nope"), "train_genome 'Nope' is not in genomes"),
+        (lambda c: c.update(train_genomes=["GM12", "Nope"]), "train_genomes 'Nope' is not in genomes"),
+        (lambda c: c.update(train_genomes=[]), "train_genomes"),
         (lambda c: c["genomes"]["GM12"].update(sha256="abc"), "sha256"),
         (lambda c: c["genomes"]["GM12"].update(url="https://example.org/x.gbff"), "GM12"),
         (lambda c: c["experiments"].update(broken=["no equals sign"]), "no equals sign"),

@@ -101,7 +101,11 @@ def test_debug_configs(debug, tmp_path):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiments_compose_and_instantiate(experiment, plasmid_store, tmp_path):
     cfg = compose_config([f"experiment={experiment}"], output_dir=tmp_path)
-    if cfg.prepare is not None:  # the experiment names a real genome to prepare, inside the repository
+    if cfg.prepare_genomes is not None:  # several real genomes, one store each, inside the repository
+        assert all(Path(g.genome_path).is_file() for g in cfg.prepare_genomes)
+        assert len(cfg.data.store_dir) == len(cfg.prepare_genomes)
+        assert all(str(s).startswith(str(CONF.parent)) for s in cfg.data.store_dir)
+    elif cfg.prepare is not None:  # the experiment names a real genome to prepare, inside the repository
         assert Path(cfg.prepare.genome_path).is_file()
         assert cfg.data.store_dir.startswith(str(CONF.parent))
     else:  # a budget for stores given from outside (experiment=pipeline: Snakemake's)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 import torch
 
 from genolong.training.train import compose_config, train
@@ -12,11 +13,14 @@ from tests.training.conftest import tiny
 from tests.training.helpers import genolong_train
 
 
-def test_ddp_gloo_matches_single_process(plasmid_store, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("model.memory=32", "data.segments_per_sample=2")],
+                         ids=["windows", "segments_with_memory"])
+def test_ddp_gloo_matches_single_process(plasmid_store, tmp_path, extra):
     # plain SGD without clipping or schedule: the weights after each step are the initial weights
     # minus lr times the gradient, so equal weights mean equal (all-reduced) gradients
     common = tiny(
         plasmid_store,
+        *extra,
         "model=longformer",
         "model.reversible=true",
         "model.dropout=0.0",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from genolong.training.checkpoint import load_checkpoint
+from genolong.data.structure import STRUCTURE_CLASSES
 from genolong.errors import GenolongError
 from genolong.training.module import GenoLongModule
 from genolong.training.train import build_module, compose_config, train
@@ -103,7 +104,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(plasmid_store, tm
 
 
 def test_checkpoints_describe_themselves(plasmid_store, tmp_path):
-    cfg = compose_config(tiny(plasmid_store, "model=reformer"), output_dir=tmp_path)
+    cfg = compose_config(tiny(plasmid_store, "model=reformer", "task.structure_weight=1"), output_dir=tmp_path)
     train(cfg)
     best = tmp_path / "checkpoints" / "best.ckpt"
     raw = torch.load(best, weights_only=True)  # no pickled objects anywhere in it
@@ -121,8 +122,33 @@ def test_checkpoints_describe_themselves(plasmid_store, tmp_path):
     padding[1, 30:] = True
     with torch.no_grad():
         out = loaded.net(tokens, padding)
-        assert out.shape == (2, 40, len(loaded.labels.classes))
+        # a two-head net: function columns, then the structure columns
+        assert loaded.structure_labels.classes == list(STRUCTURE_CLASSES)
+        assert out.shape == (2, 40, len(loaded.labels.classes) + len(STRUCTURE_CLASSES))
         torch.testing.assert_close(out, module.net(tokens, padding))
+    assert loaded.transl_table == 11 and loaded.window == 32
+    assert hparams["structure_labels"]["scheme"] == "structure" and hparams["window"] == 32
+
+
+def test_checkpoints_without_structure_head_still_load(plasmid_store, tmp_path):
+    """A function-only net (task.structure_weight=0), and a checkpoint written before the structure
+    head existed (no structure_labels / transl_table / window hyperparameters)."""
+    cfg = compose_config(tiny(plasmid_store, "task.structure_weight=0"), output_dir=tmp_path)
+    train(cfg)
+    raw = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert raw["hyper_parameters"]["structure_labels"] is None
+    for key in ("structure_labels", "transl_table", "window", "structure_weight", "function_weight"):
+        del raw["hyper_parameters"][key]
+    old = tmp_path / "old.ckpt"
+    torch.save(raw, old)
+    loaded = load_checkpoint(old)
+    assert loaded.structure_labels is None and loaded.transl_table is None and loaded.window is None
+    assert loaded.net.structure_head is None
+    tokens = torch.randint(5, loaded.tokenizer.vocab_size, (1, 20))
+    with torch.no_grad():
+        assert loaded.net(tokens, None).shape == (1, 20, len(loaded.labels.classes))
+    module = GenoLongModule.load_from_checkpoint(old, weights_only=True)
+    assert module.n_structure == 0
 
 
 def test_bad_checkpoints_are_user_errors(tmp_path, plasmid_store):
@@ -193,19 +219,30 @@ def test_go_validation_metrics_match_sklearn(go_store, tmp_path):
 
     from genolong.training.train import build
 
-    cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16"), output_dir=tmp_path)
+    cfg = compose_config(tiny(go_store, "data.window=256", "data.val_batch_size=16", "task.structure_weight=1"),
+                         output_dir=tmp_path)
     datamodule = build(cfg.data)
     module = build_module(cfg, datamodule).eval()
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     logged_metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
 
-    probs, targets = [], []
+    probs, targets, structure, structure_targets = [], [], [], []
     with torch.no_grad():
         for batch in datamodule.val_dataloader():
             real = ~batch["padding_mask"]
-            probs.append(torch.sigmoid(module(batch["tokens"], batch["padding_mask"]))[real].numpy())
+            logits = module(batch["tokens"], batch["padding_mask"])
+            probs.append(torch.sigmoid(logits[..., :module.n_outputs])[real].numpy())
             targets.append(batch["targets"][real].numpy())
+            structure.append(logits[..., module.n_outputs:].argmax(-1)[real].numpy())
+            structure_targets.append(batch["structure"][real].numpy())
     p, t = np.concatenate(probs), np.concatenate(targets)
+    s, st = np.concatenate(structure), np.concatenate(structure_targets)
+    present = np.union1d(s, st)
+    assert logged_metrics["val/structure_macro_f1"] == pytest.approx(
+        f1_score(st, s, labels=present, average="macro"), abs=1e-4)
+    cds = st[(st >= 1) & (st <= 6)]
+    assert cds.size and logged_metrics["val/structure_frame_acc"] == pytest.approx(
+        np.mean(s[(st >= 1) & (st <= 6)] == cds), abs=1e-4)
     known = t[:, 1:] != 255
     micro = average_precision_score(t[:, 1:][known] == 1, p[:, 1:][known])
     per_term = [average_precision_score(t[known[:, j], j + 1] == 1, p[known[:, j], j + 1])

@@ -11,10 +11,11 @@ rule annotate:
         checkpoint=lambda wc: checkpoint_file(wc.experiment),
         genome=lambda wc: genome_file(wc.genome),
         annotation=lambda wc: annotation_file(wc.genome),
-        # the checkpoint must match the training store's tokenizer and labels
-        store=store_dir(config["train_genome"]),
+        # the checkpoint must match its training stores' tokenizer and labels
+        stores=lambda wc: train_stores(wc.experiment),
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
+        store=lambda wc: f"{train_stores(wc.experiment)}/{TRAIN_GENOMES[0]}",
     conda:
         "../envs/genolong.yaml"
     log:
@@ -27,5 +28,5 @@ rule annotate:
         runtime=120,
     shell:
         "genolong annotate --checkpoint {input.checkpoint:q} --genome {input.genome:q}"
-        " --annotation {input.annotation:q} --store {input.store:q} --out {params.prefix:q}"
+        " --annotation {input.annotation:q} --store {params.store:q} --out {params.prefix:q}"
         " > {log:q} 2>&1"

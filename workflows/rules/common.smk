@@ -17,10 +17,21 @@ def _source_name(source):
     return name
 
 
+def _train_genomes():
+    """`train_genomes:` (a list), or the older single `train_genome:`."""
+    if config.get("train_genomes"):
+        return list(config["train_genomes"])
+    if config.get("train_genome"):
+        return [config["train_genome"]]
+    raise WorkflowError("config: train_genomes: no training genome given")
+
+
 def _check_config():
     genomes = config["genomes"]
-    if config["train_genome"] not in genomes:
-        raise WorkflowError(f"config: train_genome {config['train_genome']!r} is not in genomes")
+    key = "train_genomes" if config.get("train_genomes") else "train_genome"
+    for name in _train_genomes():
+        if name not in genomes:
+            raise WorkflowError(f"config: {key} {name!r} is not in genomes")
     for entry in config.get("evaluations", []):
         if entry["genome"] not in genomes:
             raise WorkflowError(f"config: evaluations: unknown genome {entry['genome']!r}")
@@ -33,6 +44,10 @@ def _check_config():
 
 
 _check_config()
+
+# Every experiment trains on these, in this order; the first one's store sets the label vocabulary
+# and fits the baselines.
+TRAIN_GENOMES = _train_genomes()
 
 EXPERIMENTS = sorted(config["experiments"])
 EVALUATIONS = sorted(
@@ -85,6 +100,36 @@ def fetch_local_input(wildcards):
 
 def store_dir(genome):
     return f"results/stores/{genome}"
+
+
+def train_stores(experiment):
+    """The experiment's own token stores (its k and label scheme), made by genolong-train."""
+    return f"results/train/{experiment}/stores"
+
+
+def _hydra_string(value):
+    """A Hydra override value quoted, so paths and specs with ':' or ',' stay one string."""
+    text = str(value)
+    if "'" in text:
+        raise WorkflowError(f"config: {text!r}: a quote (') in a path or setting is not supported")
+    return f"'{text}'"
+
+
+def train_data_overrides(experiment):
+    """data.store_dir and prepare_genomes for genolong-train: one store per training genome, each
+    made from the genome's files; a genome's own `labels:` / `split:` win over the experiment's."""
+    stores, entries = [], []
+    for genome in TRAIN_GENOMES:
+        entry = config["genomes"][genome]
+        stores.append(_hydra_string(f"{train_stores(experiment)}/{genome}"))
+        fields = {"genome_path": genome_file(genome)}
+        if "annotation" in entry:
+            fields["annotation_path"] = annotation_file(genome)
+        for key in ("labels", "split"):
+            if key in entry:
+                fields[key] = entry[key]
+        entries.append("{" + ",".join(f"{k}:{_hydra_string(v)}" for k, v in fields.items()) + "}")
+    return [f"data.store_dir=[{','.join(stores)}]", f"prepare_genomes=[{','.join(entries)}]"]
 
 
 def checkpoint_file(experiment):

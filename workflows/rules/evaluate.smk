@@ -35,10 +35,10 @@ rule evaluate:
         genome=lambda wc: genome_file(wc.genome),
         reference=lambda wc: annotation_file(wc.genome),
         # k-mer logistic regression and term prior, fitted on the training genome's train split
-        baseline=f"results/baselines/{config['train_genome']}.json",
+        baseline=f"results/baselines/{TRAIN_GENOMES[0]}.json",
         curves=lambda wc: rules.train.output.curves.format(experiment=wc.experiment),
         # on the training genome itself, only its held-out test regions are scored
-        store=lambda wc: store_dir(wc.genome) if wc.genome == config["train_genome"] else [],
+        store=lambda wc: store_dir(wc.genome) if wc.genome in TRAIN_GENOMES else [],
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
         held_out=lambda wc, input: ["--store", input.store, "--split", "test"] if input.store else [],

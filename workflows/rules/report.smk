@@ -36,7 +36,7 @@ rule report:
             for g, x in EVALUATIONS
             for arg in (
                 "--evaluation",
-                f"{g} (test split)" if g == config["train_genome"] else g,
+                f"{g} (test split)" if g in TRAIN_GENOMES else g,
                 x,
                 evaluate_dir(g, x),
                 f"results/benchmarks/annotate/{g}/{x}.tsv",

@@ -1,0 +1,172 @@
+"""Annotation quality on genomes never trained on: the issue-15 target table, measured.
+
+For each row (a genome kept out of training, and the recipe trained on its relatives):
+1. train the recipe (`genolong-train experiment=<recipe> seed=<s>`), or take `--checkpoint`s;
+2. fit the k-mer logistic regression on the same training store (`genolong baseline`);
+3. `genolong annotate` the unseen genome and `genolong evaluate` it against its reference,
+   beside the term prior, the k-mer regression, the no-learning ORF baseline and pyrodigal.
+Prints one table and writes JSON; with several seeds, the mean and the spread (min-max).
+
+    python benchmarks/quality.py --row afade --train --seeds 0 1 2 --json benchmarks/quality.json
+    python benchmarks/quality.py --row afade --checkpoint run/checkpoints/best.ckpt
+
+Every figure comes from the test genome, never from the data a recipe was chosen on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+
+# row -> (unseen genome, its reference, recipe, training stores the recipe prepares, function metric)
+ROWS = {
+    "afade": {
+        "genome": DATA / "mycoides_Afade.fna.gz",
+        "reference": DATA / "mycoides_Afade.gff3.gz",
+        "recipe": "demo",
+        "function": "gene.fmax",
+        "targets": {"protein-coding F1": 0.90, "exact stop": 0.95},
+    },
+    "umn026": {
+        "genome": DATA / "ecoli_UMN026.gbk.gz",
+        "reference": DATA / "ecoli_UMN026.gbk.gz",
+        "recipe": "ecoli",
+        "function": "gene.macro_f1",
+        "targets": {"protein-coding F1": 0.93, "exact stop": 0.95},
+    },
+}
+SYSTEMS = ("model", "orf", "pyrodigal", "kmer_logreg", "term_prior", "majority")
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("$ " + " ".join(map(str, cmd)) + "\n")
+        fh.flush()
+        done = subprocess.run([str(c) for c in cmd], stdout=fh, stderr=subprocess.STDOUT, cwd=REPO)
+    if done.returncode:
+        sys.exit(f"quality: `{' '.join(map(str, cmd))}` failed (exit {done.returncode}); see {log}")
+
+
+def bin_of(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else name
+
+
+def train(recipe: str, seed: int, out: Path, threads: int, log: Path) -> tuple[Path, Path]:
+    """(best checkpoint, first training store) of one seed of a recipe."""
+    run([bin_of("genolong-train"), f"experiment={recipe}", f"seed={seed}", f"torch_threads={threads}",
+         f"paths.store_root={out.parent / 'stores'}", f"hydra.run.dir={out}", "trainer.enable_progress_bar=false"],
+        log)
+    metrics = json.loads((out / "metrics.json").read_text())
+    stores = metrics["store_dir"]
+    first = stores[0] if isinstance(stores, list) else stores.split(",")[0].strip("[]' ")
+    return Path(metrics["best_checkpoint"] or metrics["last_checkpoint"]), Path(first)
+
+
+def evaluate(row: dict, checkpoint: Path, store: Path | None, out: Path, log: Path) -> dict:
+    """Annotate the unseen genome with `checkpoint` and score it; returns {system: metrics}."""
+    out.mkdir(parents=True, exist_ok=True)
+    pred = out / "pred"
+    t0 = time.perf_counter()
+    run([bin_of("genolong"), "annotate", "--checkpoint", checkpoint, "--genome", row["genome"],
+         "--annotation", row["reference"], "--out", pred, "--no-progress"], log)
+    seconds = time.perf_counter() - t0
+    cmd = [bin_of("genolong"), "evaluate", "--pred", pred, "--reference", row["reference"], "--genome", row["genome"],
+           "--out", out / "eval", "--no-plots"]
+    if store is not None:
+        run([bin_of("genolong"), "baseline", "--store", store, "--out", out / "kmer.json"], log)
+        cmd += ["--baseline", out / "kmer.json"]
+    run(cmd, log)
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    found = {"model": metrics["model"], **metrics.get("baselines", {})}
+    found["model"]["annotate_seconds"] = seconds
+    return found
+
+
+def pick(metrics: dict, path: str) -> float | None:
+    node = metrics
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return float(node) if isinstance(node, (int, float)) else None
+
+
+def summarise(row_name: str, runs: list[dict]) -> list[dict]:
+    """One line per system: mean and min-max over the runs of each headline figure."""
+    row = ROWS[row_name]
+    columns = {"protein-coding F1": "protein_coding.f1", "precision": "protein_coding.precision",
+               "recall": "protein_coding.recall", "exact stop": "protein_coding.exact_stop",
+               "exact start": "protein_coding.exact_start", "function": row["function"]}
+    lines = []
+    for system in SYSTEMS:
+        values = {col: [v for r in runs if system in r and (v := pick(r[system], path)) is not None]
+                  for col, path in columns.items()}
+        if not any(values.values()):
+            continue
+        lines.append({"genome": row_name, "system": system, "n_runs": max(len(v) for v in values.values()),
+                      **{col: (statistics.fmean(v), min(v), max(v)) if v else None for col, v in values.items()}})
+    return lines
+
+
+def render(lines: list[dict]) -> str:
+    cols = ["protein-coding F1", "precision", "recall", "exact stop", "exact start", "function"]
+    out = ["| genome | system | runs | " + " | ".join(cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
+    for line in lines:
+        cells = []
+        for col in cols:
+            v = line[col]
+            cells.append("" if v is None else (f"{v[0]:.3f}" if v[1] == v[2] else f"{v[0]:.3f} ({v[1]:.3f}-{v[2]:.3f})"))
+        out.append(f"| {line['genome']} | {line['system']} | {line['n_runs']} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--row", choices=sorted(ROWS), action="append", required=True)
+    parser.add_argument("--train", action="store_true", help="train each row's recipe (one run per seed)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--checkpoint", action="append", default=[],
+                        help="evaluate these checkpoints instead of training (one per --row, in order)")
+    parser.add_argument("--store", action="append", default=[],
+                        help="training store for the k-mer baseline of each --checkpoint (optional)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
+    parser.add_argument("--work", type=Path, default=REPO / "results" / "quality")
+    parser.add_argument("--json", type=Path, help="write the table and every run's metrics here")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    log = args.work / "quality.log"
+    table, raw = [], {}
+    for i, name in enumerate(args.row):
+        row = ROWS[name]
+        runs = []
+        if args.train:
+            for seed in args.seeds:
+                ckpt, store = train(row["recipe"], seed, args.work / name / f"seed{seed}", args.threads, log)
+                runs.append(evaluate(row, ckpt, store, args.work / name / f"seed{seed}" / "unseen", log))
+        else:
+            if i >= len(args.checkpoint):
+                parser.error(f"--row {name}: give a --checkpoint for it, or --train")
+            store = Path(args.store[i]) if i < len(args.store) else None
+            runs.append(evaluate(row, Path(args.checkpoint[i]), store, args.work / name / "given", log))
+        raw[name] = runs
+        table += summarise(name, runs)
+    print(render(table))
+    if args.json:
+        args.json.write_text(json.dumps({"table": table, "runs": raw, "rows": {n: {k: str(v) for k, v in ROWS[n].items()}
+                                                                                  for n in args.row}},
+                                        indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Gene-model outputs the way Prokka and Bakta write them: GFF3, GenBank and protein FASTA.
+
+GFF3 (1-based closed): one `gene` per call (`gene_biotype`, the decoder's score in column 6)
+with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA` or `ncRNA`,
+linked by `ID`/`Parent`. The child carries the function: `product`, GO terms whose pooled
+probability reaches the GO threshold (`genolong annotate --go-threshold`, default 0.5) as `Ontology_term=GO:...` (GFF3 specification),
+`function_score` (the probability of the predicted label), and a CDS its `transl_table`. GenBank (Biopython): `gene` + `CDS` (with `/translation`, `/transl_table`,
+`/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS,
+named by the gene ID. Translations are Biopython's, `cds=True` (start codon read as Met, the
+stop dropped), so they equal what a reader computes from the coordinates.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+from genolong.annotate.genes import GeneCall
+from genolong.annotate.writers import SOURCE, escape_attr, escape_seqid
+from genolong.atomic import atomic_open
+
+CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "ncRNA": "ncRNA"}
+UNKNOWN_PRODUCT = "hypothetical protein"
+
+
+GO_THRESHOLD = 0.5  # default: a term goes into the annotation when its pooled probability reaches this
+
+
+def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> list[str]:
+    """The GO terms of a protein-coding call (multilabel vocabularies): those whose pooled
+    probability reaches `threshold`. genes.tsv keeps every probability for ranking."""
+    if kind != "multilabel" or gene.biotype != "protein_coding":
+        return []
+    terms = labels["classes"][1:]
+    return [t for t, p in zip(terms, gene.probs[1:]) if p >= threshold and t.startswith("GO:")]
+
+
+def product(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> str:
+    """The product name: an RNA's type; a CDS's function class, or the names of its GO terms."""
+    if gene.biotype != "protein_coding":
+        return gene.biotype
+    if kind != "multilabel":  # a function class (e.g. the `product` scheme's "ribosomal protein")
+        if gene.label == "other":
+            return "protein of another function class"
+        return UNKNOWN_PRODUCT if gene.label in ("intergenic", "genic") else gene.label
+    names = [labels.get("descriptions", {}).get(t) for t in go_terms(gene, kind, labels, threshold)]
+    names = [n for n in names if n]
+    return f"protein with GO function: {'; '.join(names)}" if names else UNKNOWN_PRODUCT
+
+
+def cds_sequence(genome, gene: GeneCall):
+    """The called CDS as a Biopython Seq, on the gene's strand."""
+    from Bio.Seq import Seq
+
+    seq = Seq(genome.fetch(gene.seqid, gene.start, gene.end).decode("ascii").upper())
+    return seq if gene.strand == "+" else seq.reverse_complement()
+
+
+def translate(genome, gene: GeneCall, table: int) -> str:
+    return str(cds_sequence(genome, gene).translate(table=table, cds=True))
+
+
+def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: str, labels: dict,
+                    table: int | None, go_threshold: float = GO_THRESHOLD) -> Iterable[str]:
+    yield "##gff-version 3\n"
+    for seqid, length in lengths.items():
+        yield f"##sequence-region {escape_seqid(seqid)} 1 {length}\n"
+    for g in genes:
+        gid = escape_attr(g.gene_id)
+        score = "." if g.gene_score is None else f"{g.gene_score:.4f}"
+        common = [escape_seqid(g.seqid), SOURCE]
+        span = [str(g.start + 1), str(g.end), score, g.strand]
+        yield "\t".join(common + ["gene"] + span + [".", f"ID={gid};locus_tag={gid};gene_biotype={g.biotype}"]) + "\n"
+        child = CHILD_TYPE.get(g.biotype, "ncRNA")
+        attrs = [f"ID={gid}.{child.lower()}", f"Parent={gid}", f"locus_tag={gid}",
+                 f"product={escape_attr(product(g, kind, labels, go_threshold))}", f"function_score={g.score:.4f}"]
+        terms = go_terms(g, kind, labels, go_threshold)
+        if terms:
+            attrs.append("Ontology_term=" + ",".join(escape_attr(t) for t in terms))
+        if child == "CDS" and table is not None:
+            attrs.append(f"transl_table={table}")
+        phase = "0" if child == "CDS" else "."
+        yield "\t".join(common + [child] + span + [phase, ";".join(attrs)]) + "\n"
+
+
+def write_gene_gff3(path: str | os.PathLike, genes: Sequence[GeneCall], lengths: dict[str, int], kind: str,
+                    labels: dict, table: int | None, go_threshold: float = GO_THRESHOLD) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(gene_gff3_lines(genes, lengths, kind, labels, table, go_threshold))
+
+
+def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str, labels: dict,
+                    table: int, go_threshold: float = GO_THRESHOLD):
+    """One Biopython SeqRecord per record, with gene and CDS / RNA features."""
+    from Bio.Seq import Seq
+    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqRecord import SeqRecord
+
+    by_seqid: dict[str, list[GeneCall]] = {}
+    for g in genes:
+        by_seqid.setdefault(g.seqid, []).append(g)
+    for seqid, length in lengths.items():
+        record = SeqRecord(Seq(genome.fetch(seqid).decode("ascii")), id=seqid, name=seqid[:16],
+                           description=f"{seqid} annotated by genolong", annotations={"molecule_type": "DNA"})
+        for g in by_seqid.get(seqid, []):
+            loc = FeatureLocation(g.start, g.end, strand=1 if g.strand == "+" else -1)
+            record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
+            quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)]}
+            terms = go_terms(g, kind, labels, go_threshold)
+            if terms:
+                quals["db_xref"] = terms
+            if g.biotype == "protein_coding":
+                quals.update(codon_start=["1"], transl_table=[str(table)], translation=[translate(genome, g, table)])
+            record.features.append(SeqFeature(loc, type=CHILD_TYPE.get(g.biotype, "ncRNA"), qualifiers=quals))
+        yield record
+
+
+def write_genbank(path: str | os.PathLike, genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str,
+                  labels: dict, table: int, go_threshold: float = GO_THRESHOLD) -> None:
+    from Bio import SeqIO
+
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        SeqIO.write(genbank_records(genome, lengths, genes, kind, labels, table, go_threshold), fh, "genbank")
+
+
+def write_faa(path: str | os.PathLike, genome, genes: Sequence[GeneCall], table: int) -> None:
+    """Protein FASTA: `>gene_id seqid:start-end(strand)`, 60 residues a line."""
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        for g in genes:
+            if g.biotype != "protein_coding":
+                continue
+            protein = translate(genome, g, table)
+            fh.write(f">{g.gene_id} {g.seqid}:{g.start + 1}-{g.end}({g.strand})\n")
+            fh.writelines(protein[i : i + 60] + "\n" for i in range(0, len(protein), 60))

@@ -1,0 +1,244 @@
+"""Gene models from structure probabilities: ORFs scored by the structure head, RNA as segments.
+
+Structure classes (see /work/ISSUE15_INTERFACE.md): `intergenic`, `CDS{p}(+/-)` with p the codon
+position of the token's centre base counted along the gene from its first coding base, and
+stranded tRNA / rRNA / ncRNA.
+
+Protein-coding genes. Every ORF of the genome's code (`orfs.find_orfs`) is a candidate. A token
+t supports an ORF when the class the ORF predicts for it (its strand, and the codon position of
+its centre under the ORF's frame) is likely: its evidence is the clipped log-odds
+`log q_t - log(1 - q_t)`, so tokens of another frame, strand or of intergenic sequence count
+against the ORF. Each base carries 1/stride of the evidence of the token whose block holds it
+(blocks of `stride` bases centred on the token centres), so an ORF's score is a difference of
+a piecewise-linear cumulative sum and start codons a few bases apart get different scores. Per
+stop codon the start with the best score is kept (the start choice is the evidence's, plus a
+small prior on the start codon); the
+candidates with a positive score are then taken best first, dropping any that overlaps an
+accepted gene by more than `max_overlap` bp (either strand).
+
+RNA genes: the Viterbi of `decode.py` over {other, tRNA(+/-), rRNA(+/-), ncRNA(+/-)}, where
+`other` pools intergenic and coding, then runs shorter than `min_rna_length` are dropped.
+
+Memory: a record is decoded in chunks of `chunk_bp` bases with `margin_bp` of sequence on each
+side (the longest gene that is found whole); a chunk keeps the ORFs whose stop codon lies in its
+core, so every ORF is scored once. Only the positive candidates outlive their chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genolong.annotate.decode import decode_record
+from genolong.annotate.orfs import _code_of, encode_bases, find_orfs, greedy_select
+from genolong.data.labels import split_strand
+from genolong.errors import GenolongError
+
+RNA_KINDS = ("tRNA", "rRNA", "ncRNA")
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    table: int = 11
+    min_length: int = 90  # shortest protein-coding gene, bp with the stop codon
+    max_overlap: int = 60  # bp two accepted genes may share
+    min_score: float = 0.0  # an ORF needs more evidence than this (summed over its tokens)
+    clip: float = 4.0  # |log-ratio| per token is capped: one confident token cannot veto a gene
+    p_switch: float = 0.005  # RNA Viterbi
+    min_rna_length: int = 60
+    rna_floor: float = 0.2  # RNA decoding runs only near tokens where an RNA class reaches this
+    chunk_bp: int = 1_000_000
+    margin_bp: int = 60_000
+    # log-probability of each start codon, added to an ORF's score (0 for codons not listed):
+    # E. coli's usage, ATG 83%, GTG 14%, TTG 3% (Blattner et al. 1997); it breaks near-ties between
+    # starts a few codons apart (measured on GM12 with the demo model: exact starts 0.808 -> 0.822)
+    start_prior: tuple = (("ATG", 0.0), ("GTG", -1.78), ("TTG", -3.32))
+
+
+@dataclass
+class GeneModel:
+    seqid: str
+    start: int  # bp, 0-based half-open
+    end: int
+    strand: str  # "+" or "-"
+    biotype: str  # protein_coding, tRNA, rRNA or ncRNA
+    score: float  # protein-coding: mean evidence (log-ratio) per token; RNA: mean probability of the class
+
+
+@dataclass(frozen=True)
+class StructureClasses:
+    intergenic: int
+    cds: np.ndarray  # (2, 3): [strand (0 '+', 1 '-'), codon position] -> class index
+    rna: dict  # (kind, strand) -> class index
+
+    @classmethod
+    def from_names(cls, names: list[str]) -> "StructureClasses":
+        index = {split_strand(n): i for i, n in enumerate(names)}
+        try:
+            cds = np.array([[index[(f"CDS{p}", s)] for p in range(3)] for s in "+-"], dtype=np.int64)
+            intergenic = index[("intergenic", ".")]
+        except KeyError as exc:
+            raise GenolongError(f"structure labels: no class {exc.args[0]} (classes: {', '.join(names)})") from None
+        rna = {(kind, s): index[(kind, s)] for kind in RNA_KINDS for s in "+-" if (kind, s) in index}
+        return cls(intergenic, cds, rna)
+
+
+def _log_ratio(q: np.ndarray, other: np.ndarray, clip: float) -> np.ndarray:
+    eps = 1e-6
+    return np.clip(np.log(q + eps) - np.log(other + eps), -clip, clip)
+
+
+def frame_evidence(probs: np.ndarray, classes: StructureClasses, k: int, stride: int, clip: float) -> np.ndarray:
+    """(2, 3, n_tokens) float32 evidence that token t is coding on strand s in ORF frame r.
+
+    Two clipped log-ratios, added: the frame term, the probability of the class the ORF
+    predicts (its codon position) against the best other class; and the strand term, the
+    coding mass of the strand (three positions summed) against the best of intergenic, the
+    other strand's coding mass and each RNA class. An ORF so needs its class to beat the rest by
+    a margin, whatever the model's calibration; and where the model knows a gene's strand but
+    not its frame, the strand term alone still favours the ORFs over it (the longest first).
+
+    Frame r of an ORF: + strand, r = start % 3 and the centre c of token t sits at codon
+    position (c - r) % 3; - strand, r = (end - 1) % 3 and the position is (r - c) % 3.
+    """
+    probs = np.asarray(probs, dtype=np.float32)
+    n = probs.shape[0]
+    rows = np.arange(n)
+    centre = rows.astype(np.int64) * stride + k // 2
+    order = np.argsort(probs, axis=1)[:, -2:]  # (n, 2): second best, best
+    best, second = probs[rows, order[:, 1]], probs[rows, order[:, 0]]
+    coding = probs[:, classes.cds.ravel()].reshape(n, 2, 3).sum(axis=2)  # (n, 2) per strand
+    rna = probs[:, list(classes.rna.values())].max(axis=1) if classes.rna else np.zeros(n, np.float32)
+    background = np.maximum(probs[:, classes.intergenic], rna)  # (n,)
+    out = np.empty((2, 3, n), dtype=np.float32)
+    for s in range(2):
+        strand = _log_ratio(coding[:, s], np.maximum(background, coding[:, 1 - s]), clip)
+        for r in range(3):
+            pos = (centre - r) % 3 if s == 0 else (r - centre) % 3
+            target = classes.cds[s][pos]  # (n,) class index the ORF predicts for each token
+            other = np.where(order[:, 1] == target, second, best)
+            out[s, r] = _log_ratio(probs[rows, target], other, clip) + strand
+    return out
+
+
+def cumulative(e: np.ndarray, x: np.ndarray, k: int, stride: int) -> np.ndarray:
+    """H(x) with H(b) - H(a) = sum over bases [a, b) of their token's evidence / stride.
+
+    Token t's block is [t*stride + off, (t+1)*stride + off), off = k//2 - stride//2; bases
+    before the first block belong to token 0 and after the last to the last token.
+    """
+    n = e.shape[-1]
+    off = k // 2 - stride // 2
+    cum = np.concatenate([[0.0], np.cumsum(e, dtype=np.float64)])
+    y = np.clip(x - off, 0, n * stride).astype(np.float64) / stride  # tokens before x
+    j = np.minimum(np.floor(y).astype(np.int64), n - 1)
+    inside = cum[j] + (y - j) * e[j]
+    left = np.minimum(x - off, 0) / stride * e[0]
+    right = np.maximum(x - off - n * stride, 0) / stride * e[n - 1]
+    return inside + left + right
+
+
+def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClasses, k: int, stride: int,
+                   cfg: DecodeConfig, core: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Best-start ORF per stop codon in `core` (local bp) with a positive score:
+    (start, end, strand, score, n_tokens), local coordinates."""
+    if probs.shape[0] == 0:
+        return tuple(np.zeros(0) for _ in range(5))
+    orfs = find_orfs(bases, cfg.table, min_length=cfg.min_length)
+    tp = orfs.three_prime
+    orfs = orfs.take((tp >= core[0]) & (tp < core[1]))
+    ev = frame_evidence(probs, classes, k, stride, cfg.clip)  # (2, 3, n)
+    score = np.empty(len(orfs), dtype=np.float64)
+    for s, sign in enumerate((1, -1)):
+        for r in range(3):
+            ref = np.where(sign > 0, orfs.start, orfs.end - 1) % 3
+            sel = np.flatnonzero((orfs.strand == sign) & (ref == r))
+            score[sel] = cumulative(ev[s, r], orfs.end[sel], k, stride) - cumulative(ev[s, r], orfs.start[sel], k, stride)
+    if cfg.start_prior:
+        score += start_codon_prior(bases, orfs, cfg.start_prior)
+    # per stop codon the best start; ties go to the longer ORF
+    order = np.lexsort((-orfs.length, -score, orfs.stop_id))
+    best = order[np.unique(orfs.stop_id[order], return_index=True)[1]]
+    best = best[score[best] > cfg.min_score]
+    return orfs.start[best], orfs.end[best], orfs.strand[best], score[best], orfs.length[best] / stride
+
+
+MAX_RNA_REGION = 1 << 17  # tokens decoded at once; only a model that sees RNA everywhere makes longer runs
+
+
+def candidate_regions(mask: np.ndarray, pad: int, longest: int = MAX_RNA_REGION) -> list[tuple[int, int]]:
+    """Runs of True in `mask`, each widened by `pad` on both sides and merged, then cut into
+    pieces of at most `longest` (so memory stays bounded whatever the model says)."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 2 * pad) + 1
+    starts, ends = idx[np.r_[0, breaks]], idx[np.r_[breaks - 1, idx.size - 1]] + 1
+    out = []
+    for a, b in zip(starts, ends):
+        a, b = max(0, int(a) - pad), min(mask.size, int(b) + pad)
+        out += [(x, min(b, x + longest)) for x in range(a, b, longest)]
+    return out
+
+
+def start_codon_prior(bases: np.ndarray, orfs, prior: tuple) -> np.ndarray:
+    """(n_orfs,) the prior log-probability of each ORF's start codon."""
+    table = np.zeros(65, dtype=np.float64)
+    for codon, logp in prior:
+        table[_code_of(codon)] = logp
+    b = bases.astype(np.int64)
+    plus = orfs.strand > 0
+    s, e = orfs.start, orfs.end
+    fwd = 16 * b[np.where(plus, s, 0)] + 4 * b[np.where(plus, s + 1, 0)] + b[np.where(plus, s + 2, 0)]
+    rev = 16 * (3 - b[np.where(plus, 2, e - 1)]) + 4 * (3 - b[np.where(plus, 1, e - 2)]) + (3 - b[np.where(plus, 0, e - 3)])
+    code = np.where(plus, fwd, rev)
+    return table[np.clip(code, 0, 64)]
+
+
+def rna_models(seqid: str, probs: np.ndarray, classes: StructureClasses, k: int, stride: int, length_bp: int,
+               cfg: DecodeConfig) -> list[GeneModel]:
+    """RNA genes: the Viterbi over {other, RNA classes}, run only where some RNA class reaches
+    `cfg.rna_floor` (plus a margin): elsewhere `other` wins every token and the path stays there."""
+    if not classes.rna:
+        return []
+    keys = list(classes.rna)
+    cols = [classes.rna[key] for key in keys]
+    names = ["other"] + [f"{kind}({s})" for kind, s in keys]
+    models = []
+    step = 1 << 16  # tokens per slice while looking for RNA evidence
+    mask = np.concatenate([np.asarray(probs[a : a + step])[:, cols].max(axis=1) >= cfg.rna_floor
+                           for a in range(0, probs.shape[0], step)] or [np.zeros(0, dtype=bool)])
+    for a, b in candidate_regions(mask, 64):
+        rna = np.asarray(probs[a:b, cols], dtype=np.float32)  # (n, R)
+        collapsed = np.concatenate([np.clip(1.0 - rna.sum(axis=1, keepdims=True), 0.0, 1.0), rna], axis=1)
+        for seg in decode_record(seqid, collapsed, names, "single", k, stride, length_bp - a * stride,
+                                 cfg.p_switch, cfg.min_rna_length):
+            models.append(GeneModel(seqid, seg.start + a * stride, seg.end + a * stride, seg.strand, seg.label,
+                                    seg.score))
+    return models
+
+
+def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: list[str], k: int, stride: int,
+                 cfg: DecodeConfig = DecodeConfig()) -> list[GeneModel]:
+    """Gene models of one record: `fetch(a, b)` gives its bases, `probs` (n_tokens, C_structure)
+    may be a memory map; chunk by chunk so only one chunk's arrays are in memory."""
+    classes = StructureClasses.from_names(names)
+    n_tok = probs.shape[0]
+    found = []
+    step = max(stride, cfg.chunk_bp - cfg.chunk_bp % stride)
+    margin = cfg.margin_bp - cfg.margin_bp % stride
+    for a in range(0, max(length_bp, 1), step):
+        b = min(length_bp, a + step)
+        lo = max(0, a - margin)  # a multiple of stride: local tokens line up with the grid
+        hi = min(length_bp, b + margin)
+        t0, t1 = lo // stride, min(n_tok, max(lo // stride, (hi - k) // stride + 1))
+        bases = encode_bases(fetch(lo, hi))
+        start, end, strand, score, n = orf_candidates(bases, probs[t0:t1], classes, k, stride, cfg, (a - lo, b - lo))
+        found.append((start + lo, end + lo, strand, score, n))
+    start, end, strand, score, n = (np.concatenate(parts) for parts in zip(*found))
+    keep = greedy_select(start, end, score, cfg.max_overlap)
+    genes = [GeneModel(seqid, int(start[i]), int(end[i]), "+" if strand[i] > 0 else "-", "protein_coding",
+                       float(score[i] / max(n[i], 1e-9))) for i in keep]
+    genes += rna_models(seqid, probs, classes, k, stride, length_bp, cfg)
+    return sorted(genes, key=lambda g: (g.start, g.end))
