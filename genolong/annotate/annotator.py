@@ -419,7 +419,7 @@ class Annotator:
 
     def genetic_code_for(self, genome, reference=None) -> int | None:
         """The gene models' genetic code: --transl-table, else the checkpoint's, else the genome's
-        own (the CDS /transl_table of a GenBank genome, else of `reference`), else 11. A genome
+        own (the CDS /transl_table of `reference`, else of a GenBank genome), else 11. A genome
         whose own code differs from the one asked for or learnt is refused. None without a
         structure head (no gene models)."""
         if self.structure_labels is None:
@@ -428,12 +428,12 @@ class Annotator:
         from genolong.data.structure import DEFAULT_TRANSL_TABLE, transl_table_of
 
         own, source = None, None
-        if getattr(genome, "format", None) == "genbank":
+        if reference is not None:  # already parsed: no second read of a GenBank genome
+            own, source = transl_table_of(list(reference), "--annotation"), "--annotation"
+        elif getattr(genome, "format", None) == "genbank":
             from genolong.data.annotation import read_annotation
 
             own, source = transl_table_of(read_annotation(genome.path), str(genome.path)), genome.path
-        elif reference is not None:
-            own, source = transl_table_of(list(reference), "--annotation"), "--annotation"
         wanted = self.transl_table if self.transl_table is not None else self.checkpoint_table
         if wanted is not None and own is not None and own != wanted:
             by = "--transl-table" if self.transl_table is not None else "the checkpoint"

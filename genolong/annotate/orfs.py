@@ -54,11 +54,9 @@ def genetic_code(table: int, starts: str = "common") -> GeneticCode:
     `starts`: "common" (the table's starts among ATG, GTG, TTG) or "table" (all of them)."""
     from Bio.Data import CodonTable
 
-    try:
-        t = CodonTable.unambiguous_dna_by_id[int(table)]
-    except (KeyError, TypeError, ValueError):
-        known = ", ".join(str(i) for i in sorted(CodonTable.unambiguous_dna_by_id))
-        raise GenolongError(f"translation table {table!r}: not an NCBI genetic code (known: {known})") from None
+    from genolong.data.structure import check_transl_table
+
+    t = CodonTable.unambiguous_dna_by_id[check_transl_table(table, "genetic code")]
     if starts not in ("common", "table"):
         raise ValueError(f"starts must be 'common' or 'table', got {starts!r}")
     start_codons = [c for c in t.start_codons if starts == "table" or c in COMMON_STARTS]

@@ -32,9 +32,6 @@ STRUCTURE_CLASSES = (
 _INDEX = {name: i for i, name in enumerate(STRUCTURE_CLASSES)}
 DEFAULT_TRANSL_TABLE = 11
 # NCBI genetic codes (https://www.ncbi.nlm.nih.gov/Taxonomy/Utils/wprintgc.cgi); 7, 8, 17-20 unused
-TRANSL_TABLES = (1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16, 21, 22, 23, 24, 25, 26, 27, 28, 29,
-                 30, 31, 32, 33)
-
 
 def structure_vocab() -> LabelVocab:
     return LabelVocab(STRUCTURE_SCHEME, "single", list(STRUCTURE_CLASSES),
@@ -101,9 +98,11 @@ def check_transl_table(value, source: str) -> int:
         table = int(str(value).strip())
     except ValueError:
         table = None
-    if table not in TRANSL_TABLES:
-        raise GenolongError(f"{source}: translation table {value!r} is not an NCBI genetic code "
-                            f"(one of {', '.join(map(str, TRANSL_TABLES))})")
+    from Bio.Data import CodonTable  # the NCBI tables; Biopython translates with the same ones
+
+    if table not in CodonTable.unambiguous_dna_by_id:
+        known = ", ".join(map(str, sorted(CodonTable.unambiguous_dna_by_id)))
+        raise GenolongError(f"{source}: translation table {value!r} is not an NCBI genetic code (one of {known})")
     return table
 
 
