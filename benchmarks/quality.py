@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 
-# row -> (unseen genome, its reference, recipe, training stores the recipe prepares, function metric)
+# row -> the unseen genome and its reference, the recipe trained on its relatives, the function
+# metric, and the targets
 ROWS = {
     "afade": {
         "genome": DATA / "mycoides_Afade.fna.gz",
@@ -162,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         table += summarise(name, runs)
     print(render(table))
     if args.json:
-        args.json.write_text(json.dumps({"table": table, "runs": raw, "rows": {n: {k: str(v) for k, v in ROWS[n].items()}
-                                                                                  for n in args.row}},
-                                        indent=1) + "\n")
+        rows = {n: {k: str(v.relative_to(REPO)) if isinstance(v, Path) else v for k, v in ROWS[n].items()}
+                for n in args.row}  # repository-relative, so the file reads the same on any machine
+        args.json.write_text(json.dumps({"table": table, "runs": raw, "rows": rows}, indent=1) + "\n")
     return 0
 
 

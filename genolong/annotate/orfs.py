@@ -24,7 +24,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from genolong.errors import GenolongError
 
 _BASE = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate(b"ACGT"):
