@@ -210,7 +210,7 @@ class TiledWindows(_StoreWindows):
 
 def open_stores(store_dirs: list[str]) -> list:
     """The stores of one run; GenolongError unless they share tokenizer and vocabularies."""
-    from genolong.data.store import TokenStore
+    from genolong.data.store import TokenStore, check_compatible
 
     stores = []
     for store_dir in store_dirs:
@@ -218,21 +218,15 @@ def open_stores(store_dirs: list[str]) -> list:
             raise GenolongError(f"{store_dir}: not a token store (no meta.json); make one with `genolong prepare`")
         stores.append(TokenStore(store_dir))
     first = stores[0]
-
-    def vocab_key(vocab):
-        return None if vocab is None else (vocab.scheme, vocab.kind, tuple(vocab.classes))
-
     for store in stores[1:]:
-        for what, mine, theirs in (
-            ("tokenizer", first.tokenizer.to_dict(), store.tokenizer.to_dict()),
-            ("function label vocabulary", vocab_key(first.labels), vocab_key(store.labels)),
-            ("structure vocabulary", vocab_key(first.structure_labels), vocab_key(store.structure_labels)),
-        ):
-            if mine != theirs:
-                hint = (" (prepare it with --vocab {}/labels.json)".format(first.path)
-                        if what.startswith("function") else "")
-                raise GenolongError(f"{store.path}: its {what} differs from {first.path}'s; the stores of "
-                                    f"one run must share it{hint}")
+        where = (f"{store.path}: the stores of one run share tokenizer and vocabularies (prepare it with "
+                 f"--vocab {first.path}/labels.json)")
+        check_compatible(where, store.tokenizer, store.labels, first.tokenizer, first.labels,
+                         have="its", want=f"{first.path}")
+        if (store.structure_labels is None) != (first.structure_labels is None):
+            raise GenolongError(f"{where}: one has structure targets and the other has none")
+        check_compatible(where, labels=store.structure_labels, expect_labels=first.structure_labels,
+                         have="its structure", want=f"{first.path} structure")
     return stores
 
 

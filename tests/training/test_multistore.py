@@ -89,10 +89,10 @@ def test_multistore_batches_are_the_same_with_workers_and_after_resume(two_store
 
 def test_stores_must_share_tokenizer_and_vocabularies(two_stores, tmp_path):
     prepare(PLASMID, tmp_path / "k3", labels="product", k=3, split=SPLIT, progress=False)
-    with pytest.raises(GenolongError, match="its tokenizer differs from .*plasmid's; the stores of one run must share it"):
+    with pytest.raises(GenolongError, match=r"k3: the stores of one run share .*: its tokenizer \(k=3, stride=3\) does not match the .*plasmid one"):
         GenomeDataModule([two_stores[0], str(tmp_path / "k3")])
     prepare(PLASMID, tmp_path / "biotype", labels="biotype", split=SPLIT, progress=False)
-    with pytest.raises(GenolongError, match=r"function label vocabulary differs .* \(prepare it with --vocab"):
+    with pytest.raises(GenolongError, match=r"biotype: the stores of one run share .*\(prepare it with --vocab .*labels.json\): its labels \(scheme 'biotype'"):
         GenomeDataModule([two_stores[0], str(tmp_path / "biotype")])
 
 
