@@ -44,12 +44,17 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _build(system: str, length: int, depth: int):
-    """A model and a step function that returns the loss after backward."""
+def _build(system: str, length: int, depth: int, device: str = "cpu"):
+    """A model and a step function that returns the loss after backward. On CUDA every system
+    runs under bf16 autocast (what `trainer=gpu` does); on CPU in float32."""
+    import contextlib
+
     import torch
     from torch import nn
 
-    tokens = torch.randint(5, VOCAB, (1, length))
+    tokens = torch.randint(5, VOCAB, (1, length), device=device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" \
+        else contextlib.nullcontext()
     system = system.removesuffix("-nomallopt")  # the same model, GENOLONG_MALLOC_TUNE=0 (run_one)
     if system.startswith("genolong"):
         # importing genolong.models applies its allocator set-up (unless GENOLONG_MALLOC_TUNE=0)
@@ -58,7 +63,7 @@ def _build(system: str, length: int, depth: int):
         cfg = EncoderConfig(vocab_size=VOCAB, d_model=D, n_heads=HEADS, n_layers=depth, d_ff=FF,
                             attention=system.split("-")[1], bucket_size=BUCKET, n_hashes=HASHES,
                             attention_window=WINDOW, reversible=True, ff_chunks=max(1, length // 4096))
-        enc, head = Encoder(cfg), MaskedLMHead(D, VOCAB)
+        enc, head = Encoder(cfg).to(device), MaskedLMHead(D, VOCAB).to(device)
         params = [*enc.parameters(), *head.parameters()]
 
         def loss_sum(logits, targets):
@@ -66,8 +71,9 @@ def _build(system: str, length: int, depth: int):
 
         def step():
             # the same loss as the peers', with the 4101-way logits made 4096 positions at a time
-            features = head.features(enc(tokens)).view(-1, D)
-            loss = chunked_linear_loss(features, head.output, tokens.view(-1), loss_sum) / length
+            with amp:
+                features = head.features(enc(tokens)).view(-1, D)
+                loss = chunked_linear_loss(features, head.output, tokens.view(-1), loss_sum) / length
             loss.backward()
             return loss
     elif system == "lucidrains-reformer":
@@ -75,11 +81,13 @@ def _build(system: str, length: int, depth: int):
 
         model = ReformerLM(num_tokens=VOCAB, dim=D, depth=depth, max_seq_len=length, heads=HEADS,
                            dim_head=D // HEADS, bucket_size=BUCKET, n_hashes=HASHES, ff_mult=FF // D,
-                           ff_chunks=max(1, length // 4096), causal=False)
+                           ff_chunks=max(1, length // 4096), causal=False).to(device)
         params = list(model.parameters())
 
         def step():
-            loss = nn.functional.cross_entropy(model(tokens).view(-1, VOCAB), tokens.view(-1))
+            with amp:
+                logits = model(tokens).view(-1, VOCAB)
+            loss = nn.functional.cross_entropy(logits.float(), tokens.view(-1))
             loss.backward()
             return loss
     elif system == "hf-reformer":
@@ -93,11 +101,12 @@ def _build(system: str, length: int, depth: int):
                              hidden_dropout_prob=0.0, lsh_attention_probs_dropout_prob=0.0,
                              local_attention_probs_dropout_prob=0.0, chunk_size_feed_forward=0,
                              pad_token_id=0)
-        model = ReformerForMaskedLM(cfg)
+        model = ReformerForMaskedLM(cfg).to(device)
         params = list(model.parameters())
 
         def step():
-            loss = model(input_ids=tokens, labels=tokens).loss
+            with amp:
+                loss = model(input_ids=tokens, labels=tokens).loss
             loss.backward()
             return loss
     elif system == "hf-longformer":
@@ -108,11 +117,12 @@ def _build(system: str, length: int, depth: int):
                                attention_window=2 * WINDOW, max_position_embeddings=length + 2,
                                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                                pad_token_id=0)
-        model = LongformerForMaskedLM(cfg)
+        model = LongformerForMaskedLM(cfg).to(device)
         params = list(model.parameters())
 
         def step():
-            loss = model(input_ids=tokens, labels=tokens).loss
+            with amp:
+                loss = model(input_ids=tokens, labels=tokens).loss
             loss.backward()
             return loss
     else:
@@ -125,17 +135,30 @@ def _axial(length: int) -> tuple[int, int]:
     return a, length // a
 
 
-def _gemm_gflops(n: int = 1024, reps: int = 5) -> float:
+def _gemm_gflops(n: int = 1024, reps: int = 5, device: str = "cpu") -> float:
+    """The yardstick: float32 GEMM on CPU, bf16 GEMM (n = 8192) on CUDA."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    if device == "cuda":
+        n = 8192
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(reps):
+        _sync(device)
         t0 = time.perf_counter()
         a @ b
+        _sync(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n ** 3 / best / 1e9
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def worker(spec: dict) -> None:
@@ -144,30 +167,34 @@ def worker(spec: dict) -> None:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     if spec["system"] == "matmul":
-        n = 2048
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - t0)
-        print(json.dumps({"gflops": 2 * n ** 3 / min(times) / 1e9}), flush=True)
+        print(json.dumps({"gflops": _gemm_gflops(2048, device=spec.get("device", "cpu"))}),
+              flush=True)
         return
-    params, step = _build(spec["system"], spec["length"], spec["depth"])
+    device = spec.get("device", "cpu")
+    params, step = _build(spec["system"], spec["length"], spec["depth"], device)
     base = _rss_mb()
+    if device == "cuda":
+        base_gpu = torch.cuda.memory_allocated() / 2 ** 20
+        torch.cuda.reset_peak_memory_stats()
     # the machine is shared: a matmul rate taken beside each configuration is the fair yardstick
-    gemm = _gemm_gflops()
+    gemm = _gemm_gflops(device=device)
     times = []
     for i in range(spec["steps"] + 1):
         for p in params:
             p.grad = None
+        _sync(device)
         t0 = time.perf_counter()
         step()
+        _sync(device)
         times.append(time.perf_counter() - t0)
+        report = {"times": times, "peak_mb": _rss_mb() - base, "base_mb": base,
+                  "maxrss_mb": _rss_mb(), "gemm_gflops": gemm}
+        if device == "cuda":
+            # on the GPU the memory that matters is the device's: peak above the model
+            peak_gpu = torch.cuda.max_memory_allocated() / 2 ** 20
+            report.update(peak_mb=peak_gpu - base_gpu, maxrss_mb=peak_gpu, host_peak_mb=_rss_mb() - base)
         # every step reports, so a run cut off by the time bound still says what it did
-        print(json.dumps({"times": times, "peak_mb": _rss_mb() - base, "base_mb": base,
-                          "maxrss_mb": _rss_mb(), "gemm_gflops": gemm}), flush=True)
+        print(json.dumps(report), flush=True)
 
 
 # ---------------------------------------------------------------------------- parent side
@@ -230,6 +257,8 @@ def main(argv=None) -> int:
     ap.add_argument("--systems-at", default="65536:genolong-lsh,genolong-lsh-nomallopt,hf-reformer;"
                     "262144:genolong-lsh;1048576:genolong-lsh",
                     help="L:system,system;... - the systems run at those lengths (others: --systems)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: bf16 autocast, peak GPU memory instead of RSS (use --envs default)")
     ap.add_argument("--envs", default="default,tuned")
     ap.add_argument("--tuned-lengths", default="16384",
                     help="lengths also run in the tuned allocator env (all: every length)")
@@ -250,7 +279,7 @@ def main(argv=None) -> int:
         print(markdown(json.loads(Path(args.markdown_from).read_text())))
         return 0
 
-    summary = {"threads": 2, "timeout_s": args.timeout,
+    summary = {"threads": 2, "timeout_s": args.timeout, "device": args.device,
                "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))}
     results = run_jobs(args, _jobs(args))
     summary["matmul_gflops"] = next((r.get("gflops") for r in results if r["system"] == "matmul"), None)
@@ -290,7 +319,8 @@ def run_jobs(args, jobs) -> list[dict]:
         for system, length, depth, env in jobs:
             progress.update(task, description=f"{env:7s} {system} L={length} depth={depth}")
             steps = 0 if length >= args.long_from else args.steps
-            spec = {"system": system, "length": length, "depth": depth, "steps": steps}
+            spec = {"system": system, "length": length, "depth": depth, "steps": steps,
+                    "device": args.device}
             r = run_one(spec, envs[env], args.timeout * max(1.0, length / 16384))
             r["env"] = env
             r["step_s"] = step_seconds(r)
@@ -332,8 +362,11 @@ def markdown(summary: dict) -> str:
     lines = []
     envs = sorted({r["env"] for r in summary["results"] if "env" in r and r["system"] != "matmul"})
     for env in envs:
-        lines += [f"**{env} allocator env**", "",
-                  "| system | L | step s | tokens/s | peak MB above model | max RSS GB | "
+        mem = ("peak GPU MB above model | peak GPU GB" if summary.get("device") == "cuda"
+               else "peak MB above model | max RSS GB")
+        lines += [f"**{env} allocator env**" + (" (CUDA, bf16 autocast)"
+                                                  if summary.get("device") == "cuda" else ""), "",
+                  f"| system | L | step s | tokens/s | {mem} | "
                   "% of FLOP floor | x lucidrains | x HF Reformer | x HF Longformer | "
                   "mem / lucidrains |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
