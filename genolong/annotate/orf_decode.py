@@ -32,6 +32,7 @@ import numpy as np
 
 from genolong.annotate.decode import decode_record
 from genolong.annotate.orfs import _code_of, encode_bases, find_orfs, greedy_select
+from genolong.annotate.start_model import StartModel, fit, training_examples
 from genolong.data.labels import split_strand
 from genolong.errors import GenolongError
 
@@ -54,6 +55,11 @@ class DecodeConfig:
     # E. coli's usage, ATG 83%, GTG 14%, TTG 3% (Blattner et al. 1997); it breaks near-ties between
     # starts a few codons apart (measured on GM12 with the demo model: exact starts 0.808 -> 0.822)
     start_prior: tuple = (("ATG", 0.0), ("GTG", -1.78), ("TTG", -3.32))
+    # the self-trained start model (start_model.py) of a second pass replaces `start_prior`:
+    start_model: bool = True
+    start_weight: float = 12.0  # its log-odds are multiplied by this before they join the evidence
+    start_training_length: int = 300  # first-pass genes at least this long (bp) train it
+    start_min_genes: int = 100  # fewer training genes than this: the first pass stands
 
 
 @dataclass
@@ -140,7 +146,8 @@ def cumulative(e: np.ndarray, x: np.ndarray, k: int, stride: int) -> np.ndarray:
 
 
 def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClasses, k: int, stride: int,
-                   cfg: DecodeConfig, core: tuple[int, int]) -> tuple[np.ndarray, ...]:
+                   cfg: DecodeConfig, core: tuple[int, int], start_model: StartModel | None = None,
+                   ) -> tuple[np.ndarray, ...]:
     """Best-start ORF per stop codon in `core` (local bp) with a positive score:
     (start, end, strand, score, n_tokens), local coordinates."""
     if probs.shape[0] == 0:
@@ -155,10 +162,16 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
             ref = np.where(sign > 0, orfs.start, orfs.end - 1) % 3
             sel = np.flatnonzero((orfs.strand == sign) & (ref == r))
             score[sel] = cumulative(ev[s, r], orfs.end[sel], k, stride) - cumulative(ev[s, r], orfs.start[sel], k, stride)
-    if cfg.start_prior:
+    choice = score.copy()
+    if start_model is not None:
+        # the start model only chooses among a stop's starts: added to the gene's own score it would
+        # lift weak ORFs (every start codon gets some log-odds) over `min_score` and cost precision
+        choice += cfg.start_weight * start_model.score(bases, orfs.five_prime, orfs.strand)
+    elif cfg.start_prior:
         score += start_codon_prior(bases, orfs, cfg.start_prior)
+        choice = score
     # per stop codon the best start; ties go to the longer ORF
-    order = np.lexsort((-orfs.length, -score, orfs.stop_id))
+    order = np.lexsort((-orfs.length, -choice, orfs.stop_id))
     best = order[np.unique(orfs.stop_id[order], return_index=True)[1]]
     best = best[score[best] > cfg.min_score]
     return orfs.start[best], orfs.end[best], orfs.strand[best], score[best], orfs.length[best] / stride
@@ -219,22 +232,29 @@ def rna_models(seqid: str, probs: np.ndarray, classes: StructureClasses, k: int,
     return models
 
 
-def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: list[str], k: int, stride: int,
-                 cfg: DecodeConfig = DecodeConfig()) -> list[GeneModel]:
-    """Gene models of one record: `fetch(a, b)` gives its bases, `probs` (n_tokens, C_structure)
-    may be a memory map; chunk by chunk so only one chunk's arrays are in memory."""
-    classes = StructureClasses.from_names(names)
-    n_tok = probs.shape[0]
-    found = []
+def _chunks(length_bp: int, k: int, stride: int, n_tok: int, cfg: DecodeConfig):
+    """(a, b, lo, hi, t0, t1) per chunk: its core [a, b) and the bases [lo, hi) and tokens
+    [t0, t1) read around it."""
     step = max(stride, cfg.chunk_bp - cfg.chunk_bp % stride)
     margin = cfg.margin_bp - cfg.margin_bp % stride
     for a in range(0, max(length_bp, 1), step):
         b = min(length_bp, a + step)
         lo = max(0, a - margin)  # a multiple of stride: local tokens line up with the grid
         hi = min(length_bp, b + margin)
-        t0, t1 = lo // stride, min(n_tok, max(lo // stride, (hi - k) // stride + 1))
+        yield a, b, lo, hi, lo // stride, min(n_tok, max(lo // stride, (hi - k) // stride + 1))
+
+
+def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: list[str], k: int, stride: int,
+                 cfg: DecodeConfig = DecodeConfig(), start_model: StartModel | None = None) -> list[GeneModel]:
+    """Gene models of one record: `fetch(a, b)` gives its bases, `probs` (n_tokens, C_structure)
+    may be a memory map; chunk by chunk so only one chunk's arrays are in memory. Starts are
+    scored by `start_model` when given, else by `cfg.start_prior`."""
+    classes = StructureClasses.from_names(names)
+    found = []
+    for a, b, lo, hi, t0, t1 in _chunks(length_bp, k, stride, probs.shape[0], cfg):
         bases = encode_bases(fetch(lo, hi))
-        start, end, strand, score, n = orf_candidates(bases, probs[t0:t1], classes, k, stride, cfg, (a - lo, b - lo))
+        start, end, strand, score, n = orf_candidates(bases, probs[t0:t1], classes, k, stride, cfg, (a - lo, b - lo),
+                                                      start_model)
         found.append((start + lo, end + lo, strand, score, n))
     start, end, strand, score, n = (np.concatenate(parts) for parts in zip(*found))
     keep = greedy_select(start, end, score, cfg.max_overlap)
@@ -242,3 +262,39 @@ def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: li
                        float(score[i] / max(n[i], 1e-9))) for i in keep]
     genes += rna_models(seqid, probs, classes, k, stride, length_bp, cfg)
     return sorted(genes, key=lambda g: (g.start, g.end))
+
+
+def learn_start_model(records, genes: dict[str, list[GeneModel]], k: int, stride: int,
+                      cfg: DecodeConfig) -> StartModel | None:
+    """The start model of a genome from its first-pass genes (`records` as for `decode_genome`);
+    None when fewer than `cfg.start_min_genes` genes are long enough to train it."""
+    positives, negatives = [], []
+    for seqid, fetch, length_bp, probs in records:
+        mine = [g for g in genes[seqid] if g.biotype == "protein_coding" and g.end - g.start >= cfg.start_training_length]
+        if not mine:
+            continue
+        start, end = np.array([g.start for g in mine]), np.array([g.end for g in mine])
+        strand = np.array([1 if g.strand == "+" else -1 for g in mine])
+        three = np.where(strand > 0, end - 1, start)
+        for a, b, lo, hi, _, _ in _chunks(length_bp, k, stride, probs.shape[0], cfg):
+            sel = (three >= a) & (three < b) & (start >= lo) & (end <= hi)
+            if sel.any():
+                pos, neg = training_examples(encode_bases(fetch(lo, hi)), start[sel] - lo, end[sel] - lo,
+                                             strand[sel], cfg.table)
+                positives.append(pos)
+                negatives.append(neg)
+    if sum(len(codon) for _, codon in positives) < cfg.start_min_genes:
+        return None
+    return fit(*(tuple(np.concatenate(part) for part in zip(*side)) for side in (positives, negatives)))
+
+
+def decode_genome(records, names: list[str], k: int, stride: int, cfg: DecodeConfig = DecodeConfig(),
+                  ) -> dict[str, list[GeneModel]]:
+    """Gene models per record of a genome, `records` a list of (seqid, fetch, length_bp, probs)
+    as for `decode_genes`. With `cfg.start_model`, a first pass trains the genome's start model
+    on its own calls (no reference) and a second pass decodes again with it."""
+    first = {rec[0]: decode_genes(*rec, names, k, stride, cfg) for rec in records}
+    model = learn_start_model(records, first, k, stride, cfg) if cfg.start_model else None
+    if model is None:
+        return first
+    return {rec[0]: decode_genes(*rec, names, k, stride, cfg, model) for rec in records}
