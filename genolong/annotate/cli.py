@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transl-table", type=int, default=None, metavar="N",
                         help="NCBI genetic code of the gene models (default: the checkpoint's, else the genome's "
                              "own /transl_table, from a GenBank genome or --annotation, else 11)")
-    parser.add_argument("--min-gene-length", type=int, default=90,
-                        help="shortest protein-coding gene in bp, stop codon included (default 90)")
+    parser.add_argument("--min-gene-length", type=int, default=120,
+                        help="shortest protein-coding gene in bp, stop codon included (default 120)")
     parser.add_argument("--start-model", action=argparse.BooleanOptionalAction, default=True,
                         help="re-choose gene starts with a start-codon and ribosome-binding-site model self-trained "
                              "on this genome's first-pass genes (default on; --no-start-model: the fixed start prior)")
