@@ -14,6 +14,7 @@ What stays in memory per record is its tokens (2 bytes per token) and the gene c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -25,7 +26,7 @@ import numpy as np
 
 from genolong.annotate.decode import Segment, decode_record
 from genolong.annotate.genes import GeneCall, models_to_genes, pool_reference_genes, segments_to_genes
-from genolong.annotate.orf_decode import DecodeConfig, decode_genes
+from genolong.annotate.orf_decode import DecodeConfig, decode_genome
 from genolong.annotate.probs import TokenProbs, save_probs
 from genolong.annotate.spill import LazyRecords, SpillArray, SpillFile
 from genolong.annotate.tiling import Stitcher, StreamingStitcher, Window, batches, plan_windows
@@ -354,10 +355,10 @@ class Annotator:
                 for seqid in ids:
                     bar.update(task, description=seqid)
                     probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task, spill_file)
-                    if self.structure_labels is not None:
-                        predicted += self._gene_models(genome, seqid, lengths[seqid], probs[seqid], table)
-                    else:
+                    if self.structure_labels is None:
                         segments += self._label_runs(seqid, lengths[seqid], probs[seqid])
+            if self.structure_labels is not None:  # the whole genome at once: its start model needs every record
+                predicted = self._gene_models(genome, ids, lengths, probs, table)
             seconds = time.perf_counter() - t0
         finally:
             if owned:
@@ -398,13 +399,14 @@ class Annotator:
         return decode_record(seqid, probs.memmap(), list(self.labels.classes), self.labels.kind, k, stride,
                              length, self.p_switch, self.min_length)
 
-    def _gene_models(self, genome, seqid: str, length: int, probs: SpillArray, table: int) -> list[GeneCall]:
+    def _gene_models(self, genome, ids: list[str], lengths: dict, probs: dict, table: int) -> list[GeneCall]:
         k, stride = self.tokenizer.k, self.tokenizer.stride
-        models = decode_genes(seqid, lambda a, b: genome.fetch(seqid, a, b), length,
-                              probs.columns(slice(self.n_function, None)), list(self.structure_labels.classes),
-                              k, stride, dataclasses.replace(self.decode_config, table=table))
-        return models_to_genes(models, probs.columns(slice(0, self.n_function)), list(self.labels.classes),
-                               self.labels.kind, k, stride)
+        records = [(s, functools.partial(genome.fetch, s), lengths[s], probs[s].columns(slice(self.n_function, None)))
+                   for s in ids]
+        models = decode_genome(records, list(self.structure_labels.classes), k, stride,
+                               dataclasses.replace(self.decode_config, table=table))
+        return [g for s in ids for g in models_to_genes(models[s], probs[s].columns(slice(0, self.n_function)),
+                                                        list(self.labels.classes), self.labels.kind, k, stride)]
 
     def _pool_reference(self, reference, function: dict, lengths: dict, ids: list[str]) -> list[GeneCall]:
         reference = list(reference)

@@ -28,8 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transl-table", type=int, default=None, metavar="N",
                         help="NCBI genetic code of the gene models (default: the checkpoint's, else the genome's "
                              "own /transl_table, from a GenBank genome or --annotation, else 11)")
-    parser.add_argument("--min-gene-length", type=int, default=90,
-                        help="shortest protein-coding gene in bp, stop codon included (default 90)")
+    parser.add_argument("--min-gene-length", type=int, default=120,
+                        help="shortest protein-coding gene in bp, stop codon included (default 120)")
+    parser.add_argument("--start-model", action=argparse.BooleanOptionalAction, default=True,
+                        help="re-choose gene starts with a start-codon and ribosome-binding-site model self-trained "
+                             "on this genome's first-pass genes (default on; --no-start-model: the fixed start prior)")
     parser.add_argument("--go-threshold", type=float, default=0.5,
                         help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
                              " genes.tsv keeps every probability)")
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         window=args.window, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
         stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
         transl_table=args.transl_table,
-        decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length),
+        decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
+                            start_model=args.start_model),
         stream=args.stream,
     )
     reference = None
