@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-model", action=argparse.BooleanOptionalAction, default=True,
                         help="re-choose gene starts with a start-codon and ribosome-binding-site model self-trained "
                              "on this genome's first-pass genes (default on; --no-start-model: the fixed start prior)")
+    parser.add_argument("--coding-model", action=argparse.BooleanOptionalAction, default=True,
+                        help="add to every ORF's score a codon-usage (hexamer) score self-trained on this genome's "
+                             "first-pass genes, which calls short genes the network scores weakly (default on)")
     parser.add_argument("--go-threshold", type=float, default=0.5,
                         help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
                              " genes.tsv keeps every probability)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         stitch=args.stitch, p_switch=args.switch_prob, min_length=args.min_length, progress=not args.no_progress,
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
-                            start_model=args.start_model),
+                            start_model=args.start_model, coding_model=args.coding_model),
         stream=args.stream,
     )
     reference = None
