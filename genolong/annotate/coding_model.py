@@ -55,9 +55,9 @@ def _frame_cumsum(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _gene_words(end: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """(n,) index of each gene's last in-frame hexamer (its stop codon's excluded: it is no codon
-    usage), -1 for a gene too short to hold one."""
+def _last_word(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(n,) position of each gene's last in-frame hexamer (its stop codon is left out: it says
+    nothing of codon usage); `start - 3`, an empty range, for a gene too short to hold one."""
     last = start + 3 * ((end - 3 - WORD - start) // 3)
     return np.where(end - 3 - start >= WORD, last, start - 3)
 
@@ -75,7 +75,7 @@ class CodingModel:
             if rows.size == 0:
                 continue
             cum = _frame_cumsum(self.log_odds[word_codes(seq)])
-            last = _gene_words(e, s)
+            last = _last_word(s, e)
             out[rows] = cum[last + 3] - cum[s]
         return out
 
@@ -88,7 +88,7 @@ def gene_word_counts(bases: np.ndarray, start: np.ndarray, end: np.ndarray, stra
             continue
         n_pos = max(seq.size - WORD + 1, 0)
         hit = np.zeros(n_pos + 3, dtype=np.float64)
-        last = _gene_words(e, s)
+        last = _last_word(s, e)
         ok = last >= s
         # +1 at each gene's first hexamer and -1 one codon past its last, summed along each frame
         np.add.at(hit, s[ok], 1.0)
