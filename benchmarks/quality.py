@@ -9,6 +9,7 @@ Prints one table and writes JSON; with several seeds, the mean and the spread (m
 
     python benchmarks/quality.py --row afade --train --seeds 0 1 2 --json benchmarks/quality.json
     python benchmarks/quality.py --row afade --checkpoint run/checkpoints/best.ckpt
+    python benchmarks/quality.py --merge seed0.json seed1.json umn026.json --json all.json
 
 Every figure comes from the test genome, never from the data a recipe was chosen on.
 """
@@ -133,7 +134,9 @@ def render(lines: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--row", choices=sorted(ROWS), action="append", required=True)
+    parser.add_argument("--row", choices=sorted(ROWS), action="append")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[],
+                        help="combine the runs of these saved --json outputs into one table (no training or scoring)")
     parser.add_argument("--train", action="store_true", help="train each row's recipe (one run per seed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--checkpoint", action="append", default=[],
@@ -144,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "results" / "quality")
     parser.add_argument("--json", type=Path, help="write the table and every run's metrics here")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.json)
+    if not args.row:
+        parser.error("give --row (or --merge)")
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "quality.log"
     table, raw = [], {}
@@ -166,6 +173,22 @@ def main(argv: list[str] | None = None) -> int:
         rows = {n: {k: str(v.relative_to(REPO)) if isinstance(v, Path) else v for k, v in ROWS[n].items()}
                 for n in args.row}  # repository-relative, so the file reads the same on any machine
         args.json.write_text(json.dumps({"table": table, "runs": raw, "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+def merge(paths: list[Path], out: Path | None) -> int:
+    """One table over the runs of several saved outputs (e.g. one per seed, run separately)."""
+    raw, rows = {}, {}
+    for path in paths:
+        saved = json.loads(path.read_text())
+        for name, runs in saved["runs"].items():
+            raw.setdefault(name, []).extend(runs)
+        rows.update(saved["rows"])
+    table = [line for name in raw for line in summarise(name, raw[name])]
+    print(render(table))
+    if out:
+        out.write_text(json.dumps({"table": table, "runs": raw, "rows": rows,
+                                   "merged_from": [p.name for p in paths]}, indent=1) + "\n")
     return 0
 
 
