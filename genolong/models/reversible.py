@@ -13,6 +13,8 @@ function (the parameters are its inputs), never written into `.grad` behind auto
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -52,6 +54,8 @@ def _autocast(state):
 class _ReversibleStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x1, x2, blocks, actx, ff_chunks, memory, collect, *params):
+        # LSH layers keep their hashing for the recomputation (`LSHSort`)
+        actx = dataclasses.replace(actx, kept_sorts={})
         ctx.blocks, ctx.actx, ctx.ff_chunks = blocks, actx, ff_chunks
         ctx.memory = _per_layer(memory, blocks)
         ctx.params = params
