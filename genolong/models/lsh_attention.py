@@ -295,21 +295,19 @@ def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | No
     if rounds == 1:
         bias = torch.zeros(bh, rounds, n_chunks, bs, 3 * bs, dtype=dtype, device=perm.device)
     else:
-        # in how many rounds each (query, key) pair shares a chunk neighbourhood: in the round
-        # of the grid always (its keys are the query's neighbours there), in another round when
-        # their chunks there are at most one apart. Bytes and two compares per pair and round
+        # in how many rounds each (query, key) pair shares a chunk neighbourhood; small ints
         # keep these passes over the (query, key) grid cheap
-        count = torch.ones(bh, rounds, n_chunks, bs, 3 * bs, dtype=torch.uint8,
-                           device=perm.device)
+        small_int = torch.int16 if n_chunks < 2 ** 15 else torch.int32
+        small = chunk_of.to(small_int)
+        count = None
         for r in range(rounds):
-            q_r, k_r = q_pos[:, r].reshape(bh, -1), k_safe[:, r].reshape(bh, -1)
-            for other in range(rounds):
-                if other == r:
-                    continue
-                c = chunk_of[:, other]  # (bh, Lp)
-                cq = torch.gather(c, 1, q_r).view(bh, n_chunks, bs, 1)
-                ck = torch.gather(c, 1, k_r).view(bh, n_chunks, 1, 3 * bs)
-                count[:, r] += torch.ge(ck, cq - 1) & torch.le(ck, cq + 1)
+            c = small[:, r]  # (bh, Lp)
+            cq = torch.gather(c, 1, q_pos.reshape(bh, -1)).view(bh, rounds, n_chunks, bs, 1)
+            ck = torch.gather(c, 1, k_safe.reshape(bh, -1)).view(bh, rounds, n_chunks, 1, 3 * bs)
+            near = (cq - ck).abs_().le_(1)  # (bh, rounds, chunks, bucket, 3·bucket), 0/1
+            count = near if count is None else count.add_(near)
+        # a key that is not masked below shares at least its own round with the query: the
+        # log of 0 only happens at masked keys, which the padding value overwrites
         bias = count.to(dtype).log_().neg_()
     # a token's own key sits on the diagonal of the middle third of its window
     bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)
