@@ -331,7 +331,11 @@ class LSHAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         b, length, dm = x.shape
-        qk, v = self.in_proj(x).view(b, length, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        # two products, not one: the unrotated qk is then freed after the rotation, while v
+        # stays until backward
+        w_qk, w_v = self.in_proj.weight.chunk(2)
+        qk = nn.functional.linear(x, w_qk).view(b, length, self.n_heads, -1).transpose(1, 2)
+        v = nn.functional.linear(x, w_v).view(b, length, self.n_heads, -1).transpose(1, 2)
         qk = apply_rotary(qk, ctx.cos, ctx.sin)  # (batch, heads, L, head_dim)
         pad = ctx.padding_mask
         n_real = [length] * b if pad is None else (~pad).sum(1).tolist()

@@ -231,3 +231,22 @@ def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
     _, g_plain = loss_and_grads(plain, t, seed=5)
     for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+
+
+def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
+    """Above TRIM_ABOVE_BYTES the stack returns free memory after every layer, forward and
+    backward, in-place gradient updates included, with the same gradients."""
+    import genolong.models.reversible as reversible
+
+    calls = []
+    monkeypatch.setattr(reversible, "TRIM_ABOVE_BYTES", 0)
+    release = reversible.release_free_memory
+    monkeypatch.setattr(reversible, "release_free_memory", lambda: calls.append(1) or release())
+    cfg = tiny(attention=("lsh", "sliding", "full"), n_layers=3, dropout=0.2, reversible=True)
+    rev, plain = twin(cfg, reversible=False)
+    t = tokens()
+    _, g_rev = loss_and_grads(rev, t, seed=9)
+    assert len(calls) == 6
+    _, g_plain = loss_and_grads(plain, t, seed=9)
+    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
