@@ -311,7 +311,13 @@ def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | No
         bias = count.to(dtype).log_().neg_()
     # a token's own key sits on the diagonal of the middle third of its window
     bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)
-    bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
+    if pad is None:
+        # only each round's first and last chunk miss a neighbour: mask just those
+        ends = [0, n_chunks - 1]
+        bias[:, :, ends] = bias[:, :, ends].masked_fill_(invalid[:, :, ends].unsqueeze(-2),
+                                                         PAD_VALUE)
+    else:
+        bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
     return bias.view(bh, rounds * n_chunks, bs, 3 * bs)
 
 
