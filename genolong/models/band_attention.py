@@ -3,11 +3,12 @@
 This is the kernel under LSH and sliding-window attention. Key windows are overlapping strided
 views of the key chunks, never copies, and backward recomputes the probabilities instead of
 saving them (FlashAttention style), so what stays alive between forward and backward is the
-inputs, the bias and the output. Work runs one (batch · head) block at a time, which bounds
-the temporaries to one block's scores. With `keep_probs` the probabilities are kept instead of
-the bias: the same size when the bias is per block (LSH), and backward skips the score matmul
-and the softmax. The log-sum-exp is returned with its gradient, because
-LSH merges hashing rounds, and sliding attention merges its global part, by it.
+inputs and the bias (not the output: the softmax gradient needs only the probabilities). With
+`keep_probs` the probabilities are kept instead of the bias: the same size when the bias is per
+block (LSH), and backward skips the score matmul and the softmax. Work runs one (batch · head)
+block at a time, which bounds the temporaries to one block's scores. The log-sum-exp is
+returned with its gradient, because LSH merges hashing rounds, and sliding attention merges its
+global part, by it.
 """
 
 from __future__ import annotations
@@ -62,14 +63,14 @@ class _BandAttention(torch.autograd.Function):
             torch.bmm(probs, _windows(v[i]), out=out[i])
             if keep:
                 kept.append(probs)
-        ctx.save_for_backward(q, k, v, None if keep else bias, out, *kept)
+        ctx.save_for_backward(q, k, v, None if keep else bias, *kept)
         ctx.scale = scale
         return out, lse
 
     @staticmethod
     @fp32_region
     def backward(ctx, dout, dlse):
-        q, k, v, bias, out, *kept = ctx.saved_tensors
+        q, k, v, bias, *kept = ctx.saved_tensors
         scale = ctx.scale
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         for i in range(q.shape[0]):
