@@ -3,9 +3,12 @@
 This is the kernel under LSH and sliding-window attention. Key windows are overlapping strided
 views of the key chunks, never copies, and backward recomputes the probabilities instead of
 saving them (FlashAttention style), so what stays alive between forward and backward is the
-inputs, the bias and the output. Work runs one (batch · head) block at a time, which bounds
-the temporaries to one block's scores. The log-sum-exp is returned with its gradient, because
-LSH merges hashing rounds, and sliding attention merges its global part, by it.
+inputs and the bias (not the output: the softmax gradient needs only the probabilities). With
+`keep_probs` the probabilities are kept instead of the bias: the same size when the bias is per
+block (LSH), and backward skips the score matmul and the softmax. Work runs one (batch · head)
+block at a time, which bounds the temporaries to one block's scores. The log-sum-exp is
+returned with its gradient, because LSH merges hashing rounds, and sliding attention merges its
+global part, by it.
 """
 
 from __future__ import annotations
@@ -46,29 +49,36 @@ def _block_bias(bias: torch.Tensor, i: int, n_blocks: int) -> torch.Tensor:
 class _BandAttention(torch.autograd.Function):
     @staticmethod
     @fp32_region
-    def forward(ctx, q, k, v, bias, scale):
+    def forward(ctx, q, k, v, bias, scale, keep_probs):
         ctx.set_materialize_grads(False)
+        keep = keep_probs and any(ctx.needs_input_grad[:3])
         out = torch.empty_like(q)
         lse = q.new_empty(q.shape[:-1])
+        kept = []  # each block's probabilities (N, size, 3·size), when kept
         for i in range(q.shape[0]):
             scores, probs = _probs(q[i], _windows(k[i]), _block_bias(bias, i, q.shape[0]), scale)
             # lse from the row maximum: max(s) - log(max(p)), without another exp pass
             lse[i] = scores.amax(-1).sub_(probs.amax(-1).log_())
             del scores
             torch.bmm(probs, _windows(v[i]), out=out[i])
-        ctx.save_for_backward(q, k, v, bias, out)
+            if keep:
+                kept.append(probs)
+        ctx.save_for_backward(q, k, v, None if keep else bias, *kept)
         ctx.scale = scale
         return out, lse
 
     @staticmethod
     @fp32_region
     def backward(ctx, dout, dlse):
-        q, k, v, bias, out = ctx.saved_tensors
+        q, k, v, bias, *kept = ctx.saved_tensors
         scale = ctx.scale
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         for i in range(q.shape[0]):
             kw, vw = _windows(k[i]), _windows(v[i])
-            _, probs = _probs(q[i], kw, _block_bias(bias, i, q.shape[0]), scale)
+            if kept:
+                probs = kept[i]
+            else:
+                _, probs = _probs(q[i], kw, _block_bias(bias, i, q.shape[0]), scale)
             if dout is None:
                 ds = torch.zeros_like(probs)
                 dv[i].zero_()
@@ -82,11 +92,11 @@ class _BandAttention(torch.autograd.Function):
             del probs
             torch.mul(torch.bmm(ds, kw), scale, out=dq[i])
             dk[i] = _fold(torch.bmm(ds.transpose(1, 2), q[i]).mul_(scale))
-        return dq, dk, dv, None, None
+        return dq, dk, dv, None, None, None
 
 
 def band_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-                   scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                   scale: float, keep_probs: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Chunked attention over (previous, own, next) key chunks.
 
     q (B, N, size, d): N query chunks per block. k, v (B, N + 2, size, d): key chunks with
@@ -95,9 +105,11 @@ def band_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torc
     heads within) or shared - additive, and the only mask.
     Returns out (B, N, size, d) in q's dtype and lse (B, N, size) in the score dtype: the
     kernel computes in `score_dtype` (float32 for half inputs), with autocast off.
+    keep_probs: keep the probabilities for backward instead of the bias (worth it only when the
+    bias is per block, so no smaller than the probabilities).
     """
     dtype = q.dtype
     sdt = score_dtype(dtype)
     q, k, v = (t.to(sdt).contiguous() for t in (q, k, v))
-    out, lse = _BandAttention.apply(q, k, v, bias.to(sdt), scale)
+    out, lse = _BandAttention.apply(q, k, v, bias.to(sdt), scale, keep_probs)
     return out.to(dtype), lse

@@ -18,6 +18,9 @@ class AttentionContext:
     memory_padding: torch.Tensor | None = None  # (batch, m) bool
     memory_cos: torch.Tensor | None = None  # (m, head_dim)
     memory_sin: torch.Tensor | None = None
+    # reversible training: each LSH layer's `LSHSort` from the forward, by layer, taken back by
+    # that layer's recomputation in backward (None: every call hashes)
+    kept_sorts: dict | None = None
 
     @classmethod
     def build(cls, tokens: torch.Tensor, padding_mask: torch.Tensor | None,

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from genolong.models.band_attention import band_attention
-from genolong.models.chunk_attention import merge_partials
 from genolong.models.context import AttentionContext
 from genolong.models.lsh_kernel import lsh_band_attention
 from genolong.models.masking import PAD_VALUE, SELF_VALUE, score_dtype, scores_in_fp32
@@ -121,88 +121,161 @@ def _buckets(qk: torch.Tensor, rotations: Rotations) -> tuple[torch.Tensor, int]
     return buckets.view(b, h, lp, rounds).transpose(2, 3), math.prod(factors)
 
 
+@dataclass
+class LSHSort:
+    """One layer's hashing: the sort order and chunks of every round, for `lsh_attend`.
+
+    A reversible stack keeps it from the forward for the recomputation in backward, which then
+    neither re-hashes nor re-sorts, and attends over exactly the chunks the forward used (a
+    rebuilt input differs from the original by rounding, which could move a position across a
+    bucket boundary).
+    """
+
+    perm: torch.Tensor  # (batch·heads, rounds, Lp) int32: the position at each sorted slot
+    chunk_of: torch.Tensor  # (batch·heads, rounds, Lp) int16/int32: each position's chunk
+
+
+def lsh_sort(qk: torch.Tensor, rotations: Rotations | Sequence[Rotations],
+             padding_mask: torch.Tensor | None, bucket_size: int) -> LSHSort:
+    """Hash qk (batch, heads, L, d) (padding_mask, rotations as `lsh_attend` takes them)."""
+    b, h, length, d = qk.shape
+    sdt = score_dtype(qk.dtype)
+    with scores_in_fp32(qk.device):
+        qk, pad = _pad_to_chunks(qk.detach().to(sdt), padding_mask, bucket_size)
+        perm, chunk_of = hash_chunks(qk, rotations, pad, bucket_size)
+    lp = qk.shape[2]
+    shape = (b * h, perm.shape[2], lp)
+    # small ints keep the duplicate-count passes over the (query, key) grid cheap
+    small = torch.int16 if lp // bucket_size < 2 ** 15 else torch.int32
+    return LSHSort(perm.to(torch.int32).reshape(shape), chunk_of.to(small).reshape(shape))
+
+
 def lsh_attend(qk: torch.Tensor, v: torch.Tensor, rotations: Rotations | Sequence[Rotations],
-               padding_mask: torch.Tensor | None, bucket_size: int) -> torch.Tensor:
+               padding_mask: torch.Tensor | None, bucket_size: int,
+               sort: LSHSort | None = None) -> torch.Tensor:
     """LSH attention on qk, v (batch, heads, L, d); padding_mask (batch, L) True at padding;
-    rotations shared by all rows or one tuple per row, as `hash_chunks` takes them.
+    rotations shared by all rows or one tuple per row, as `hash_chunks` takes them; `sort`
+    an `lsh_sort` of this qk to use instead of hashing it.
 
     Any L: the sequence is padded internally to a multiple of bucket_size and exactly L
     positions come back, as (batch, heads, L, d) in qk's dtype. Hashing, scores and the merge
     of rounds run in the score dtype (float32 for half inputs) whatever autocast is on: a bucket
     must not depend on bf16 rounding of the rotation.
     """
+    if sort is None:
+        sort = lsh_sort(qk, rotations, padding_mask, bucket_size)
     sdt = score_dtype(qk.dtype)
     with scores_in_fp32(qk.device):
-        out = _lsh_attend(qk.to(sdt), v.to(sdt), rotations, padding_mask, bucket_size)
+        out = _lsh_attend(qk.to(sdt), v.to(sdt), sort, padding_mask, bucket_size)
     return out.to(qk.dtype)
 
 
-def _lsh_attend(qk, v, rotations, padding_mask, bucket_size):
-    b, h, length, d = qk.shape
+def _pad_to_chunks(x: torch.Tensor, padding_mask: torch.Tensor | None, bucket_size: int):
+    """x (batch, heads, L, d) zero-padded to Lp, a multiple of bucket_size, and the (batch, Lp)
+    padding mask (None when there is no padding at all)."""
+    b, h, length, d = x.shape
     lp = math.ceil(length / bucket_size) * bucket_size
-    pad = None
-    if lp != length or padding_mask is not None:
-        pad = torch.zeros(b, lp, dtype=torch.bool, device=qk.device)
-        pad[:, length:] = True
-        if padding_mask is not None:
-            pad[:, :length] = padding_mask
-        qk = nn.functional.pad(qk, (0, 0, 0, lp - length))
-        v = nn.functional.pad(v, (0, 0, 0, lp - length))
-    perm, chunk_of = hash_chunks(qk, rotations, pad, bucket_size)
-    rounds = perm.shape[2]
-    # small ints keep the duplicate-count passes over the (query, key) grid cheap
-    small = torch.int16 if lp // bucket_size < 2 ** 15 else torch.int32
-    shape = (b * h, rounds, lp)
-    bias_bytes = b * h * rounds * lp * 3 * bucket_size * qk.element_size()
+    if lp == length and padding_mask is None:
+        return x, None
+    pad = torch.zeros(b, lp, dtype=torch.bool, device=x.device)
+    pad[:, length:] = True
+    if padding_mask is not None:
+        pad[:, :length] = padding_mask
+    return nn.functional.pad(x, (0, 0, 0, lp - length)), pad
+
+
+def _lsh_attend(qk, v, sort, padding_mask, bucket_size):
+    b, h, length, d = qk.shape
+    qk, pad = _pad_to_chunks(qk, padding_mask, bucket_size)
+    v, _ = _pad_to_chunks(v, padding_mask, bucket_size)
+    lp = qk.shape[2]
+    perm = sort.perm.long()
+    bias_bytes = b * h * perm.shape[1] * lp * 3 * bucket_size * qk.element_size()
     if bias_bytes > FUSED_ABOVE_BYTES:
-        out = lsh_band_attention(qk.reshape(b * h, lp, d), v.reshape(b * h, lp, d),
-                                 perm.reshape(shape), chunk_of.to(small).reshape(shape), pad, h,
-                                 bucket_size, d ** -0.5)
+        out = lsh_band_attention(qk.reshape(b * h, lp, d), v.reshape(b * h, lp, d), perm,
+                                 sort.chunk_of, pad, h, bucket_size, d ** -0.5)
     else:
-        out = _sorted_attend(qk, v, perm.reshape(shape), chunk_of.to(small).reshape(shape), pad,
-                             bucket_size)
+        out = _sorted_attend(qk, v, perm, sort.chunk_of, pad, bucket_size)
     return out.view(b, h, lp, d)[:, :, :length]
 
 
 def _sorted_attend(qk, v, perm_bh, chunk_of, pad, bucket_size):
-    """All rounds and heads at once: sorted copies of q, k, v and the whole bias, in memory
-    until backward. Faster than the fused kernel, which rebuilds the bias in backward."""
+    """All rounds and heads at once: sorted copies of q, k, v and the whole bias (then the
+    probabilities, when a gradient is wanted), in memory until backward. Faster than the fused
+    kernel, which rebuilds the bias in backward."""
     b, h, lp, d = qk.shape
-    bh, rounds, n_chunks = b * h, perm_bh.shape[1], lp // bucket_size
-    shape = (bh, rounds * n_chunks, bucket_size, d)
-    q_sorted = _flat_gather(qk.reshape(bh, lp, d), perm_bh).view(shape)
-    v_sorted = _flat_gather(v.reshape(bh, lp, d), perm_bh).view(shape)
-    k_sorted = nn.functional.normalize(q_sorted, dim=-1)
+    bh, rounds, n_chunks, bs = b * h, perm_bh.shape[1], lp // bucket_size, bucket_size
+    slot_of = torch.empty_like(perm_bh).scatter_(
+        -1, perm_bh, torch.arange(lp, device=qk.device).expand_as(perm_bh))  # inverse orders
+    qk, v = qk.reshape(bh, lp, d), v.reshape(bh, lp, d)
+    # keys are the unit-normalised queries; normalised before the sort, once per position
+    kn = nn.functional.normalize(qk, dim=-1)
+    q_sorted = permute_rows(qk, perm_bh, slot_of, 0).view(bh, rounds * n_chunks, bs, d)
+    # keys and values get a zero chunk at each end (masked), the layout band_attention expects
+    k_sorted = permute_rows(kn, perm_bh, slot_of, bs).view(bh, rounds * n_chunks + 2, bs, d)
+    v_sorted = permute_rows(v, perm_bh, slot_of, bs).view(bh, rounds * n_chunks + 2, bs, d)
 
     with torch.no_grad():
         bias = _lsh_bias(perm_bh, chunk_of, pad, h, n_chunks, bucket_size, qk.dtype)
-    out, lse = band_attention(q_sorted, _pad_chunks(k_sorted), _pad_chunks(v_sorted), bias,
-                              d ** -0.5)
+    out, lse = band_attention(q_sorted, k_sorted, v_sorted, bias, d ** -0.5, keep_probs=True)
+    del bias
 
-    # back to positions: slot of each position in each round
-    slot_of = torch.empty_like(perm_bh).scatter_(
-        -1, perm_bh, torch.arange(lp, device=qk.device).expand_as(perm_bh))
-    rows = (torch.arange(bh * rounds, device=qk.device) * lp).view(bh, rounds, 1)
-    flat = (slot_of + rows).reshape(-1)
-    out = out.reshape(-1, d).index_select(0, flat).view(bh, rounds, lp, d)
+    # back to positions: one order per (block, round), the inverse of its sort
+    by_round = (bh * rounds, 1, lp)
+    out = permute_rows(out.view(bh * rounds, lp, d), slot_of.view(by_round),
+                       perm_bh.view(by_round), 0).view(bh, rounds, lp, d)
     if rounds == 1:
         return out.view(bh, lp, d)
-    lse = lse.reshape(-1).index_select(0, flat).view(bh, rounds, lp)
-    return merge_partials(out, lse, dim=1)[0]  # (bh, Lp, d)
+    lse = permute_rows(lse.view(bh * rounds, lp, 1), slot_of.view(by_round),
+                       perm_bh.view(by_round), 0).view(bh, rounds, lp)
+    # rounds merged by their log-sum-exp: with the duplicate correction, a softmax over the union
+    weights = torch.softmax(lse, dim=1).unsqueeze(-1)  # (bh, rounds, Lp, 1)
+    return (out * weights).sum(1)  # (bh, Lp, d)
 
 
-def _flat_gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x (B, Lp, d) gathered per row: index (B, R, Lp) → (B, R, Lp, d), via one index_select."""
-    b, lp, d = x.shape
-    offsets = (torch.arange(b, device=x.device) * lp).view(b, 1, 1)
-    return x.reshape(b * lp, d).index_select(0, (index + offsets).reshape(-1)).view(
-        *index.shape, d)
+def permute_rows(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor,
+                 margin: int) -> torch.Tensor:
+    """x (B, n, d) in R orders each: (B, margin + R·n + margin, d), row margin + r·n + j of
+    block b being x[b, index[b, r, j]], and zero rows in the margins.
+
+    index (B, R, n) holds a permutation of range(n) in each (b, r), and inverse its inverse:
+    backward is then a gather too (summed over the R orders), where index_select's backward
+    would scatter-add.
+    """
+    return _PermuteRows.apply(x, index, inverse, margin)
 
 
-def _pad_chunks(x: torch.Tensor) -> torch.Tensor:
-    """(B, N, size, d) → (B, N + 2, size, d) with a zero chunk at each end (keys there are
-    masked), the layout `band_attention` expects."""
-    return nn.functional.pad(x, (0, 0, 0, 0, 1, 1))
+class _PermuteRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, index, inverse, margin):
+        b, n, d = x.shape
+        rounds = index.shape[1]
+        out = x.new_empty(b, rounds * n + 2 * margin, d)
+        out[:, :margin] = 0
+        out[:, margin + rounds * n:] = 0
+        for i in range(b):
+            torch.index_select(x[i], 0, index[i].reshape(-1), out=out[i, margin:margin + rounds * n])
+        ctx.save_for_backward(inverse)
+        ctx.margin = margin
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        b, rounds, n = inverse.shape
+        m, d = ctx.margin, grad.shape[-1]
+        grad = grad.contiguous()
+        dx = grad.new_empty(b, n, d)
+        # rows of order r start at r·n in each block's unpadded part
+        offsets = (torch.arange(rounds, device=grad.device) * n).view(rounds, 1)
+        for i in range(b):
+            g = grad[i, m:m + rounds * n]  # (R·n, d)
+            if rounds == 1:
+                torch.index_select(g, 0, inverse[i, 0], out=dx[i])
+            else:
+                rows = g.index_select(0, (inverse[i] + offsets).reshape(-1))
+                torch.sum(rows.view(rounds, n, d), 0, out=dx[i])
+        return dx, None, None, None
 
 
 def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | None, heads: int,
@@ -238,7 +311,13 @@ def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | No
         bias = count.to(dtype).log_().neg_()
     # a token's own key sits on the diagonal of the middle third of its window
     bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)
-    bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
+    if pad is None:
+        # only each round's first and last chunk miss a neighbour: mask just those
+        ends = [0, n_chunks - 1]
+        bias[:, :, ends] = bias[:, :, ends].masked_fill_(invalid[:, :, ends].unsqueeze(-2),
+                                                         PAD_VALUE)
+    else:
+        bias.masked_fill_(invalid.unsqueeze(-2), PAD_VALUE)
     return bias.view(bh, rounds * n_chunks, bs, 3 * bs)
 
 
@@ -258,12 +337,23 @@ class LSHAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext) -> torch.Tensor:
         b, length, dm = x.shape
-        qk, v = self.in_proj(x).view(b, length, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        # two products, not one: the unrotated qk is then freed after the rotation, while v
+        # stays until backward
+        w_qk, w_v = self.in_proj.weight.chunk(2)
+        qk = nn.functional.linear(x, w_qk).view(b, length, self.n_heads, -1).transpose(1, 2)
+        v = nn.functional.linear(x, w_v).view(b, length, self.n_heads, -1).transpose(1, 2)
         qk = apply_rotary(qk, ctx.cos, ctx.sin)  # (batch, heads, L, head_dim)
         pad = ctx.padding_mask
         n_real = [length] * b if pad is None else (~pad).sum(1).tolist()
+        # drawn on every call, a recomputation too: dropout below must see the same RNG stream
         rotations = self.row_rotations(n_real, qk.shape[-1], x.device)
-        out = lsh_attend(qk, v, rotations, pad, self.bucket_size)
+        kept = ctx.kept_sorts
+        sort = None if kept is None else kept.pop(self, None)
+        if sort is None:
+            sort = lsh_sort(qk, rotations, pad, self.bucket_size)
+            if kept is not None:
+                kept[self] = sort
+        out = lsh_attend(qk, v, rotations, pad, self.bucket_size, sort)
         out = out.transpose(1, 2).reshape(b, length, dm)
         return self.dropout(self.out_proj(out))
 

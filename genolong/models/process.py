@@ -28,6 +28,28 @@ M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 TRIM_THRESHOLD = 2**31 - 1
 
 _done: bool | None = None
+_libc_handle = None
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's `malloc_trim`, which also
+    releases whole free pages inside the heap, not only at its top); nothing off glibc."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _libc():
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = False
+        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+            try:
+                _libc_handle = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                _libc_handle.malloc_trim.argtypes = [ctypes.c_size_t]
+            except (OSError, AttributeError):
+                _libc_handle = False
+    return _libc_handle or None
 
 
 def tune_allocator() -> bool:

@@ -13,11 +13,20 @@ function (the parameters are its inputs), never written into `.grad` behind auto
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
 from genolong.models.context import AttentionContext
 from genolong.models.feed_forward import seq_chunks
+from genolong.models.process import release_free_memory
+
+# from this size of one layer's activation (64k tokens at d_model 256 in float32) on, the
+# stack hands the allocator's free memory back to the system after every layer: a step is
+# long enough there that re-faulting it costs little, and the heap's holes would otherwise
+# stay counted in the peak
+TRIM_ABOVE_BYTES = 2 ** 26
 
 
 def _rng_state(device: torch.device):
@@ -52,6 +61,8 @@ def _autocast(state):
 class _ReversibleStack(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x1, x2, blocks, actx, ff_chunks, memory, collect, *params):
+        # LSH layers keep their hashing for the recomputation (`LSHSort`)
+        actx = dataclasses.replace(actx, kept_sorts={})
         ctx.blocks, ctx.actx, ctx.ff_chunks = blocks, actx, ff_chunks
         ctx.memory = _per_layer(memory, blocks)
         ctx.params = params
@@ -67,6 +78,8 @@ class _ReversibleStack(torch.autograd.Function):
             g_state = _rng_state(x1.device)
             x2 = x2 + block.g_chunked(x1, ff_chunks)
             ctx.states.append((f_state, g_state))
+            if x1.nbytes >= TRIM_ABOVE_BYTES:
+                release_free_memory()
         ctx.save_for_backward(x1, x2)
         return x1, x2
 
@@ -81,6 +94,9 @@ class _ReversibleStack(torch.autograd.Function):
                 if g is not None:
                     grads[p] = grads[p] + g if p in grads else g
 
+        # the incoming gradients and y1 belong to the caller (dy1 and dy2 may be one tensor):
+        # the first layer copies them, later ones update their own copies in place
+        owned = False
         for block, mem, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.memory),
                                                   reversed(ctx.states)):
             g_params = [p for p in list(block.ff_norm.parameters()) + list(block.ff.parameters())
@@ -90,7 +106,7 @@ class _ReversibleStack(torch.autograd.Function):
             # g is position-wise: rebuild x2 and back-propagate chunk by chunk, in forward
             # order, so dropout replays the same random stream
             x2 = torch.empty_like(y2)
-            dy1_total = dy1.clone()
+            dy1_total = dy1 if owned else dy1.clone()
             with _replay(g_state, device), _autocast(ctx.autocast):
                 for s in seq_chunks(y1.shape[1], ctx.ff_chunks):
                     with torch.enable_grad():
@@ -106,10 +122,14 @@ class _ReversibleStack(torch.autograd.Function):
                 fx = block.f(x2r, ctx.actx, mem)
                 res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
             add(f_params, res[1:])
-            y1 = y1 - fx.detach()
+            y1 = y1.sub_(fx.detach()) if owned else y1 - fx.detach()
             y2 = x2
-            dy2 = dy2 + res[0]
+            dy2 = dy2.add_(res[0]) if owned else dy2 + res[0]
             dy1 = dy1_total
+            owned = True
+            del fx, res
+            if y1.nbytes >= TRIM_ABOVE_BYTES:
+                release_free_memory()
         params = ctx.params
         return (dy1, dy2, None, None, None, None, None,
                 *[grads.get(p, torch.zeros_like(p)) if p.requires_grad else None

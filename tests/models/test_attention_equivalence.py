@@ -6,7 +6,7 @@ from torch import nn
 
 from genolong.models.band_attention import band_attention
 from genolong.models.chunk_attention import chunk_attention
-from genolong.models.lsh_attention import hash_chunks, lsh_attend, lsh_rotations
+from genolong.models.lsh_attention import hash_chunks, lsh_attend, lsh_rotations, permute_rows
 from genolong.models.masking import PAD_VALUE, SELF_VALUE
 from genolong.models.sliding_attention import sliding_attend
 
@@ -60,6 +60,9 @@ def test_band_attention_gradients_including_lse(bias_blocks):
     bias = torch.zeros(bias_blocks, 2, 2, 6, dtype=D)
     bias.masked_fill_(torch.rand(bias.shape, generator=g) < 0.3, PAD_VALUE)
     assert torch.autograd.gradcheck(lambda q, k, v: band_attention(q, k, v, bias, 0.7), (q, k, v))
+    # kept probabilities instead of a recomputation in backward: the same gradients
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: band_attention(q, k, v, bias, 0.7, keep_probs=True), (q, k, v))
 
 
 def test_band_attention_equals_dense_on_windows():
@@ -177,3 +180,17 @@ def test_sliding_gradients_match_dense():
         grads.append(torch.autograd.grad((fn() * w).sum(), (q, k, v)))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("margin", [0, 2])
+def test_permute_rows_is_index_select_with_a_gather_backward(margin):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 6, 3, dtype=D, generator=g, requires_grad=True)
+    index = torch.stack([torch.stack([torch.randperm(6, generator=g) for _ in range(3)])
+                         for _ in range(2)])  # (2, 3, 6)
+    inverse = index.argsort(-1)
+    out = permute_rows(x, index, inverse, margin)
+    ref = torch.stack([x[b].index_select(0, index[b].reshape(-1)) for b in range(2)])
+    torch.testing.assert_close(out[:, margin:margin + 18], ref)
+    assert not out[:, :margin].any() and not out[:, margin + 18:].any()
+    assert torch.autograd.gradcheck(lambda x: permute_rows(x, index, inverse, margin), (x,))

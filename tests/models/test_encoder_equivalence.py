@@ -213,3 +213,40 @@ def test_half_precision_masks_stay_finite(dtype, attention):
 def test_copy_keeps_config_plain():
     enc = Encoder(tiny())
     assert copy.deepcopy(enc.cfg) == enc.cfg
+
+
+def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
+    """The recomputation in backward reuses the forward's sort (`LSHSort`): no second hashing,
+    and the gradients are those of plain autograd."""
+    import genolong.models.lsh_attention as lsh
+
+    calls = []
+    hash_chunks = lsh.hash_chunks
+    monkeypatch.setattr(lsh, "hash_chunks", lambda *a: calls.append(1) or hash_chunks(*a))
+    cfg = tiny(attention="lsh", n_layers=3, dropout=0.2, reversible=True)
+    rev, plain = twin(cfg, reversible=False)
+    t = tokens()
+    h_rev, g_rev = loss_and_grads(rev, t, seed=5)
+    assert len(calls) == 3
+    _, g_plain = loss_and_grads(plain, t, seed=5)
+    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+
+
+def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
+    """Above TRIM_ABOVE_BYTES the stack returns free memory after every layer, forward and
+    backward, in-place gradient updates included, with the same gradients."""
+    import genolong.models.reversible as reversible
+
+    calls = []
+    monkeypatch.setattr(reversible, "TRIM_ABOVE_BYTES", 0)
+    release = reversible.release_free_memory
+    monkeypatch.setattr(reversible, "release_free_memory", lambda: calls.append(1) or release())
+    cfg = tiny(attention=("lsh", "sliding", "full"), n_layers=3, dropout=0.2, reversible=True)
+    rev, plain = twin(cfg, reversible=False)
+    t = tokens()
+    _, g_rev = loss_and_grads(rev, t, seed=9)
+    assert len(calls) == 6
+    _, g_plain = loss_and_grads(plain, t, seed=9)
+    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
