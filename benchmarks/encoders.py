@@ -217,7 +217,9 @@ def run_one(spec: dict, env_extra: dict, timeout: float) -> dict:
     if lines:
         result.update(lines[-1])
     if status == "failed":
-        result["error"] = (err.strip().splitlines() or ["?"])[-1][:200]
+        # a worker killed by a signal prints nothing: SIGKILL here is almost always the OOM killer
+        killed = f"killed by signal {-proc.returncode}" + (" (out of memory?)" if proc.returncode == -9 else "")
+        result["error"] = killed if proc.returncode < 0 else (err.strip().splitlines() or ["?"])[-1][:200]
     return result
 
 
