@@ -15,12 +15,13 @@ SEEN: list[torch.dtype] = []
 
 
 class AttentionDtypeProbe(Callback):
-    """Records the dtype each attention's input projection produced during training."""
+    """Records the dtype each attention's output projection produced during training (LSH runs
+    its input projection as two `F.linear` calls on slices of `in_proj.weight`, so no hook there)."""
 
     def on_train_start(self, trainer, pl_module):
         SEEN.clear()
         for name, module in pl_module.named_modules():
-            if name.endswith("attn.in_proj"):
+            if name.endswith("attn.out_proj"):
                 module.register_forward_hook(lambda m, args, out: SEEN.append(out.dtype))
 
 
