@@ -98,6 +98,17 @@ def soft_probs(targets: np.ndarray, n_classes: int, p: float = 0.9) -> np.ndarra
     return probs
 
 
+def decode_planted(seq: str, probs: np.ndarray, k: int, stride: int, **cfg) -> set[tuple[int, int, str]]:
+    """(start, end, strand) of the protein-coding calls of the genome-wide decoder (first pass, the
+    self-trained models, second pass) on one planted record; `cfg` overrides DecodeConfig."""
+    from genolong.annotate.orf_decode import DecodeConfig, decode_genome
+
+    data = seq.encode()
+    record = ("chr", lambda a, b: data[a:b], len(seq), probs)
+    calls = decode_genome([record], STRUCTURE, k, stride, DecodeConfig(start_min_genes=50, **cfg))["chr"]
+    return {(g.start, g.end, g.strand) for g in calls if g.biotype == "protein_coding"}
+
+
 def two_head_net(n_function: int):
     """An untrained TokenNet with function and structure heads (logits: function columns first)."""
     from genolong.models.net import build_net

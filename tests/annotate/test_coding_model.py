@@ -7,9 +7,8 @@ import numpy as np
 from Bio.Seq import Seq
 
 from genolong.annotate import coding_model as coding
-from genolong.annotate.orf_decode import DecodeConfig, decode_genome
 from genolong.annotate.orfs import encode_bases, reverse_complement_bases
-from tests.annotate.helpers import STRUCTURE, soft_probs, structure_targets
+from tests.annotate.helpers import STRUCTURE, decode_planted, soft_probs, structure_targets
 
 K = STRIDE = 6
 # the planted genes' codon usage: a few sense codons, none a start or a stop codon
@@ -41,10 +40,7 @@ def planted_genome(n_genes: int, n_weak: int, seed: int = 0):
 
 
 def decode(seq: str, probs: np.ndarray, **cfg):
-    data = seq.encode()
-    record = ("chr", lambda a, b: data[a:b], len(seq), probs)
-    calls = decode_genome([record], STRUCTURE, K, STRIDE, DecodeConfig(start_min_genes=50, **cfg))["chr"]
-    return {(g.start, g.end, g.strand) for g in calls if g.biotype == "protein_coding"}
+    return decode_planted(seq, probs, K, STRIDE, **cfg)
 
 
 def test_codon_usage_rescues_weak_short_genes():

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 from Bio.Seq import Seq
 
-from genolong.annotate.orf_decode import DecodeConfig, decode_genome
 from genolong.annotate.orfs import encode_bases
 from genolong.annotate.start_model import fit, start_context, training_examples
-from tests.annotate.helpers import STRUCTURE, soft_probs, structure_targets
+from tests.annotate.helpers import STRUCTURE, decode_planted, soft_probs, structure_targets
 from tests.annotate.test_orf_decode import codons
 
 K = STRIDE = 6
@@ -54,10 +53,7 @@ def planted_genome(n_genes: int, n_unsure: int, seed: int = 0):
 
 
 def decode(seq: str, probs: np.ndarray, **cfg):
-    data = seq.encode()
-    record = ("chr", lambda a, b: data[a:b], len(seq), probs)
-    calls = decode_genome([record], STRUCTURE, K, STRIDE, DecodeConfig(start_min_genes=50, **cfg))["chr"]
-    return {(g.start, g.end, g.strand) for g in calls if g.biotype == "protein_coding"}
+    return decode_planted(seq, probs, K, STRIDE, **cfg)
 
 
 def test_planted_rbs_moves_unsure_starts():

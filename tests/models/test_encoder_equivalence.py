@@ -43,6 +43,11 @@ def twin(cfg: EncoderConfig, **changes) -> tuple[Encoder, Encoder]:
     return a, b
 
 
+def assert_same_grads(enc: Encoder, got, expected) -> None:
+    for (name, _), a, b in zip(enc.named_parameters(), got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+
+
 @pytest.mark.parametrize("attention", KINDS + [("lsh", "sliding", "full")])
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_reversible_matches_irreversible(attention, dropout):
@@ -55,8 +60,7 @@ def test_reversible_matches_irreversible(attention, dropout):
     h_rev, g_rev = loss_and_grads(rev, t, seed=7)
     h_plain, g_plain = loss_and_grads(plain, t, seed=7)
     torch.testing.assert_close(h_rev, h_plain, rtol=1e-6, atol=1e-10)
-    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+    assert_same_grads(rev, g_rev, g_plain)
 
 
 def test_dropout_is_active_in_training():
@@ -215,6 +219,18 @@ def test_copy_keeps_config_plain():
     assert copy.deepcopy(enc.cfg) == enc.cfg
 
 
+def calls_in_reversible_run(cfg: EncoderConfig, calls: list, seed: int) -> int:
+    """Runs `cfg` reversibly, then its plain twin, checks their gradients are equal, and returns
+    how many `calls` the reversible run (forward + backward) made."""
+    rev, plain = twin(cfg, reversible=False)
+    t = tokens()
+    _, g_rev = loss_and_grads(rev, t, seed=seed)
+    n_reversible = len(calls)
+    _, g_plain = loss_and_grads(plain, t, seed=seed)
+    assert_same_grads(rev, g_rev, g_plain)
+    return n_reversible
+
+
 def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
     """The recomputation in backward reuses the forward's sort (`LSHSort`): no second hashing,
     and the gradients are those of plain autograd."""
@@ -224,13 +240,7 @@ def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
     hash_chunks = lsh.hash_chunks
     monkeypatch.setattr(lsh, "hash_chunks", lambda *a: calls.append(1) or hash_chunks(*a))
     cfg = tiny(attention="lsh", n_layers=3, dropout=0.2, reversible=True)
-    rev, plain = twin(cfg, reversible=False)
-    t = tokens()
-    h_rev, g_rev = loss_and_grads(rev, t, seed=5)
-    assert len(calls) == 3
-    _, g_plain = loss_and_grads(plain, t, seed=5)
-    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+    assert calls_in_reversible_run(cfg, calls, seed=5) == 3
 
 
 def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
@@ -243,10 +253,4 @@ def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
     release = reversible.release_free_memory
     monkeypatch.setattr(reversible, "release_free_memory", lambda: calls.append(1) or release())
     cfg = tiny(attention=("lsh", "sliding", "full"), n_layers=3, dropout=0.2, reversible=True)
-    rev, plain = twin(cfg, reversible=False)
-    t = tokens()
-    _, g_rev = loss_and_grads(rev, t, seed=9)
-    assert len(calls) == 6
-    _, g_plain = loss_and_grads(plain, t, seed=9)
-    for (name, _), a, b in zip(rev.named_parameters(), g_rev, g_plain):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-10, msg=name)
+    assert calls_in_reversible_run(cfg, calls, seed=9) == 6
