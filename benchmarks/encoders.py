@@ -282,7 +282,9 @@ def main(argv=None) -> int:
         return 0
 
     summary = {"threads": 2, "timeout_s": args.timeout, "device": args.device,
-               "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:]))}
+               # absolute paths name only their file: the saved run reads the same on any machine
+               "command": " ".join([Path(sys.argv[0]).name] + [Path(a).name if a.startswith("/") else a
+                                                              for a in (argv or sys.argv[1:])])}
     results = run_jobs(args, _jobs(args))
     summary["matmul_gflops"] = next((r.get("gflops") for r in results if r["system"] == "matmul"), None)
     summary["results"] = annotate_results(results)
