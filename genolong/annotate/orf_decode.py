@@ -299,55 +299,9 @@ def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: li
     return sorted(genes, key=lambda g: (g.start, g.end))
 
 
-def learn_start_model(records, genes: dict[str, list[GeneModel]], k: int, stride: int,
-                      cfg: DecodeConfig) -> StartModel | None:
-    """The start model of a genome from its first-pass genes (`records` as for `decode_genome`);
-    None when fewer than `cfg.start_min_genes` genes are long enough to train it."""
-    positives, negatives = [], []
-    for seqid, fetch, length_bp, probs in records:
-        mine = [g for g in genes[seqid] if g.biotype == "protein_coding" and g.end - g.start >= cfg.start_training_length]
-        if not mine:
-            continue
-        start, end = np.array([g.start for g in mine]), np.array([g.end for g in mine])
-        strand = np.array([1 if g.strand == "+" else -1 for g in mine])
-        three = np.where(strand > 0, end - 1, start)
-        for a, b, lo, hi, _, _ in _chunks(length_bp, k, stride, probs.shape[0], cfg):
-            sel = (three >= a) & (three < b) & (start >= lo) & (end <= hi)
-            if sel.any():
-                pos, neg = training_examples(encode_bases(fetch(lo, hi)), start[sel] - lo, end[sel] - lo,
-                                             strand[sel], cfg.table)
-                positives.append(pos)
-                negatives.append(neg)
-    if sum(len(codon) for _, codon in positives) < cfg.start_min_genes:
-        return None
-    return fit(*(tuple(np.concatenate(part) for part in zip(*side)) for side in (positives, negatives)))
-
-
-def decode_genome(records, names: list[str], k: int, stride: int, cfg: DecodeConfig = DecodeConfig(),
-                  ) -> dict[str, list[GeneModel]]:
-    """Gene models per record of a genome, `records` a list of (seqid, fetch, length_bp, probs)
-    as for `decode_genes`. With `cfg.start_model` and/or `cfg.coding_model`, a first pass trains
-    the genome's start and coding models on its own calls (no reference) and a second pass decodes
-    again with them, `cfg.start_rounds` times (once with the coding model alone), each model trained
-    on the previous pass's genes."""
-    genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg) for rec in records}
-    rounds = cfg.start_rounds if cfg.start_model else (1 if cfg.coding_model else 0)
-    for _ in range(rounds):
-        start_fit = learn_start_model(records, genes, k, stride, cfg) if cfg.start_model else None
-        coding_fit = learn_coding_model(records, genes, k, stride, cfg) if cfg.coding_model else None
-        if start_fit is None and coding_fit is None:
-            break
-        genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg, start_fit, coding_fit) for rec in records}
-    return genes
-
-
-def learn_coding_model(records, genes: dict[str, list[GeneModel]], k: int, stride: int,
-                       cfg: DecodeConfig) -> CodingModel | None:
-    """The coding model of a genome from its previous pass's genes (`records` as for
-    `decode_genome`), each gene counted in the chunk holding its stop; None when fewer than
-    `cfg.start_min_genes` genes train it."""
-    gene_counts = background = 0.0
-    n_genes = 0
+def _genes_by_chunk(records, genes: dict[str, list[GeneModel]], k: int, stride: int, cfg: DecodeConfig):
+    """Per chunk of every record: (its bases, its core [a, b) and the protein-coding `genes` whose
+    stop lies in that core, local coordinates: start, end, strand +1/-1). One read of each chunk."""
     for seqid, fetch, length_bp, probs in records:
         mine = [g for g in genes[seqid] if g.biotype == "protein_coding"]
         start = np.array([g.start for g in mine], dtype=np.int64)
@@ -355,11 +309,56 @@ def learn_coding_model(records, genes: dict[str, list[GeneModel]], k: int, strid
         strand = np.array([1 if g.strand == "+" else -1 for g in mine], dtype=np.int64)
         three = np.where(strand > 0, end - 1, start)
         for a, b, lo, hi, _, _ in _chunks(length_bp, k, stride, probs.shape[0], cfg):
-            bases = encode_bases(fetch(lo, hi))
             sel = (three >= a) & (three < b) & (start >= lo) & (end <= hi)
-            background = background + coding.background_word_counts(bases[a - lo : b - lo])
-            gene_counts = gene_counts + coding.gene_word_counts(bases, start[sel] - lo, end[sel] - lo, strand[sel])
-            n_genes += int(sel.sum())
-    if n_genes < cfg.start_min_genes:
-        return None
-    return coding.fit(gene_counts, background, n_genes)
+            yield encode_bases(fetch(lo, hi)), (a - lo, b - lo), start[sel] - lo, end[sel] - lo, strand[sel]
+
+
+def genome_word_counts(records, k: int, stride: int, cfg: DecodeConfig) -> np.ndarray:
+    """The coding model's background: hexamer counts over every record, both strands (they do not
+    depend on the calls, so one count serves every round)."""
+    no_genes = {rec[0]: [] for rec in records}
+    return sum(coding.background_word_counts(bases[a:b])
+               for bases, (a, b), *_ in _genes_by_chunk(records, no_genes, k, stride, cfg))
+
+
+def learn_models(records, genes: dict[str, list[GeneModel]], k: int, stride: int, cfg: DecodeConfig,
+                 background: np.ndarray | None) -> tuple[StartModel | None, CodingModel | None]:
+    """The genome's start model (from genes of at least `cfg.start_training_length` bp) and coding
+    model (from all of them, against `background`, None to leave it out) trained on the previous
+    pass's `genes`; each is None when fewer than `cfg.start_min_genes` genes train it."""
+    positives, negatives = [], []
+    gene_counts, n_coding = 0.0, 0
+    for bases, _, start, end, strand in _genes_by_chunk(records, genes, k, stride, cfg):
+        if cfg.start_model:
+            long = end - start >= cfg.start_training_length
+            if long.any():
+                pos, neg = training_examples(bases, start[long], end[long], strand[long], cfg.table)
+                positives.append(pos)
+                negatives.append(neg)
+        if background is not None:
+            gene_counts = gene_counts + coding.gene_word_counts(bases, start, end, strand)
+            n_coding += start.size
+    start_fit = coding_fit = None
+    if sum(len(codon) for _, codon in positives) >= cfg.start_min_genes:
+        start_fit = fit(*(tuple(np.concatenate(part) for part in zip(*side)) for side in (positives, negatives)))
+    if background is not None and n_coding >= cfg.start_min_genes:
+        coding_fit = coding.fit(gene_counts, background, n_coding)
+    return start_fit, coding_fit
+
+
+def decode_genome(records, names: list[str], k: int, stride: int,
+                  cfg: DecodeConfig = DecodeConfig()) -> dict[str, list[GeneModel]]:
+    """Gene models per record of a genome, `records` a list of (seqid, fetch, length_bp, probs)
+    as for `decode_genes`. With `cfg.start_model` and/or `cfg.coding_model`, a first pass trains
+    the genome's start and coding models on its own calls (no reference) and a second pass decodes
+    again with them, `cfg.start_rounds` times (once with the coding model alone), each model trained
+    on the previous pass's genes."""
+    genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg) for rec in records}
+    rounds = cfg.start_rounds if cfg.start_model else (1 if cfg.coding_model else 0)
+    background = genome_word_counts(records, k, stride, cfg) if cfg.coding_model and rounds else None
+    for _ in range(rounds):
+        start_fit, coding_fit = learn_models(records, genes, k, stride, cfg, background)
+        if start_fit is None and coding_fit is None:
+            break
+        genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg, start_fit, coding_fit) for rec in records}
+    return genes

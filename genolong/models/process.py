@@ -47,6 +47,7 @@ def _libc():
             try:
                 _libc_handle = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
                 _libc_handle.malloc_trim.argtypes = [ctypes.c_size_t]
+                _libc_handle.mallopt  # glibc's: both functions or neither
             except (OSError, AttributeError):
                 _libc_handle = False
     return _libc_handle or None
@@ -63,13 +64,10 @@ def tune_allocator() -> bool:
 def _apply() -> bool:
     if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # mallopt returns 1 on success
     return mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
