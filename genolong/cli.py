@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("genolong.data.inspect", "summarise a token store"),
     "fetch": ("genolong.data.fetch", "download or copy a genome file, verified by sha256, atomically"),
     "annotate": ("genolong.annotate.cli", "annotate a genome from a trained checkpoint (GFF3, BED, TSV)"),
+    "fit-function": ("genolong.annotate.function_fit",
+                     "learn a checkpoint's per-gene function head and homology index from its token stores"),
     "evaluate": ("genolong.evaluate.cli", "score an annotation against a reference and baselines"),
     "baseline": ("genolong.evaluate.baseline", "train the k-mer logistic-regression baseline from a token store"),
 }

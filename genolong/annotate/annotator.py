@@ -54,6 +54,8 @@ class AnnotationResult:
     genome: object = None  # path or Genome the sequences come from (GenBank / protein FASTA writers)
     spilled: dict = field(default_factory=dict, repr=False)  # seqid -> SpillArray behind probs / structure
     go_threshold: float = 0.5  # GO terms written into GFF3 / GenBank reach this pooled probability
+    n_structure: int = 0  # structure columns after the function columns of `spilled`
+    function: object = None  # annotate.function.FunctionResult: per-gene function of `predicted` (and `genes`)
 
     @property
     def gene_models(self) -> bool:
@@ -103,7 +105,8 @@ class AnnotationResult:
         if self.spilled:
             n = len(self.classes)
             probs = {s: a.columns(slice(0, n)) for s, a in self.spilled.items()}
-            structure = {s: a.columns(slice(n, None)) for s, a in self.spilled.items()} if structure else None
+            structure = {s: a.columns(slice(n, n + self.n_structure)) for s, a in self.spilled.items()} \
+                if structure else None
         return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
                           structure, self.structure_labels, self.transl_table)
 
@@ -111,7 +114,8 @@ class AnnotationResult:
         """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
         (GenBank) and PREFIX.faa (proteins); each atomically."""
         prefix = str(prefix)
-        exts = ["gff3", "bed", "genes.tsv", "probs.npz"] + (["gbk", "faa"] if self.gene_models else [])
+        exts = ["gff3", "bed", "genes.tsv", "probs.npz"] + (["gbk", "faa"] if self.gene_models else []) \
+            + (["function.npz"] if self.function is not None else [])
         paths = {ext: Path(f"{prefix}.{ext}") for ext in exts}
         self.to_gff3(paths["gff3"])
         self.to_bed(paths["bed"])
@@ -124,6 +128,10 @@ class AnnotationResult:
                 write_genbank(paths["gbk"], genome, self.lengths, self.predicted, self.kind, self.labels,
                               self.transl_table, self.go_threshold)
                 write_faa(paths["faa"], genome, self.predicted, self.transl_table)
+        if self.function is not None:
+            from genolong.annotate.function import save_function
+
+            save_function(paths["function.npz"], self.function)
         return paths
 
 
@@ -185,6 +193,8 @@ class Annotator:
         decode: DecodeConfig | None = None,
         checkpoint_table: int | None = None,
         stream: bool = False,
+        states: bool = False,
+        function=None,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -195,11 +205,22 @@ class Annotator:
             raise GenolongError(f"--batch-size {batch_size}: must be at least 1")
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
+        if states:
+            from genolong.models.net import WithStates
+
+            self.run_net = WithStates(self.net).eval()
+        else:
+            self.run_net = self.net
         self.tokenizer = tokenizer
         self.labels = labels
         self.structure_labels = structure_labels
         self.n_function = len(labels.classes)
         self.n_classes = self.n_function + (len(structure_labels.classes) if structure_labels is not None else 0)
+        # with `states`, every token also carries the encoder's function states (after the classes),
+        # which the per-gene function head pools over each gene
+        self.d_states = int(net.encoder.cfg.d_model) if states else 0
+        self.n_columns = self.n_classes + self.d_states
+        self.function = function  # annotate.function.FunctionPredictor, or None: no per-gene function
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
@@ -215,11 +236,13 @@ class Annotator:
             from genolong.models.strand_average import rc_tables
 
             swap = joint_strand_swap(labels, structure_labels)
+            if swap is not None and states:  # state columns stay where they are
+                swap = np.concatenate([swap, np.arange(len(swap), len(swap) + self.d_states)])
             self.rc_tables = tuple(None if t is None else t.to(self.device) for t in rc_tables(tokenizer, swap))
         self._check_head()
         self.streamer = None
         if stream:  # one stream per strand with the segment memory (genolong/annotate/stream.py)
-            if structure_labels is not None:
+            if structure_labels is not None or states:
                 raise GenolongError("--stream: checkpoints with a structure head are not streamed yet (the "
                                     "stream reads the function head only); annotate without --stream")
             from genolong.annotate.stream import StreamReader
@@ -271,11 +294,11 @@ class Annotator:
         tokens_t, pad_t = torch.from_numpy(batch).to(self.device), torch.from_numpy(pad).to(self.device)
         with torch.inference_mode():
             if self.rc_tables is None:
-                logits = self.net(tokens_t, pad_t)  # (B, L, C)
+                logits = self.run_net(tokens_t, pad_t)  # (B, L, C [+ d_states])
             else:
-                logits = both_strands(self.net, tokens_t, pad_t, *self.rc_tables)  # (B, L, C)
-        logits = logits.float().cpu().numpy()  # (B, L, C)
-        if logits.ndim != 3 or logits.shape[2] != self.n_classes:
+                logits = both_strands(self.run_net, tokens_t, pad_t, *self.rc_tables)  # (B, L, C [+ d_states])
+        logits = logits.float().cpu().numpy()  # (B, L, C [+ d_states])
+        if logits.ndim != 3 or logits.shape[2] != self.n_columns:
             raise GenolongError(f"checkpoint: network outputs {logits.shape[-1]} classes but its label "
                                 f"vocabularies have {self.n_classes}")
         return [logits[row, : w.end - w.start] for row, w in enumerate(windows)]
@@ -286,7 +309,7 @@ class Annotator:
             return self.streamer.record_logits(
                 tokens, None if on_window is None else lambda a, b: on_window([Window(a, b)]))
         windows = plan_windows(len(tokens), self.window, self.overlap)
-        stitcher = Stitcher(len(tokens), self.n_classes, self.overlap, self.stitch)
+        stitcher = Stitcher(len(tokens), self.n_columns, self.overlap, self.stitch)
         for chunk in batches(windows, self.batch_size):
             for w, logits in zip(chunk, self._forward(tokens, chunk)):
                 stitcher.add(w, logits)
@@ -297,14 +320,14 @@ class Annotator:
     def record_probs(self, tokens: np.ndarray, on_window=None, spill_file: SpillFile | None = None) -> SpillArray:
         """Probabilities (n_tokens, C) of one record, written to disk (`spill_file`, else a file of
         its own) as windows are finished."""
-        out = SpillArray(self.n_classes, spill_file=spill_file)
+        out = SpillArray(self.n_columns, spill_file=spill_file)
         if self.streamer is not None:  # the stream holds a record's logits whole (genolong/annotate/stream.py)
             logits = self.record_logits(tokens, on_window)
             for a in range(0, len(logits), 1 << 16):
                 out.append(self.probabilities(logits[a : a + (1 << 16)]))
             return out
         windows = plan_windows(len(tokens), self.window, self.overlap)
-        stitcher = StreamingStitcher(len(tokens), self.n_classes, self.window, self.overlap,
+        stitcher = StreamingStitcher(len(tokens), self.n_columns, self.window, self.overlap,
                                      lambda first, logits: out.append(self.probabilities(logits)), self.stitch)
         for chunk in batches(windows, self.batch_size):
             for w, logits in zip(chunk, self._forward(tokens, chunk)):
@@ -315,11 +338,13 @@ class Annotator:
         return out
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Function columns: sigmoid (multilabel) or softmax; structure columns: softmax."""
+        """Function columns: sigmoid (multilabel) or softmax; structure columns: softmax; states as they are."""
         f = logits[:, : self.n_function]
         out = [1.0 / (1.0 + np.exp(-f)) if self.labels.kind == "multilabel" else _softmax(f)]
         if self.structure_labels is not None:
-            out.append(_softmax(logits[:, self.n_function :]))
+            out.append(_softmax(logits[:, self.n_function : self.n_classes]))
+        if self.d_states:
+            out.append(logits[:, self.n_classes :])
         return np.concatenate(out, axis=1).astype(np.float32)
 
     # ---- whole genomes ------------------------------------------------------------------
@@ -367,14 +392,24 @@ class Annotator:
             predicted = segments_to_genes(segments, self.labels.kind)
         function = {s: p.columns(slice(0, self.n_function)) for s, p in probs.items()}
         genes = predicted if reference is None else self._pool_reference(reference, function, lengths, ids)
+        gene_function = None
+        if self.function is not None and self.structure_labels is not None:
+            from genolong.annotate.function import annotate_function
+
+            states = {s: p.columns(slice(self.n_classes, self.n_columns)) for s, p in probs.items()} \
+                if self.d_states else None
+            with _opened(source if owned else genome) as g:
+                gene_function = annotate_function(self.function, g, table, predicted, genes if reference is not None
+                                                  else None, states, self.tokenizer.k, self.tokenizer.stride)
         structure = {}
         if self.structure_labels is not None:
-            structure = LazyRecords(probs, slice(self.n_function, None))
+            structure = LazyRecords(probs, slice(self.n_function, self.n_classes))
         return AnnotationResult(
             lengths, LazyRecords(probs, slice(0, self.n_function)), segments, genes,
             list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
             predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
-            table, source if owned else genome, probs,
+            table, source if owned else genome, probs, n_structure=self.n_classes - self.n_function,
+            function=gene_function,
         )
 
     def _record(self, genome, seqid: str, length: int, bar, task, spill_file: SpillFile | None = None) -> SpillArray:
@@ -401,7 +436,7 @@ class Annotator:
 
     def _gene_models(self, genome, ids: list[str], lengths: dict, probs: dict, table: int) -> list[GeneCall]:
         k, stride = self.tokenizer.k, self.tokenizer.stride
-        records = [(s, functools.partial(genome.fetch, s), lengths[s], probs[s].columns(slice(self.n_function, None)))
+        records = [(s, functools.partial(genome.fetch, s), lengths[s], probs[s].columns(slice(self.n_function, self.n_classes)))
                    for s in ids]
         models = decode_genome(records, list(self.structure_labels.classes), k, stride,
                                dataclasses.replace(self.decode_config, table=table))

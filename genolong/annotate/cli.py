@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--go-threshold", type=float, default=0.5,
                         help="GO terms whose pooled probability reaches this go into the GFF3/GenBank (default 0.5;"
                              " genes.tsv keeps every probability)")
+    parser.add_argument("--homology", metavar="PATH",
+                        help="homology index of labelled proteins (homology.json.gz from `genolong fit-function`); "
+                             "default: the one saved beside the checkpoint, if any")
+    parser.add_argument("--no-homology", action="store_true",
+                        help="gene function from the network alone, even when the checkpoint has an index")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -55,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     if not 0.0 < args.switch_prob < 1.0:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
+    if args.homology and args.no_homology:
+        raise GenolongError("--homology and --no-homology: give one or the other")
+    from genolong.annotate.function import FunctionPredictor
+
+    # the per-gene function head and homology index saved beside the checkpoint by `genolong fit-function`
+    predictor = FunctionPredictor.from_checkpoint(args.checkpoint, homology=args.homology,
+                                                  use_homology=not args.no_homology, progress=not args.no_progress)
     expect_tokenizer = expect_labels = None
     if args.store:
         from genolong.data.store import TokenStore
@@ -68,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
-        stream=args.stream,
+        stream=args.stream, function=predictor,
+        states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     reference = None
     if args.annotation:

@@ -2,12 +2,17 @@
 
 GFF3 (1-based closed): one `gene` per call (`gene_biotype`, the decoder's score in column 6)
 with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA` or `ncRNA`,
-linked by `ID`/`Parent`. The child carries the function: `product`, GO terms whose pooled
-probability reaches the GO threshold (`genolong annotate --go-threshold`, default 0.5) as `Ontology_term=GO:...` (GFF3 specification),
-`function_score` (the probability of the predicted label), and a CDS its `transl_table`. GenBank (Biopython): `gene` + `CDS` (with `/translation`, `/transl_table`,
-`/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS,
-named by the gene ID. Translations are Biopython's, `cds=True` (start codon read as Met, the
-stop dropped), so they equal what a reader computes from the coordinates.
+linked by `ID`/`Parent`. The child carries the function. With a per-gene function head
+(`annotate/function.py`): `product` (the best homolog's name, else `hypothetical protein`),
+`inference` in the INSDC form (`similar to AA sequence:<genome>:<locus>` or
+`ab initio prediction:genolong:<version>`), `Ontology_term` (propagated GO terms above the
+recipe's threshold, most specific first; GFF3 specification), `function_score` and, for class
+vocabularies, `function_class`. Without one: the token head's pooled GO terms above
+`--go-threshold` and its class. A CDS also carries its `transl_table`. GenBank (Biopython): `gene`
++ `CDS` (with `/product`, `/inference`, GO ids in `/db_xref`, `/translation`, `/transl_table`,
+`/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS, its
+header the gene ID, the product and the location. Translations are Biopython's, `cds=True` (start
+codon read as Met, the stop dropped), so they equal what a reader computes from the coordinates.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ GO_THRESHOLD = 0.5  # default: a term goes into the annotation when its pooled p
 def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> list[str]:
     """The GO terms of a protein-coding call (multilabel vocabularies): those whose pooled
     probability reaches `threshold`. genes.tsv keeps every probability for ranking."""
+    if gene.function is not None:
+        return [t for t, _ in gene.function.go]
     if kind != "multilabel" or gene.biotype != "protein_coding":
         return []
     terms = labels["classes"][1:]
@@ -39,6 +46,8 @@ def product(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRES
     """The product name: an RNA's type; a CDS's function class, or the names of its GO terms."""
     if gene.biotype != "protein_coding":
         return gene.biotype
+    if gene.function is not None:
+        return gene.function.product
     if kind != "multilabel":  # a function class (e.g. the `product` scheme's "ribosomal protein")
         if gene.label == "other":
             return "protein of another function class"
@@ -73,7 +82,14 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
         yield "\t".join(common + ["gene"] + span + [".", f"ID={gid};locus_tag={gid};gene_biotype={g.biotype}"]) + "\n"
         child = CHILD_TYPE.get(g.biotype, "ncRNA")
         attrs = [f"ID={gid}.{child.lower()}", f"Parent={gid}", f"locus_tag={gid}",
-                 f"product={escape_attr(product(g, kind, labels, go_threshold))}", f"function_score={g.score:.4f}"]
+                 f"product={escape_attr(product(g, kind, labels, go_threshold))}"]
+        if g.function is not None:
+            attrs.append(f"inference={escape_attr(g.function.inference)}")
+            attrs.append(f"function_score={g.function.score:.4f}")
+            if g.function.function_class:
+                attrs.append(f"function_class={escape_attr(g.function.function_class)}")
+        else:
+            attrs.append(f"function_score={g.score:.4f}")
         terms = go_terms(g, kind, labels, go_threshold)
         if terms:
             attrs.append("Ontology_term=" + ",".join(escape_attr(t) for t in terms))
@@ -106,6 +122,10 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
             loc = FeatureLocation(g.start, g.end, strand=1 if g.strand == "+" else -1)
             record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
             quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)]}
+            if g.function is not None:
+                quals["inference"] = [g.function.inference]
+                if g.function.function_class:
+                    quals["note"] = [f"genolong function class: {g.function.function_class}"]
             terms = go_terms(g, kind, labels, go_threshold)
             if terms:
                 quals["db_xref"] = terms
@@ -124,11 +144,12 @@ def write_genbank(path: str | os.PathLike, genome, lengths: dict[str, int], gene
 
 
 def write_faa(path: str | os.PathLike, genome, genes: Sequence[GeneCall], table: int) -> None:
-    """Protein FASTA: `>gene_id seqid:start-end(strand)`, 60 residues a line."""
+    """Protein FASTA: `>gene_id product [location=seqid:start-end(strand)]`, 60 residues a line."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
         for g in genes:
             if g.biotype != "protein_coding":
                 continue
             protein = translate(genome, g, table)
-            fh.write(f">{g.gene_id} {g.seqid}:{g.start + 1}-{g.end}({g.strand})\n")
+            name = g.function.product if g.function is not None else UNKNOWN_PRODUCT
+            fh.write(f">{g.gene_id} {name} [location={g.seqid}:{g.start + 1}-{g.end}({g.strand})]\n")
             fh.writelines(protein[i : i + 60] + "\n" for i in range(0, len(protein), 60))

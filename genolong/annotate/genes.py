@@ -30,6 +30,7 @@ class GeneCall:
     source: str = "predicted"  # "predicted" (a decoded segment or gene model) or "reference" (a given gene)
     parts: tuple[tuple[int, int, str], ...] = ()
     gene_score: float | None = None  # gene models: the structure decoder's score of the gene itself
+    function: object = None  # annotate.function.GeneFunction: product, GO terms, inference (CDS with a function head)
 
 
 def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:

@@ -264,7 +264,12 @@ def product_class(gene: Gene) -> str:
     """The `product` scheme class of a gene ('' = unknown function or not protein-coding)."""
     if gene.biotype != "protein_coding":
         return ""
-    product = (gene.attributes.get("product") or [""])[0].lower()
+    return product_class_name((gene.attributes.get("product") or [""])[0])
+
+
+def product_class_name(product: str) -> str:
+    """The `product` scheme class of a product name ('' = unknown function)."""
+    product = product.lower()
     if UNKNOWN_PRODUCT.search(product):
         return ""
     for name, pattern in PRODUCT_CLASSES:

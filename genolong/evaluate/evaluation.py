@@ -191,6 +191,14 @@ def evaluate(
     }
     baselines, notes, prior_source, prodigal_calls = score_baselines(
         scored, regions, genome, baseline, prodigal, prodigal_mode, table)
+    from genolong.evaluate.function_eval import function_metrics
+
+    # the per-gene function head's output (what the GFF3 says) replaces the pooled token head
+    fn_model, function_systems, fn_notes = function_metrics(str(pred), scored, gene_level)
+    notes += fn_notes
+    if fn_model is not None:
+        model["gene_token_head"] = model["gene"]
+        model.update(fn_model)
     tp = scored.tp
     result = {
         "meta": {"pred": str(pred), "reference": str(reference), "genome": str(genome) if genome else None,
@@ -203,6 +211,7 @@ def evaluate(
         "classes": list(scored.vocab.classes),
         "labels": {"scheme": scored.vocab.scheme, "kind": scored.vocab.kind},
         "model": model,
+        "function_systems": function_systems,
         "baselines": baselines,
     }
     out_dir = Path(out_dir)

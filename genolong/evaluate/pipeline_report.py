@@ -35,6 +35,11 @@ HEADLINE = (
     ("token.macro_f1", "token macro F1"),
     ("token.mcc", "token MCC"),
     ("gene.fmax", "gene Fmax"),
+    ("function.cafa.MF.fmax", "Fmax MF"),
+    ("function.cafa.BP.fmax", "Fmax BP"),
+    ("function.cafa.CC.fmax", "Fmax CC"),
+    ("function.product_agreement", "product agreement"),
+    ("function.coverage", "coverage"),
     ("gene.macro_auprc", "gene macro AUPRC"),
     ("gene.accuracy", "gene accuracy"),
     ("gene.macro_f1", "gene macro F1"),
@@ -46,7 +51,7 @@ HEADLINE = (
 
 TEXT_COLUMNS = ("genome", "system", "val metric")
 # always in the table (empty where a system has no such figure): the columns the issue-15 checks read
-REQUIRED_COLUMNS = ("genome", "system", "protein-coding F1", "gene Fmax")
+REQUIRED_COLUMNS = ("genome", "system", "protein-coding F1", "gene Fmax", "product agreement", "coverage")
 
 
 @dataclass(frozen=True)
@@ -156,12 +161,17 @@ def summarize(train_runs: Iterable[TrainRun], evaluations: Iterable[EvaluationRu
             raise GenolongError(f"evaluation {ev.genome}:{ev.experiment}: no training run given for it")
         evaluated.add(ev.experiment)
         source = ev.evaluate_dir / "metrics.json"
-        parts = systems(load_json(source), source)
+        loaded = load_json(source)
+        parts = systems(loaded, source)
         annotate_s = benchmark_seconds(ev.benchmark)
         rows.append(
             {"genome": ev.genome, "system": ev.experiment, **headline(parts.pop("model")),
              **train[ev.experiment], "annotate time (s)": annotate_s}
         )
+        # the parts of the per-gene function: "reformer (network alone)", "reformer (homologs alone)", ...
+        for name, m in (loaded.get("function_systems") or {}).items():
+            if isinstance(m, Mapping):
+                rows.append({"genome": ev.genome, "system": f"{ev.experiment} ({name})", **headline(m)})
         for name, m in parts.items():
             baseline_rows.setdefault((ev.genome, name), {"genome": ev.genome, "system": f"baseline: {name}", **headline(m)})
     for experiment, summary in train.items():

@@ -55,6 +55,23 @@ class TokenNet(nn.Module):
         return torch.cat([logits, self.structure_head(structure_states, padding_mask)], dim=-1)  # (B, L, C_f + C_s)
 
 
+class WithStates(nn.Module):
+    """`net` whose output also carries the function states the heads read: (B, L, C + d_model),
+    logits first. Tiling, both-strand averaging and stitching then carry the states that the
+    per-gene function head (`models/gene_function.py`) pools over each gene's tokens."""
+
+    def __init__(self, net: TokenNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        function_states, structure_states = self.net.states(tokens, padding_mask)  # (B, L, d_model) each
+        parts = [self.net.head(function_states, padding_mask)]
+        if structure_states is not None:
+            parts.append(self.net.structure_head(structure_states, padding_mask))
+        return torch.cat(parts + [function_states], dim=-1)  # (B, L, C_f + C_s + d_model)
+
+
 def encoder_config_dict(config: Any) -> dict:
     """An `EncoderConfig` (or a mapping of its fields) as a dict of plain types."""
     if dataclasses.is_dataclass(config):

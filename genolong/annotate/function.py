@@ -1,0 +1,380 @@
+"""The function of each gene: the per-gene network, homology to the training proteins, and
+their blend, turned into what a biologist reads (a product name, GO terms, an `inference`).
+
+Evidence, per protein-coding gene:
+- **network**: `GeneFunctionNet` (`models/gene_function.py`) on the gene's translation and the
+  DNA encoder's states pooled over its tokens;
+- **homology**: a search of the translation against the kept index of the training genomes'
+  labelled proteins (`annotate/homology.py`), each output scored as the bitscore-weighted share
+  of hits that carry it (DeepGOPlus);
+- **output**: `alpha * homology + (1 - alpha) * network` where the search found a hit, the network
+  alone where it found none; GO scores are then propagated up the GO graph (a parent scores at
+  least its best child). `alpha`, the GO threshold and the product identity were chosen on the
+  training genomes' validation regions by `genolong fit-function` and travel in its recipe.
+
+Names: a gene's product is its best hit's product when that hit reaches the recipe's identity
+(`inference=similar to AA sequence:<genome>:<locus>`), else `hypothetical protein`
+(`inference=ab initio prediction:genolong:<version>`). The network's class or GO terms go in their
+own attributes, never in `product`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genolong.errors import GenolongError
+
+FUNCTION_FILE = "gene_function.pt"
+HOMOLOGY_FILE = "homology.json.gz"
+UNKNOWN_PRODUCT = "hypothetical protein"
+
+
+@dataclass
+class FunctionScores:
+    """Per-gene scores (n, T) over the bundle's outputs, for one list of genes."""
+
+    gene_ids: list[str]
+    network: np.ndarray
+    homology: np.ndarray | None  # None: no index
+    output: np.ndarray
+    identity: np.ndarray  # (n,) best hit's identity in [0, 1]; NaN: no hit (or no index)
+    best: list  # best hit's IndexedProtein, or None
+
+    def subset(self, rows) -> "FunctionScores":
+        rows = list(rows)
+        return FunctionScores([self.gene_ids[i] for i in rows], self.network[rows],
+                              None if self.homology is None else self.homology[rows], self.output[rows],
+                              self.identity[rows], [self.best[i] for i in rows])
+
+
+@dataclass
+class GeneFunction:
+    """What the writers put on one called CDS."""
+
+    product: str
+    inference: str
+    go: list[tuple[str, float]] = field(default_factory=list)  # (term, score), most specific first
+    function_class: str | None = None  # single-label vocabularies: the predicted class
+    score: float = 0.0  # the output's score of the top term or class
+
+
+def blend(network: np.ndarray, homology: np.ndarray | None, has_hit: np.ndarray, alpha: float) -> np.ndarray:
+    """`alpha * homology + (1 - alpha) * network` on genes with a hit, the network elsewhere."""
+    if homology is None:
+        return network.copy()
+    mixed = alpha * homology + (1.0 - alpha) * network
+    return np.where(np.asarray(has_hit, dtype=bool)[:, None], mixed, network)
+
+
+def product_class_of(product: str) -> str:
+    from genolong.data.labels import product_class_name
+
+    return product_class_name(product)
+
+
+class FunctionPredictor:
+    """The bundle's network, the homology index (optional) and the GO graph, applied to genes."""
+
+    def __init__(self, bundle, index=None, ontology=None, threads: int = 1, progress: bool = False,
+                 index_source: str = ""):
+        self.bundle = bundle
+        self.net = bundle.build()
+        self.outputs = list(bundle.outputs)
+        self.kind = bundle.config.kind
+        self.recipe = dict(bundle.recipe)
+        self.index, self.ontology = index, ontology
+        self.threads, self.progress = threads, progress
+        self.index_source = index_source
+        if self.kind == "multilabel" and ontology is None:
+            raise GenolongError("gene function: a GO vocabulary needs the GO graph")
+        self._terms_cache: dict[int, set] = {}
+
+    @property
+    def alpha(self) -> float:
+        return float(self.recipe.get("alpha", 0.5))
+
+    @property
+    def go_threshold(self) -> float:
+        return float(self.recipe.get("go_threshold", 0.5))
+
+    @property
+    def product_identity(self) -> float:
+        return float(self.recipe.get("product_identity", 0.5))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | os.PathLike, homology: str | os.PathLike | None = None,
+                        use_homology: bool = True, threads: int = 1, progress: bool = False
+                        ) -> "FunctionPredictor | None":
+        """The gene-function bundle saved beside `checkpoint` (None when there is none), with the
+        homology index given, else the one beside the checkpoint, else none."""
+        from genolong.annotate.homology import HomologyIndex
+
+        directory = Path(checkpoint).resolve().parent
+        path = directory / FUNCTION_FILE
+        if not path.is_file():
+            if homology is not None and use_homology:
+                raise GenolongError(f"--homology {homology}: the checkpoint has no gene-function head beside it "
+                                    f"({path}); run `genolong fit-function` first")
+            return None
+        bundle = load_bundle(path)
+        index, source = None, ""
+        if use_homology:
+            index_path = Path(homology) if homology is not None else directory / HOMOLOGY_FILE
+            if homology is not None or index_path.is_file():
+                index, source = HomologyIndex.load(index_path), str(index_path)
+        ontology = None
+        if bundle.config.kind == "multilabel":
+            from genolong.data.ontology import GeneOntology
+
+            ontology = GeneOntology.read()
+        return cls(bundle, index, ontology, threads, progress, source)
+
+    # ---- scores -------------------------------------------------------------------------
+    def _labels_of(self, protein) -> set:
+        key = id(protein)
+        if key not in self._terms_cache:
+            if self.kind == "multilabel":
+                self._terms_cache[key] = self.ontology.propagate(protein.terms)
+            else:
+                c = product_class_of(protein.product)
+                self._terms_cache[key] = {c} if c else set()
+        return self._terms_cache[key]
+
+    def homology_scores(self, proteins: list[str]):
+        """(scores (n, T), identity (n,), best IndexedProtein per gene) from the index."""
+        from genolong.annotate.homology import best_hit, term_scores
+
+        hits = self.index.search(proteins, threads=self.threads, progress=self.progress)
+        scores = term_scores(hits, self.index, self.outputs, terms_of=self._labels_of)
+        best = [best_hit(h) for h in hits]
+        identity = np.array([np.nan if b is None else b.identity for b in best], dtype=np.float64)
+        return scores.astype(np.float32), identity, [None if b is None else self.index.proteins[b.target] for b in best]
+
+    def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
+        from genolong.training.gene_function import predict_gene_function
+
+        network = predict_gene_function(self.net, proteins, states)
+        n = len(proteins)
+        if self.index is None:
+            homology, identity, best = None, np.full(n, np.nan), [None] * n
+        else:
+            homology, identity, best = self.homology_scores(proteins)
+        output = blend(network, homology, ~np.isnan(identity), self.alpha)
+        if self.kind == "multilabel":
+            output = self.ontology.propagate_scores(output, self.outputs)
+        return FunctionScores(list(gene_ids), network, homology, output.astype(np.float32), identity, best)
+
+    # ---- names --------------------------------------------------------------------------
+    def gene_function(self, scores: FunctionScores, row: int) -> GeneFunction:
+        from genolong import __version__
+
+        best, identity = scores.best[row], scores.identity[row]
+        named = best is not None and identity >= self.product_identity and _is_named(best.product)
+        if named:
+            product, inference = best.product, f"similar to AA sequence:{best.genome}:{best.locus}"
+        else:
+            product, inference = UNKNOWN_PRODUCT, f"ab initio prediction:genolong:{__version__}"
+        out = scores.output[row]
+        if self.kind == "multilabel":
+            chosen = [(t, float(s)) for t, s in zip(self.outputs, out) if s >= self.go_threshold]
+            order = {t: i for i, t in enumerate(self.ontology.specific_first([t for t, _ in chosen]))}
+            chosen.sort(key=lambda ts: order[ts[0]])
+            return GeneFunction(product, inference, chosen, None, float(out.max()) if out.size else 0.0)
+        top = int(np.argmax(out))
+        return GeneFunction(product, inference, [], self.outputs[top], float(out[top]))
+
+    def describe(self) -> str:
+        """One line for the log: which evidence the output carries."""
+        if self.index is None:
+            return "gene function: network alone (no homology index)"
+        return (f"gene function: network + homology ({len(self.index.proteins)} proteins in {self.index_source}, "
+                f"alpha {self.alpha:.2f})")
+
+
+def _is_named(product: str) -> bool:
+    from genolong.data.labels import UNKNOWN_PRODUCT as UNNAMED
+
+    return bool(product) and not UNNAMED.search(product.lower())
+
+
+def load_bundle(path: str | os.PathLike):
+    """A `GeneFunctionBundle` from `gene_function.pt` (weights only: never unpickles objects)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    from genolong.models.gene_function import GeneFunctionBundle
+
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        return GeneFunctionBundle.from_dict(raw)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError,
+            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenolongError(f"{path}: not a readable gene-function file: {first}") from None
+
+
+def save_bundle(path: str | os.PathLike, bundle) -> None:
+    import torch
+
+    from genolong.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(bundle.to_dict(), tmp)
+
+
+def pool_states(states, genes, k: int, stride: int) -> np.ndarray:
+    """(n, d) mean of `states` (n_tokens, d; an array or a column view of a SpillArray) over each
+    gene's tokens (its parts' tokens by the centre rule); zeros for a gene with none."""
+    from genolong.annotate.genes import part_tokens
+
+    n_tokens, d = states.shape
+    out = np.zeros((len(genes), d), dtype=np.float32)
+    for row, g in enumerate(genes):
+        parts = getattr(g, "parts", None) or ((g.start, g.end, g.strand),)
+        idx = np.unique(np.concatenate([part_tokens(s, e, k, stride, n_tokens) for s, e, _ in parts]))
+        if idx.size:
+            block = np.asarray(states[int(idx[0]) : int(idx[-1]) + 1], dtype=np.float32)
+            out[row] = block[idx - idx[0]].mean(axis=0)
+    return out
+
+
+def translate_gene(genome, gene, table: int) -> str:
+    """A gene's protein, cds-style (start codon read as Met, the stop dropped); codons with
+    ambiguous bases or in-frame stops read as X, as Prokka writes them."""
+    from Bio.Seq import Seq
+
+    parts = getattr(gene, "parts", None) or ((gene.start, gene.end, gene.strand),)
+    strand = gene.strand if gene.strand in "+-" else parts[0][2]
+    chunks = [genome.fetch(gene.seqid, s, e).decode("ascii").upper() for s, e, _ in sorted(parts)]
+    seq = Seq("".join(chunks))
+    if strand == "-":
+        seq = seq.reverse_complement()
+    n = len(seq) - len(seq) % 3
+    protein = str(seq[:n].translate(table=table))
+    if protein.endswith("*"):
+        protein = protein[:-1]
+    if protein:
+        protein = "M" + protein[1:]
+    return protein.replace("*", "X")
+
+
+@dataclass
+class FunctionResult:
+    """Per-gene function of one annotation: the called CDS and, when a reference was given, the
+    reference's protein-coding genes (scored the same way, for `genolong evaluate`)."""
+
+    outputs: list[str]
+    kind: str
+    recipe: dict
+    evidence: str  # FunctionPredictor.describe()
+    predicted: FunctionScores
+    reference: FunctionScores | None = None
+    products: dict = field(default_factory=dict)  # predicted gene_id -> product written
+    locations: dict = field(default_factory=dict)  # predicted gene_id -> (seqid, start, end, strand)
+
+
+def annotate_function(predictor: FunctionPredictor, genome, table: int, predicted: list, reference: list | None,
+                      states: dict | None, k: int, stride: int) -> FunctionResult:
+    """Score the protein-coding calls (and reference genes), attach a `GeneFunction` to each call."""
+    import sys
+
+    print(predictor.describe(), file=sys.stderr)
+    sets = [[g for g in predicted if g.biotype == "protein_coding"]]
+    if reference is not None:  # pseudogenes too: their function is annotated, and their fragments get called
+        sets.append([g for g in reference if g.biotype in ("protein_coding", "pseudogene")])
+    proteins = [[translate_gene(genome, g, table) for g in genes] for genes in sets]
+    pooled = []
+    for genes in sets:
+        rows = np.zeros((len(genes), predictor.net.cfg.d_states), dtype=np.float32)
+        if states is not None and predictor.net.cfg.d_states:
+            for seqid in {g.seqid for g in genes}:
+                idx = [i for i, g in enumerate(genes) if g.seqid == seqid]
+                rows[idx] = pool_states(states[seqid], [genes[i] for i in idx], k, stride)
+        pooled.append(rows)
+    # one search for both sets: a called gene and its reference gene usually share their protein
+    flat_ids = [g.gene_id for genes in sets for g in genes]
+    scores = predictor.score(flat_ids, [p for ps in proteins for p in ps], np.concatenate(pooled))
+    n_pred = len(sets[0])
+    pred = scores.subset(range(n_pred))
+    ref = scores.subset(range(n_pred, len(flat_ids))) if reference is not None else None
+    products = {}
+    for genes, part in ((sets[0], pred), (sets[1] if ref is not None else [], ref)):
+        for row, g in enumerate(genes):
+            g.function = predictor.gene_function(part, row)
+    for g in sets[0]:
+        products[g.gene_id] = g.function.product
+    locations = {g.gene_id: (g.seqid, g.start, g.end, g.strand) for g in sets[0]}
+    return FunctionResult(predictor.outputs, predictor.kind, predictor.recipe, predictor.describe(), pred, ref,
+                          products, locations)
+
+
+def _scores_arrays(prefix: str, s: FunctionScores, products: list[str]) -> dict:
+    best = [("", "", "") if b is None else (b.genome, b.locus, b.product) for b in s.best]
+    out = {f"{prefix}_ids": np.array(s.gene_ids, dtype=str), f"{prefix}_network": s.network,
+           f"{prefix}_output": s.output, f"{prefix}_identity": s.identity,
+           f"{prefix}_best": np.array(best, dtype=str).reshape(len(best), 3),
+           f"{prefix}_product": np.array(products, dtype=str)}
+    if s.homology is not None:
+        out[f"{prefix}_homology"] = s.homology
+    return out
+
+
+def save_function(path: str | os.PathLike, result: FunctionResult) -> None:
+    """PREFIX.function.npz: every per-gene score array, plain arrays and a JSON `meta` (no pickles)."""
+    import json
+
+    from genolong.atomic import atomic_open
+
+    arrays = {"meta": np.array(json.dumps({"format": 1, "outputs": result.outputs, "kind": result.kind,
+                                            "recipe": result.recipe, "evidence": result.evidence}))}
+    arrays.update(_scores_arrays("predicted", result.predicted,
+                                 [result.products.get(i, UNKNOWN_PRODUCT) for i in result.predicted.gene_ids]))
+    locs = [result.locations.get(i, ("", 0, 0, ".")) for i in result.predicted.gene_ids]
+    arrays["predicted_location"] = np.array([[s, str(a), str(b), st] for s, a, b, st in locs], dtype=str).reshape(-1, 4)
+    if result.reference is not None:
+        arrays.update(_scores_arrays("reference", result.reference, [""] * len(result.reference.gene_ids)))
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+@dataclass
+class SavedScores:
+    gene_ids: list[str]
+    network: np.ndarray
+    homology: np.ndarray | None
+    output: np.ndarray
+    identity: np.ndarray
+    best: list[tuple[str, str, str]]  # (genome, locus, product) of the best hit; '' where none
+    products: list[str]
+    locations: list[tuple[str, int, int, str]] = field(default_factory=list)  # predicted genes only
+
+
+def load_function(path: str | os.PathLike) -> tuple[dict, SavedScores, SavedScores | None]:
+    """(meta, predicted, reference or None) from PREFIX.function.npz."""
+    import json
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+
+            def part(prefix):
+                if f"{prefix}_ids" not in z:
+                    return None
+                locs = [(str(s), int(a), int(b), str(st)) for s, a, b, st in z[f"{prefix}_location"]] \
+                    if f"{prefix}_location" in z else []
+                return SavedScores([str(i) for i in z[f"{prefix}_ids"]], z[f"{prefix}_network"],
+                                   z[f"{prefix}_homology"] if f"{prefix}_homology" in z else None,
+                                   z[f"{prefix}_output"], z[f"{prefix}_identity"],
+                                   [tuple(str(x) for x in r) for r in z[f"{prefix}_best"]],
+                                   [str(p) for p in z[f"{prefix}_product"]], locs)
+
+            return meta, part("predicted"), part("reference")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise GenolongError(f"{path}: not a readable genolong function file: {exc}") from None

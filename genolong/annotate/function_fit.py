@@ -1,0 +1,240 @@
+"""`genolong fit-function`: the per-gene function head and the homology index of a checkpoint.
+
+After `genolong-train`, the encoder is fixed; this step reads the training genomes' token stores
+through it and learns function per gene:
+1. the checkpoint's network runs over every record of every store (both strands when the
+   checkpoint was validated that way); the states it hands its heads are pooled over each
+   reference protein-coding gene;
+2. each gene's translation (the store's genetic code) and function target: its GO terms
+   propagated up the GO graph, over every term that at least `--min-genes` training genes carry
+   (the three roots left out), or its `product` class;
+3. `GeneFunctionNet` (protein view + pooled states) trains on the genes of the `train` regions and
+   keeps the epoch that scores best on the `val` regions (`training/gene_function.py`);
+4. the labelled proteins of the `train` regions become the homology index (`homology.json.gz` and
+   its `.sha256`); the `val` genes are searched against it, and the blend weight `alpha` and
+   the GO threshold are chosen on them (never on a genome the model is evaluated on);
+5. `gene_function.pt` (weights and recipe, plain types) and the index are written beside the
+   checkpoint, where `genolong annotate` finds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genolong.errors import GenolongError
+
+ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
+PRODUCT_IDENTITY = 0.5  # best hit's identity needed to transfer its product name (UniRef50-level clusters)
+
+
+@dataclass
+class GeneRecord:
+    gene_id: str
+    genome: str
+    locus: str
+    split: str  # train / val / test / "" (across a boundary)
+    protein: str
+    states: np.ndarray  # (d,)
+    terms: tuple[str, ...]  # GO ids as annotated
+    product: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint from genolong-train (two-head, task=annotate)")
+    parser.add_argument("--store", required=True, nargs="+", help="the token stores the checkpoint was trained on")
+    parser.add_argument("--out-dir", help="where gene_function.pt and homology.json.gz go (default: beside the checkpoint)")
+    parser.add_argument("--protein", choices=["kmer_bag", "cnn"], default="kmer_bag",
+                        help="protein view: amino-acid 1-3-mer bag (default) or a DeepGOPlus-style CNN")
+    parser.add_argument("--no-states", action="store_true", help="protein view alone, without the pooled DNA states")
+    parser.add_argument("--min-genes", type=int, default=5, help="GO terms kept: carried by at least this many training genes")
+    parser.add_argument("--epochs", type=int, default=40, help="training epochs over the genes (default 40)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GenolongError(f"--threads {args.threads}: must be at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.min_genes < 1:
+        raise GenolongError(f"--min-genes {args.min_genes}: must be at least 1")
+    if args.epochs < 1:
+        raise GenolongError(f"--epochs {args.epochs}: must be at least 1")
+    summary = fit_function(args.checkpoint, args.store, args.out_dir, protein=args.protein,
+                           use_states=not args.no_states, min_genes=args.min_genes, epochs=args.epochs,
+                           seed=args.seed, threads=args.threads or 1, progress=not args.no_progress)
+    print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
+          f"val: network {summary['val_network']:.3f}, homology {summary['val_homology']:.3f}, "
+          f"blend {summary['val_output']:.3f} at alpha {summary['alpha']:.2f}; wrote {summary['bundle']}",
+          file=sys.stderr)
+    return 0
+
+
+def store_genes(store, annotator, log=None) -> list[GeneRecord]:
+    """Protein-coding reference genes of one token store, with translation, pooled states and labels."""
+    from genolong.annotate.function import pool_states, translate_gene
+    from genolong.data.annotation import read_annotation
+    from genolong.data.genome import open_genome
+    from genolong.data.labels import go_terms
+    from genolong.data.split import SPLITS, within_regions
+
+    inputs = store.meta.get("inputs", {})
+    genome_path = inputs.get("genome", {}).get("path")
+    annotation_path = inputs.get("annotation", {}).get("path") or genome_path
+    for p in (genome_path, annotation_path):
+        if not p or not Path(p).is_file():
+            raise GenolongError(f"{store.path}: meta.json names input {p!r}, which is not a file here; "
+                                f"run fit-function where the store was prepared, or prepare it again")
+    name = Path(genome_path).name.split(".")[0]
+    inside = {split: within_regions([(r.seqid, r.start, r.end) for r in store.regions(split)]) for split in SPLITS}
+    genes = [g for g in read_annotation(annotation_path) if g.biotype == "protein_coding" and g.seqid in store.seqids]
+    table = store.transl_table or 11
+    k, stride = annotator.tokenizer.k, annotator.tokenizer.stride
+    out: list[GeneRecord] = []
+    with open_genome(genome_path) as genome:
+        for seqid in store.seqids:
+            on_record = [g for g in genes if g.seqid == seqid]
+            if not on_record:
+                continue
+            spill = annotator.record_probs(np.asarray(store.tokens(seqid)))
+            states = pool_states(spill.columns(slice(annotator.n_classes, annotator.n_columns)), on_record, k, stride)
+            for g, s in zip(on_record, states):
+                split = next((sp for sp in SPLITS if inside[sp](g)), "")
+                locus = (g.attributes.get("locus_tag") or [g.gene_id])[0]
+                out.append(GeneRecord(g.gene_id, name, locus, split, translate_gene(genome, g, table), s,
+                                      tuple(sorted(go_terms(g))), (g.attributes.get("product") or [""])[0]))
+    if log:
+        log(f"{store.path}: {len(out)} protein-coding genes read through the network")
+    return out
+
+
+def _targets(records: list[GeneRecord], kind: str, outputs: list[str], ontology) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled mask (n,), targets): multi-hot rows over `outputs`, or class indices."""
+    from genolong.data.labels import product_class_name
+
+    col = {t: i for i, t in enumerate(outputs)}
+    if kind == "multilabel":
+        y = np.zeros((len(records), len(outputs)), dtype=np.float32)
+        mask = np.zeros(len(records), dtype=bool)
+        for r, rec in enumerate(records):
+            if rec.terms:
+                mask[r] = True
+                for t in ontology.propagate(rec.terms):
+                    if t in col:
+                        y[r, col[t]] = 1.0
+        return mask, y
+    y = np.zeros(len(records), dtype=np.int64)
+    mask = np.zeros(len(records), dtype=bool)
+    for r, rec in enumerate(records):
+        c = product_class_name(rec.product)
+        if c in col:
+            y[r], mask[r] = col[c], True
+    return mask, y
+
+
+def _score(kind: str, y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(score, GO threshold at that score) of output scores on labelled genes."""
+    from genolong.evaluate.metrics import cafa_fmax
+    from genolong.training.gene_function import macro_f1_score
+
+    if kind == "multilabel":
+        best = cafa_fmax(y, p)
+        return float(best["fmax"] or 0.0), float(best["threshold"] or 0.5)
+    return macro_f1_score(y, p), 0.5
+
+
+def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag", use_states: bool = True,
+                 min_genes: int = 5, epochs: int = 40, seed: int = 0, threads: int = 1, progress: bool = True) -> dict:
+    from genolong.annotate.annotator import Annotator
+    from genolong.annotate.function import FUNCTION_FILE, HOMOLOGY_FILE, FunctionPredictor, blend, save_bundle
+    from genolong.annotate.homology import HomologyIndex, IndexedProtein
+    from genolong.data.labels import UNKNOWN_PRODUCT
+    from genolong.data.store import TokenStore
+    from genolong.models.gene_function import GeneFunctionBundle, GeneFunctionConfig
+    from genolong.training.gene_function import GeneExamples, fit_gene_function, predict_gene_function
+
+    log = (lambda msg: print(msg, file=sys.stderr))
+    annotator = Annotator.from_checkpoint(checkpoint, states=True, progress=False)
+    stores = [TokenStore(d) for d in store_dirs]
+    scheme = annotator.labels.scheme
+    if scheme not in ("go", "product"):
+        raise GenolongError(f"{checkpoint}: fit-function learns GO terms or product classes; this checkpoint's "
+                            f"label scheme is {scheme!r}")
+    kind = "multilabel" if scheme == "go" else "single"
+    ontology = None
+    records: list[GeneRecord] = []
+    for store in stores:
+        records += store_genes(store, annotator, log)
+    if kind == "multilabel":
+        from genolong.data.ontology import GeneOntology, term_vocabulary
+
+        ontology = GeneOntology.read()
+        outputs = term_vocabulary([ontology.propagate(r.terms) for r in records if r.split == "train" and r.terms],
+                                  min_genes)
+    else:
+        outputs = [c for c in annotator.labels.classes if c != "intergenic"]
+    if not outputs:
+        raise GenolongError(f"{', '.join(map(str, store_dirs))}: no function label reaches --min-genes {min_genes} "
+                            f"training genes")
+    mask, y = _targets(records, kind, outputs, ontology)
+    split = np.array([r.split for r in records])
+    tr, va = np.flatnonzero(mask & (split == "train")), np.flatnonzero(mask & (split == "val"))
+    if len(tr) == 0 or len(va) == 0:
+        raise GenolongError(f"{', '.join(map(str, store_dirs))}: {len(tr)} labelled train and {len(va)} labelled "
+                            f"val genes; both are needed")
+    states = np.stack([r.states for r in records]) if records else np.zeros((0, annotator.d_states))
+    d = states.shape[1] if use_states else 0
+
+    def examples(rows):
+        return GeneExamples([records[i].protein for i in rows], states[rows][:, :d], y[rows])
+
+    config = GeneFunctionConfig(n_outputs=len(outputs), kind=kind, d_states=d, protein=protein)
+    net, summary = fit_gene_function(config, examples(tr), examples(va), epochs=epochs, seed=seed, progress=progress)
+
+    # the index: labelled proteins of the train regions only, so the val genes never find themselves
+    named = lambda p: bool(p) and not UNKNOWN_PRODUCT.search(p.lower())  # noqa: E731
+    train_proteins = [IndexedProtein(r.genome, r.locus, r.product, r.terms, r.protein) for r in records
+                      if r.split == "train" and r.protein and (r.terms or named(r.product))]
+    index = HomologyIndex(train_proteins)
+    predictor = FunctionPredictor(GeneFunctionBundle(config, net.state_dict(), outputs), index, ontology, threads)
+    val_proteins = [records[i].protein for i in va]
+    network = predict_gene_function(net, val_proteins, states[va][:, :d])
+    homology, identity, _ = predictor.homology_scores(val_proteins)
+    has_hit = ~np.isnan(identity)
+    yv = y[va]
+
+    def propagated(p):
+        return ontology.propagate_scores(p, outputs) if kind == "multilabel" else p
+
+    scored = {a: _score(kind, yv, propagated(blend(network, homology, has_hit, a))) for a in ALPHAS}
+    alpha = max(ALPHAS, key=lambda a: (scored[a][0], -abs(a - 0.5)))
+    val_network, _ = _score(kind, yv, propagated(network))
+    val_homology, _ = _score(kind, yv, propagated(np.where(has_hit[:, None], homology, 0.0)))
+    recipe = {"alpha": alpha, "go_threshold": scored[alpha][1], "product_identity": PRODUCT_IDENTITY,
+              "val_output": scored[alpha][0], "val_network": val_network, "val_homology": val_homology,
+              "val_by_alpha": {str(a): s for a, (s, _) in scored.items()}, "scheme": scheme,
+              "protein": protein, "states": bool(d), "min_genes": min_genes, "n_train": len(tr), "n_val": len(va),
+              "val_hit_share": float(has_hit.mean()) if len(has_hit) else 0.0, "best_epoch": summary["best_epoch"],
+              "stores": [str(s) for s in store_dirs]}
+    # what evaluate's prior row and Smin need, from the training genes only
+    if kind == "multilabel":
+        recipe["prior"] = y[tr].mean(axis=0).tolist()
+        ic = ontology.information_content([ontology.propagate(records[i].terms) for i in tr])
+        recipe["ic"] = {t: float(ic.get(t, 0.0)) for t in outputs}
+    else:
+        recipe["prior"] = (np.bincount(y[tr], minlength=len(outputs)) / len(tr)).tolist()
+    out_dir = Path(out_dir) if out_dir else Path(checkpoint).resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recipe["homology_sha256"] = index.save(out_dir / HOMOLOGY_FILE)
+    bundle_path = out_dir / FUNCTION_FILE
+    save_bundle(bundle_path, GeneFunctionBundle(config, net.state_dict(), outputs, recipe))
+    return {**recipe, "n_outputs": len(outputs), "bundle": str(bundle_path)}
