@@ -28,6 +28,7 @@ import numpy as np
 
 from genolong.errors import GenolongError
 
+SCHEMES = ("go", "product")
 ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
 PRODUCT_IDENTITY = 0.5  # best hit's identity needed to transfer its product name (UniRef50-level clusters)
 
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=40, help="training epochs over the genes (default 40)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--summary", help="also write what was fitted (or why nothing was) as JSON here")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -69,14 +71,34 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--min-genes {args.min_genes}: must be at least 1")
     if args.epochs < 1:
         raise GenolongError(f"--epochs {args.epochs}: must be at least 1")
+    from genolong.data.labels import LabelVocab
+    from genolong.training.checkpoint import read_checkpoint
+
+    scheme = LabelVocab.from_dict(read_checkpoint(args.checkpoint)["hyper_parameters"]["labels"]).scheme
+    if scheme not in SCHEMES:
+        reason = (f"{args.checkpoint}: label scheme {scheme!r} has no per-gene function head (it learns "
+                  f"{' or '.join(SCHEMES)}); annotate will use the token head")
+        print(f"gene function: {reason}", file=sys.stderr)
+        _write_summary(args.summary, {"fitted": False, "reason": reason})
+        return 0
     summary = fit_function(args.checkpoint, args.store, args.out_dir, protein=args.protein,
                            use_states=not args.no_states, min_genes=args.min_genes, epochs=args.epochs,
                            seed=args.seed, threads=args.threads or 1, progress=not args.no_progress)
+    _write_summary(args.summary, {"fitted": True, **summary})
     print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
           f"val: network {summary['val_network']:.3f}, homology {summary['val_homology']:.3f}, "
           f"blend {summary['val_output']:.3f} at alpha {summary['alpha']:.2f}; wrote {summary['bundle']}",
           file=sys.stderr)
     return 0
+
+
+def _write_summary(path, summary: dict) -> None:
+    if path:
+        import json
+
+        from genolong.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps(summary, indent=1, sort_keys=True) + "\n")
 
 
 def store_genes(store, annotator, log=None) -> list[GeneRecord]:
@@ -166,7 +188,7 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     annotator = Annotator.from_checkpoint(checkpoint, states=True, progress=False)
     stores = [TokenStore(d) for d in store_dirs]
     scheme = annotator.labels.scheme
-    if scheme not in ("go", "product"):
+    if scheme not in SCHEMES:
         raise GenolongError(f"{checkpoint}: fit-function learns GO terms or product classes; this checkpoint's "
                             f"label scheme is {scheme!r}")
     kind = "multilabel" if scheme == "go" else "single"

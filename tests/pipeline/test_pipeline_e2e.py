@@ -121,6 +121,11 @@ def test_pipeline_end_to_end(pipeline_run):
 
     for experiment in EXPERIMENTS:
         assert (workdir / f"results/train/{experiment}/checkpoints/best.ckpt").stat().st_size > 0
+        # the per-gene function head and the homology index of the training proteins, beside the checkpoint
+        fitted = json.loads((workdir / f"results/train/{experiment}/function.json").read_text())
+        assert fitted["fitted"] and 0.0 <= fitted["alpha"] <= 1.0 and fitted["n_val"] > 0
+        for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256"):
+            assert (workdir / f"results/train/{experiment}/checkpoints/{name}").is_file(), name
         assert (workdir / f"results/train/{experiment}/metrics.json").is_file()
         prefix = workdir / f"results/annotate/contig5/{experiment}"
         for suffix in (".gff3", ".bed", ".genes.tsv", ".probs.npz"):
@@ -135,7 +140,8 @@ def test_pipeline_end_to_end(pipeline_run):
 
     rows = (workdir / "results/report/summary.tsv").read_text().splitlines()
     header = rows[0].split("\t")
-    assert header[:2] == ["genome", "system"] and {"protein-coding F1", "gene Fmax"} <= set(header)
+    assert header[:2] == ["genome", "system"]
+    assert {"protein-coding F1", "gene Fmax", "product agreement", "coverage"} <= set(header)
     systems = [dict(zip(header, r.split("\t"))) for r in rows[1:]]
     orf = [r for r in systems if "orf" in r["system"]]
     assert len(orf) == 1 and float(orf[0]["protein-coding F1"]) > 0.5  # the no-learning baseline on contig 5
@@ -143,6 +149,9 @@ def test_pipeline_end_to_end(pipeline_run):
     assert sorted(r["system"] for r in model_rows) == sorted(EXPERIMENTS)
     assert all(r["genome"] == "contig5" for r in model_rows)
     assert any(r["system"].startswith("baseline: ") for r in systems)
+    names = {r["system"] for r in systems}
+    for experiment in EXPERIMENTS:  # the parts of the function output, each scored on its own
+        assert {f"{experiment} (network alone)", f"{experiment} (homologs alone)"} <= names
     for row in model_rows:
         assert float(row["train time (s)"]) > 0
         assert float(row["train tokens/s"]) > 0
@@ -159,7 +168,7 @@ def test_pipeline_end_to_end(pipeline_run):
     write_config(workdir, contig_url, gff_url, edited)
     plan = snakemake(workdir, "-n", "-c2", "--quiet", "rules")
     assert plan.returncode == 0, plan.stderr
-    assert planned_jobs(plan) == {"train": 1, "annotate": 1, "evaluate": 1, "report": 1, "all": 1}
+    assert planned_jobs(plan) == {"train": 1, "fit_function": 1, "annotate": 1, "evaluate": 1, "report": 1, "all": 1}
     assert "results/train/longformer" in snakemake(workdir, "-n", "-c2").stdout
 
     # the HTML report gathers the plots and the summary

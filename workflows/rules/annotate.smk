@@ -9,6 +9,8 @@ rule annotate:
         probs="results/annotate/{genome}/{experiment}.probs.npz",
     input:
         checkpoint=lambda wc: checkpoint_file(wc.experiment),
+        # the per-gene function head and homology index beside the checkpoint (when its scheme has one)
+        function=lambda wc: f"results/train/{wc.experiment}/function.json",
         genome=lambda wc: genome_file(wc.genome),
         annotation=lambda wc: annotation_file(wc.genome),
         # the checkpoint must match its training stores' tokenizer and labels

@@ -33,3 +33,30 @@ rule train:
         "rm -rf {params.run_dir:q}/checkpoints {params.run_dir:q}/csv {params.run_dir:q}/.hydra && "
         "genolong-train hydra.run.dir={params.run_dir:q} {params.overrides:q} {params.data:q}"
         " > {log:q} 2>&1"
+
+
+# fit_function: the per-gene function head and the homology index of the training genomes'
+# labelled proteins (genolong fit-function), saved beside the checkpoint, where annotate finds
+# them; alpha and thresholds are chosen on the stores' validation regions. A checkpoint whose
+# label scheme is neither GO nor product classes gets no head: function.json says so.
+rule fit_function:
+    output:
+        summary="results/train/{experiment}/function.json",
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        stores=rules.train.output.stores,
+    params:
+        stores=lambda wc: [f"{train_stores(wc.experiment)}/{g}" for g in TRAIN_GENOMES],
+    conda:
+        "../envs/genolong.yaml"
+    log:
+        "logs/fit_function/{experiment}.log",
+    benchmark:
+        "results/benchmarks/fit_function/{experiment}.tsv"
+    threads: rule_threads("train")
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "genolong fit-function --checkpoint {input.checkpoint:q} --store {params.stores:q}"
+        " --threads {threads} --no-progress --summary {output.summary:q} > {log:q} 2>&1"
