@@ -244,6 +244,32 @@ def pool_states(states, genes, k: int, stride: int) -> np.ndarray:
     return out
 
 
+def with_neighbours(states: np.ndarray, genes, neighbours: int) -> np.ndarray:
+    """(n, 3d): each gene's pooled states, then the mean states of the `neighbours` genes before
+    it and of those after it on its record, in the gene's own orientation (upstream first for a
+    minus-strand gene too): operons and conserved neighbourhoods carry function. Zeros where a
+    gene has no neighbour on that side. `neighbours` 0: the states as they are."""
+    if neighbours <= 0:
+        return states
+    n, d = states.shape
+    out = np.zeros((n, 3 * d), dtype=np.float32)
+    out[:, :d] = states
+    by_record: dict[str, list[int]] = {}
+    for i, g in enumerate(genes):
+        by_record.setdefault(g.seqid, []).append(i)
+    for rows in by_record.values():
+        rows.sort(key=lambda i: (genes[i].start, genes[i].end))
+        for pos, i in enumerate(rows):
+            left = rows[max(0, pos - neighbours) : pos]
+            right = rows[pos + 1 : pos + 1 + neighbours]
+            up, down = (right, left) if genes[i].strand == "-" else (left, right)
+            if up:
+                out[i, d : 2 * d] = states[up].mean(axis=0)
+            if down:
+                out[i, 2 * d :] = states[down].mean(axis=0)
+    return out
+
+
 def translate_gene(genome, gene, table: int) -> str:
     """A gene's protein, cds-style (start codon read as Met, the stop dropped); codons with
     ambiguous bases or in-frame stops read as X, as Prokka writes them."""
@@ -290,13 +316,15 @@ def annotate_function(predictor: FunctionPredictor, genome, table: int, predicte
         sets.append([g for g in reference if g.biotype in ("protein_coding", "pseudogene")])
     proteins = [[translate_gene(genome, g, table) for g in genes] for genes in sets]
     pooled = []
+    cfg = predictor.net.cfg
+    width = cfg.d_states // 3 if cfg.neighbours else cfg.d_states
     for genes in sets:
-        rows = np.zeros((len(genes), predictor.net.cfg.d_states), dtype=np.float32)
-        if states is not None and predictor.net.cfg.d_states:
+        rows = np.zeros((len(genes), width), dtype=np.float32)
+        if states is not None and width:
             for seqid in {g.seqid for g in genes}:
                 idx = [i for i, g in enumerate(genes) if g.seqid == seqid]
                 rows[idx] = pool_states(states[seqid], [genes[i] for i in idx], k, stride)
-        pooled.append(rows)
+        pooled.append(with_neighbours(rows, genes, cfg.neighbours))
     # one search for both sets: a called gene and its reference gene usually share their protein
     flat_ids = [g.gene_id for genes in sets for g in genes]
     scores = predictor.score(flat_ids, [p for ps in proteins for p in ps], np.concatenate(pooled))

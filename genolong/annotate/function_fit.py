@@ -43,6 +43,10 @@ class GeneRecord:
     states: np.ndarray  # (d,)
     terms: tuple[str, ...]  # GO ids as annotated
     product: str
+    seqid: str  # "<genome>:<record>": neighbours are genes of the same record
+    start: int
+    end: int
+    strand: str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protein", choices=["kmer_bag", "cnn"], default="kmer_bag",
                         help="protein view: amino-acid 1-3-mer bag (default) or a DeepGOPlus-style CNN")
     parser.add_argument("--no-states", action="store_true", help="protein view alone, without the pooled DNA states")
+    parser.add_argument("--neighbours", type=int, default=0,
+                        help="genes on each side whose pooled states the head also reads (default 0)")
     parser.add_argument("--min-genes", type=int, default=5, help="GO terms kept: carried by at least this many training genes")
     parser.add_argument("--epochs", type=int, default=40, help="training epochs over the genes (default 40)")
     parser.add_argument("--seed", type=int, default=0)
@@ -81,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"gene function: {reason}", file=sys.stderr)
         _write_summary(args.summary, {"fitted": False, "reason": reason})
         return 0
+    if args.neighbours < 0:
+        raise GenolongError(f"--neighbours {args.neighbours}: must be 0 or more")
     summary = fit_function(args.checkpoint, args.store, args.out_dir, protein=args.protein,
-                           use_states=not args.no_states, min_genes=args.min_genes, epochs=args.epochs,
+                           use_states=not args.no_states, neighbours=args.neighbours, min_genes=args.min_genes,
+                           epochs=args.epochs,
                            seed=args.seed, threads=args.threads or 1, progress=not args.no_progress)
     _write_summary(args.summary, {"fitted": True, **summary})
     print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
@@ -133,7 +142,8 @@ def store_genes(store, annotator, log=None) -> list[GeneRecord]:
                 split = next((sp for sp in SPLITS if inside[sp](g)), "")
                 locus = (g.attributes.get("locus_tag") or [g.gene_id])[0]
                 out.append(GeneRecord(g.gene_id, name, locus, split, translate_gene(genome, g, table), s,
-                                      tuple(sorted(go_terms(g))), (g.attributes.get("product") or [""])[0]))
+                                      tuple(sorted(go_terms(g))), (g.attributes.get("product") or [""])[0],
+                                      f"{name}:{seqid}", g.start, g.end, g.strand))
     if log:
         log(f"{store.path}: {len(out)} protein-coding genes read through the network")
     return out
@@ -175,9 +185,10 @@ def _score(kind: str, y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag", use_states: bool = True,
-                 min_genes: int = 5, epochs: int = 40, seed: int = 0, threads: int = 1, progress: bool = True) -> dict:
+                 neighbours: int = 0, min_genes: int = 5, epochs: int = 40, seed: int = 0, threads: int = 1, progress: bool = True) -> dict:
     from genolong.annotate.annotator import Annotator
-    from genolong.annotate.function import FUNCTION_FILE, HOMOLOGY_FILE, FunctionPredictor, blend, save_bundle
+    from genolong.annotate.function import (FUNCTION_FILE, HOMOLOGY_FILE, FunctionPredictor, blend, save_bundle,
+                                            with_neighbours)
     from genolong.annotate.homology import HomologyIndex, IndexedProtein
     from genolong.data.labels import UNKNOWN_PRODUCT
     from genolong.data.store import TokenStore
@@ -214,12 +225,15 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
         raise GenolongError(f"{', '.join(map(str, store_dirs))}: {len(tr)} labelled train and {len(va)} labelled "
                             f"val genes; both are needed")
     states = np.stack([r.states for r in records]) if records else np.zeros((0, annotator.d_states))
+    if not use_states:
+        neighbours = 0
+    states = with_neighbours(states, records, neighbours)
     d = states.shape[1] if use_states else 0
 
     def examples(rows):
         return GeneExamples([records[i].protein for i in rows], states[rows][:, :d], y[rows])
 
-    config = GeneFunctionConfig(n_outputs=len(outputs), kind=kind, d_states=d, protein=protein)
+    config = GeneFunctionConfig(n_outputs=len(outputs), kind=kind, d_states=d, protein=protein, neighbours=neighbours)
     net, summary = fit_gene_function(config, examples(tr), examples(va), epochs=epochs, seed=seed, progress=progress)
 
     # the index: labelled proteins of the train regions only, so the val genes never find themselves
@@ -244,7 +258,7 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     recipe = {"alpha": alpha, "go_threshold": scored[alpha][1], "product_identity": PRODUCT_IDENTITY,
               "val_output": scored[alpha][0], "val_network": val_network, "val_homology": val_homology,
               "val_by_alpha": {str(a): s for a, (s, _) in scored.items()}, "scheme": scheme,
-              "protein": protein, "states": bool(d), "min_genes": min_genes, "n_train": len(tr), "n_val": len(va),
+              "protein": protein, "states": bool(d), "neighbours": neighbours, "min_genes": min_genes, "n_train": len(tr), "n_val": len(va),
               "val_hit_share": float(has_hit.mean()) if len(has_hit) else 0.0, "best_epoch": summary["best_epoch"],
               "stores": [str(s) for s in store_dirs]}
     # what evaluate's prior row and Smin need, from the training genes only

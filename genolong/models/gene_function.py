@@ -53,6 +53,7 @@ class GeneFunctionConfig:
     n_outputs: int
     kind: str = "multilabel"  # "multilabel" (sigmoid per term) or "single" (softmax over classes)
     d_states: int = 0  # width of the pooled DNA states (0: protein view alone)
+    neighbours: int = 0  # genes on each side whose pooled states join the gene's own (3 * d_model wide then)
     protein: str = "kmer_bag"  # "kmer_bag" or "cnn"
     embed: int = 128
     kmer_buckets: int = 8192  # hashed amino-acid 3-mer vocabulary of the k-mer bag

@@ -128,3 +128,16 @@ def test_pooled_states_are_the_mean_over_the_genes_tokens():
     out = pool_states(states, genes, 3, 3)
     np.testing.assert_allclose(out[0], states[0:10].mean(axis=0))
     np.testing.assert_allclose(out[1], states[[10, 11, 12, 13, 14, 17, 18, 19]].mean(axis=0))
+
+
+def test_neighbour_states_follow_the_genes_orientation():
+    from genolong.annotate.function import with_neighbours
+
+    genes = [_Gene("c", 0, 10, "+"), _Gene("c", 20, 30, "-"), _Gene("c", 40, 50, "+"), _Gene("d", 0, 10, "+")]
+    states = np.array([[1.0], [2.0], [3.0], [4.0]], dtype=np.float32)
+    out = with_neighbours(states, genes, 1)
+    np.testing.assert_array_equal(out[0], [1.0, 0.0, 2.0])  # nothing upstream, gene 2 downstream
+    np.testing.assert_array_equal(out[1], [2.0, 3.0, 1.0])  # minus strand: upstream is to the right
+    np.testing.assert_array_equal(out[2], [3.0, 2.0, 0.0])
+    np.testing.assert_array_equal(out[3], [4.0, 0.0, 0.0])  # alone on its record
+    np.testing.assert_array_equal(with_neighbours(states, genes, 0), states)
