@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from genolong.errors import GenolongError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -49,3 +51,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> None:
+    """Refuse, before any work, an output `path` that cannot be written: a parent that is a file,
+    a folder the user may not write (permissions, `chattr +i`, a read-only mount), or `path`
+    itself of the wrong kind (a file where a folder goes, or the reverse)."""
+    target = Path(path)
+    if target.exists() and target.is_dir() != folder:
+        kind = "a folder" if target.is_dir() else "a file"
+        raise GenolongError(f"{target}: {what}: exists and is {kind}, expected {'a folder' if folder else 'a file'}")
+    place = target if folder and target.is_dir() else target.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise GenolongError(f"{target}: {what}: {place} is a file, not a folder")
+    if not os.access(place, os.W_OK | os.X_OK):
+        raise GenolongError(f"{target}: {what}: cannot write in {place} (permission denied or read-only)")

@@ -49,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from genolong.annotate.annotator import Annotator, print_throughput
     from genolong.annotate.orf_decode import DecodeConfig
+    from genolong.atomic import check_writable
     from genolong.errors import GenolongError
 
+    check_writable(f"{args.out}.gff3", "--out")
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     if not 0.0 < args.switch_prob < 1.0:

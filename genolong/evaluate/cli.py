@@ -30,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genolong.evaluate.evaluation import evaluate
+    from genolong.atomic import check_writable
     from genolong.evaluate.report import render
 
+    check_writable(args.out, "--out", folder=True)
     regions = None
     if args.store:
         from genolong.data.store import TokenStore
