@@ -111,3 +111,54 @@ def test_interrupted_store_is_not_a_store(tmp_path, data_dir):
     with pytest.raises(GenolongError, match="not a token store"):
         TokenStore(tmp_path / "half")
     shutil.rmtree(tmp_path / "half")
+
+
+SMALL = ["--split", "contiguous:val=0.2;test=0.1;gap=100"]  # the plasmid is too short for the default gap
+
+
+def test_prepare_replaces_only_a_folder_that_is_a_token_store(tmp_path, data_dir, capsys):
+    """Issue 21 case 6: a folder that merely holds a meta.json is the user's, not a store."""
+    plasmid = str(data_dir / "NC_005816.gb")
+    mine = tmp_path / "d"
+    mine.mkdir()
+    (mine / "meta.json").write_text("{}")
+    (mine / "important.txt").write_text("keep\n")
+    assert main(["prepare", "--genome", plasmid, *SMALL, "--labels", "biotype", "--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a token store; refusing to replace it (it holds important.txt)" in err[0], err
+    assert (mine / "important.txt").read_text() == "keep\n" and (mine / "meta.json").read_text() == "{}"
+    (mine / "important.txt").unlink()  # a meta.json that is not a store's is not enough either
+    assert main(["prepare", "--genome", plasmid, *SMALL, "--labels", "biotype", "--out", str(mine)]) == 2
+    assert "its meta.json is not a store's" in capsys.readouterr().err
+    store = tmp_path / "store"
+    assert main(["prepare", "--genome", plasmid, *SMALL, "--labels", "biotype", "--out", str(store)]) == 0
+    first = (store / "meta.json").read_text()
+    assert main(["prepare", "--genome", plasmid, *SMALL, "--labels", "product", "--out", str(store)]) == 0  # a store: replaced
+    assert (store / "meta.json").read_text() != first
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_killed_runs_temporaries_are_removed_by_the_next_run(tmp_path, data_dir):
+    """Issue 21 case 8: a killed prepare leaves a hidden work folder, a killed atomic write a hidden
+    file; the next run of the same output removes them, and leaves a live process's alone."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = tmp_path / f".store.{dead}.abc123.tmp"
+    (left / "tokens").mkdir(parents=True)
+    (left / "tokens" / "x.npy").write_bytes(b"half")
+    half = tmp_path / f".out.txt.{dead}.q1w2e3.tmp"
+    half.write_text("half")
+    live = tmp_path / f".store.{os.getppid()}.zz9.tmp"  # a running process's: not ours to remove
+    live.mkdir()
+    other = tmp_path / f".store.1.{dead}.abc.tmp"  # a temporary of "store.1", not of "store"
+    other.mkdir()
+    assert main(["prepare", "--genome", str(data_dir / "NC_005816.gb"), *SMALL, "--labels", "biotype",
+                 "--out", str(tmp_path / "store")]) == 0
+    from genolong.atomic import atomic_write_text
+
+    atomic_write_text(tmp_path / "out.txt", "whole\n")
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert hidden == sorted([live.name, other.name])

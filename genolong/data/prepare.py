@@ -88,7 +88,10 @@ def prepare(
     from genolong.data.genome import open_genome
     from genolong.data.tokenizer import KmerTokenizer
 
+    from genolong.data.store import check_replaceable
+
     check_writable(out, "--out", folder=True)
+    check_replaceable(Path(out))
     try:
         tok = KmerTokenizer(k, stride)
     except ValueError as exc:
