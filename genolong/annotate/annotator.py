@@ -107,24 +107,29 @@ class AnnotationResult:
         return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
                           structure, self.structure_labels, self.transl_table)
 
-    def write(self, prefix: str | os.PathLike) -> dict[str, Path]:
+    def write(self, prefix: str | os.PathLike, inputs: Sequence = ()) -> dict[str, Path]:
         """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
-        (GenBank) and PREFIX.faa (proteins); each atomically."""
-        prefix = str(prefix)
-        exts = ["gff3", "bed", "genes.tsv", "probs.npz"] + (["gbk", "faa"] if self.gene_models else [])
-        paths = {ext: Path(f"{prefix}.{ext}") for ext in exts}
-        self.to_gff3(paths["gff3"])
-        self.to_bed(paths["bed"])
-        self.to_tsv(paths["genes.tsv"])
-        save_probs(paths["probs.npz"], self.token_probs())
+        (GenBank) and PREFIX.faa (proteins); all or none (`output_set`). `inputs`: the run's input
+        files, which no output may overwrite."""
+        from genolong.annotate.output_set import write_set
+
+        writers = {"gff3": self.to_gff3, "bed": self.to_bed, "genes.tsv": self.to_tsv,
+                   "probs.npz": lambda path: save_probs(path, self.token_probs())}
         if self.gene_models:
             from genolong.annotate.formats import write_faa, write_genbank
 
-            with _opened(self.genome) as genome:
-                write_genbank(paths["gbk"], genome, self.lengths, self.predicted, self.kind, self.labels,
-                              self.transl_table, self.go_threshold)
-                write_faa(paths["faa"], genome, self.predicted, self.transl_table)
-        return paths
+            def gbk(path):
+                with _opened(self.genome) as genome:
+                    write_genbank(path, genome, self.lengths, self.predicted, self.kind, self.labels,
+                                  self.transl_table, self.go_threshold)
+
+            def faa(path):
+                with _opened(self.genome) as genome:
+                    write_faa(path, genome, self.predicted, self.transl_table)
+
+            writers.update(gbk=gbk, faa=faa)
+        own = [self.genome] if isinstance(self.genome, (str, os.PathLike)) else []
+        return write_set(prefix, writers, [*inputs, *own])
 
 
 class _opened:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+# every file annotate may write (gene models add gbk and faa), checked before the run
+ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.ckpt) with an annotation head")
@@ -49,10 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from genolong.annotate.annotator import Annotator, print_throughput
     from genolong.annotate.orf_decode import DecodeConfig
-    from genolong.atomic import check_writable
+    from genolong.annotate.output_set import check_outputs
     from genolong.errors import GenolongError
 
-    check_writable(f"{args.out}.gff3", "--out")
+    inputs = [args.genome, args.annotation, args.checkpoint, args.store]
+    check_outputs(args.out, ANNOTATION_OUTPUTS, inputs)
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     if not 0.0 < args.switch_prob < 1.0:
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         reference = read_annotation(args.annotation)
     result = annotator.annotate(args.genome, reference=reference)
     result.go_threshold = args.go_threshold
-    paths = result.write(args.out)
+    paths = result.write(args.out, inputs)
     print_throughput(result)
     for path in paths.values():
         print(path)
