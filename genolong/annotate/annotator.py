@@ -339,11 +339,16 @@ class Annotator:
             from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
+        reference_name = "--annotation"
         if isinstance(reference, (str, os.PathLike)):
             from genolong.data.annotation import read_annotation
 
-            reference = read_annotation(reference)
+            reference_name, reference = str(reference), read_annotation(reference)
         try:
+            if reference is not None:
+                from genolong.data.annotation import check_ends
+
+                check_ends(reference, genome.lengths, reference_name)  # before the network runs
             table = self.genetic_code_for(genome, reference)
             ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}

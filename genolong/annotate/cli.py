@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.out, ANNOTATION_OUTPUTS, inputs)
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
+    for option, value in (("--min-gene-length", args.min_gene_length), ("--min-length", args.min_length)):
+        if value < 0:
+            raise GenolongError(f"{option} {value}: must be >= 0 bp")
     if not 0.0 < args.switch_prob < 1.0:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     expect_tokenizer = expect_labels = None
@@ -76,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
                             start_model=args.start_model, coding_model=args.coding_model),
         stream=args.stream,
     )
-    reference = None
-    if args.annotation:
-        from genolong.data.annotation import read_annotation
-
-        reference = read_annotation(args.annotation)
-    result = annotator.annotate(args.genome, reference=reference)
+    result = annotator.annotate(args.genome, reference=args.annotation)
     result.go_threshold = args.go_threshold
     paths = result.write(args.out, inputs)
     print_throughput(result)

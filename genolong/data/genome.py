@@ -270,6 +270,10 @@ class FastaGenome(Genome):
                 else:
                     if not _FASTA_SEQ_OK.match(line):
                         raise GenolongError(f"{self.path}: record {current}: line {lineno}: invalid characters in sequence")
+                    if b"U" in line or b"u" in line:
+                        # every tokenizer and gene model here reads DNA: U would only ever be unknown
+                        raise GenolongError(f"{self.path}: record {current}: an RNA sequence (U, line {lineno}); "
+                                            "genolong reads DNA: write T for U")
                     n_seq += len(line)
                     layout = self._layout[current]
                     layout[0] = n_seq
