@@ -104,8 +104,14 @@ class AnnotationResult:
             n = len(self.classes)
             probs = {s: a.columns(slice(0, n)) for s, a in self.spilled.items()}
             structure = {s: a.columns(slice(n, None)) for s, a in self.spilled.items()} if structure else None
+        md5 = None
+        if self.genome is not None:
+            from genolong.annotate.probs import sequence_md5
+
+            with _opened(self.genome) as genome:
+                md5 = {s: sequence_md5(genome, s) for s in self.lengths}
         return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
-                          structure, self.structure_labels, self.transl_table)
+                          structure, self.structure_labels, self.transl_table, md5)
 
     def write(self, prefix: str | os.PathLike, inputs: Sequence = ()) -> dict[str, Path]:
         """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
