@@ -313,13 +313,15 @@ def train(cfg) -> dict:
         from pytorch_lightning.callbacks import ProgressBar
 
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
+    fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+    if fast_dev_run:  # debug=fdr promises no checkpoint; Lightning's save_last still wrote one
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           plugins=[AtomicCheckpointIO()])
     resume = _resume_path(cfg, ckpt_dir)
     if resume is not None:
         check_resume(resume, module)
-    fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except GenolongError as exc:
@@ -336,6 +338,10 @@ def train(cfg) -> dict:
     throughput = next((cb for cb in trainer.callbacks if isinstance(cb, ThroughputMonitor)), None)
     best_score = _float(best_cb.best_model_score) if best_cb is not None and best_cb.best_model_score is not None else None
     best_path = best_cb.best_model_path if best_cb is not None and best_cb.best_model_path else ""
+    if best_cb is not None and not best_path and not fast_dev_run:
+        print(f"genolong-train: no validation ran (trainer.max_steps={cfg.trainer.max_steps} ends before "
+              f"data.batches_per_epoch={cfg.data.batches_per_epoch}), so there is no best.ckpt; "
+              f"last.ckpt holds the final weights", file=sys.stderr)
 
     final = {k: _float(v) for k, v in trainer.callback_metrics.items() if _float(v) is not None}
     test_metrics = {}

@@ -102,3 +102,19 @@ def test_window_longer_than_the_data_is_capped_with_one_line(plasmid_store, tmp_
     longest = max(r.tok_end - r.tok_start for s in ("train", "val", "test") for r in store.regions(s))
     assert capped[0].endswith(f"using data.window={longest}")
     assert result["global_step"] == 1
+
+
+def test_fast_dev_run_writes_no_checkpoint(plasmid_store, tmp_path):
+    """Issue 21 case 11: debug=fdr's comment and metrics.json say no checkpoint is written."""
+    result = train(compose_config(tiny(plasmid_store, "debug=fdr"), output_dir=tmp_path))
+    assert result["last_checkpoint"] == "" and result["best_checkpoint"] == ""
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_run_too_short_to_validate_says_there_is_no_best_checkpoint(plasmid_store, tmp_path, capsys):
+    """Issue 21 case 11: max_steps below batches_per_epoch never validates, so no best.ckpt: said."""
+    result = train(compose_config(tiny(plasmid_store, "trainer.max_steps=2"), output_dir=tmp_path))
+    err = capsys.readouterr().err
+    assert result["best_checkpoint"] == "" and not (tmp_path / "checkpoints" / "best.ckpt").exists()
+    said = [line for line in err.splitlines() if "no validation ran" in line]
+    assert len(said) == 1 and "trainer.max_steps=2" in said[0] and "data.batches_per_epoch=4" in said[0], err
