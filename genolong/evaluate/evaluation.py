@@ -225,7 +225,7 @@ def _reference_sequences(reference) -> tuple[dict[str, int], object]:
         for line in fh:
             if line.startswith("##sequence-region"):
                 parts = line.split()
-                if len(parts) == 4 and parts[3].isdigit():
+                if len(parts) == 4 and parts[2] == "1" and parts[3].isdigit():  # a whole record
                     lengths[parts[1]] = int(parts[3])
             elif not line.startswith("#"):
                 break  # the directives come before the features
