@@ -290,10 +290,17 @@ def load_scored(pred, reference, regions, genome=None) -> Scored:
     token_probs = _concat([probs32[s][masks[s]] for s in tp.seqids], len(classes), np.float32)
     pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride)
     by_id = {g.gene_id: g for g in genes}
+    predicted = read_predicted_gff3(f"{pred}.gff3", vocab.kind)
+    gff3_lengths, _ = _reference_sequences(f"{pred}.gff3")
+    for seqid, length in gff3_lengths.items():
+        if tp.lengths.get(seqid) != length:
+            # files of two runs under one prefix (an older annotate's, copied or left beside)
+            raise GenolongError(f"{pred}.gff3: record {seqid} ({length:,} bp) is not in {pred}.probs.npz as "
+                                f"such: the two files are not from the same `genolong annotate` run")
     return Scored(
         pred=str(pred), tp=tp, vocab=vocab, tok=tok, genes=genes, ref=ref, probs32=probs32, targets=targets,
         token_probs=token_probs, pooled=pooled, pooled_genes=[by_id[p.gene_id] for p in pooled],
-        predicted=_clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions),
+        predicted=_clip(predicted, regions),
         ref_intervals=[M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes],
     )
 

@@ -57,6 +57,9 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
     bad_gff = tmp / "badgff"
     shutil.copy(f"{pred}.probs.npz", f"{bad_gff}.probs.npz")
     (tmp / "badgff.gff3").write_text("##gff-version 3\nNC_005816.1\tx\tgene\t1\n")
+    mixed = tmp / "mixed"  # the probabilities of this run beside the GFF3 of a run on another genome
+    shutil.copy(f"{pred}.probs.npz", f"{mixed}.probs.npz")
+    (tmp / "mixed.gff3").write_text(f"##gff-version 3\n##sequence-region {SEQID} 1 120000\n")
     broken = tmp / "broken"
     (tmp / "broken.probs.npz").write_bytes(b"PK\x03\x04 not really a zip")
     existing = tmp / "existing.txt"
@@ -93,6 +96,8 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
         "pred broken": (["--pred", str(broken), "--reference", ref, "--out", out], "broken.probs.npz: not a genolong"),
         "pred without gff3": (["--pred", str(no_gff), "--reference", ref, "--out", out], "nogff.gff3: no such file"),
         "pred gff3 columns": (["--pred", str(bad_gff), "--reference", ref, "--out", out], "badgff.gff3: line 2: expected 9"),
+        "pred of two runs": (["--pred", str(mixed), "--reference", ref, "--out", out],
+                             "mixed.gff3: record NC_005816.1 (120,000 bp) is not in"),
         "reference missing": (["--pred", str(copy), "--reference", str(tmp / "none.gff3"), "--out", out], "none.gff3"),
         "reference is FASTA": (["--pred", str(copy), "--reference", str(fasta_ref), "--out", out],
                                "ref.fa: is a FASTA genome, expected"),
@@ -122,7 +127,7 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
 
 
 NAMES = ["out is a file", "out under a file", "out unwritable", "pred missing", "pred broken", "pred without gff3",
-         "pred gff3 columns", "reference missing", "reference is FASTA", "reference empty", "reference elsewhere",
+         "pred gff3 columns", "pred of two runs", "reference missing", "reference is FASTA", "reference empty", "reference elsewhere",
          "CDS past the end", "reference of another length", "genome other bases", "genome other length",
          "genome without the record", "genome missing", "baseline missing", "baseline not a model",
          "store not a store", "split without store", "train log not Lightning's", "train log missing",
