@@ -232,7 +232,8 @@ class StoreWriter:
         return meta
 
 
-# everything a store folder may hold: one with anything else is not (only) a store
+# everything a store folder may hold (a new file of the store belongs here): a folder with
+# anything else is not (only) a store, and `prepare --out` will not replace it
 STORE_ENTRIES = {"meta.json", "labels.json", "genes.tsv", "split.tsv", "tokens", "targets", "structure"}
 
 
