@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     except GenolongError as exc:
         print(f"genolong {args.command}: error: {exc}", file=sys.stderr)
         return GenolongError.exit_code
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # the file system refused a write or read the early checks could not foresee (a disk
+        # full, permissions changed mid-run): the user's to fix, so one line
+        print(f"genolong {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return GenolongError.exit_code
     except KeyboardInterrupt:
         print(f"genolong {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -58,3 +58,29 @@ def test_fasta_and_genbank_agree(data_dir, afade_seqs):
 def test_default_genome(default_genome):
     with open_genome(default_genome) as g:
         assert g.ids == ["NZ_CP001668.1"] and g.lengths["NZ_CP001668.1"] == 1_084_586
+
+
+def test_stale_fai_of_another_file_is_not_used(tmp_path, capsys):
+    """Issue 21 case 3: a FASTA replaced by an older-dated file of other lengths (`cp -p`, `tar x`)
+    keeps a .fai newer than itself, which pyfaidx trusts; the index is checked against the file."""
+    import os
+
+    from genolong.data.genome import open_genome
+
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">r1\n" + "ACGT" * 30 + "\nGG\n>r2\n" + "T" * 50 + "\n")
+    with open_genome(fasta) as genome:
+        assert genome.lengths == {"r1": 122, "r2": 50}
+    index = tmp_path / "g.fa.fai"
+    stale = index.read_bytes()
+    older = tmp_path / "older.fa"
+    older.write_text(">r1\n" + "ACGT" * 20 + "\n>r2\n" + "CA" * 40 + "\n")
+    os.utime(older, (1e9, 1e9))
+    os.replace(older, fasta)  # older than the index now, as `cp -p` of an old file leaves it
+    assert fasta.stat().st_mtime < index.stat().st_mtime
+    with open_genome(fasta) as genome:
+        assert genome.lengths == {"r1": 80, "r2": 80}
+        assert genome.fetch("r2", 0, 6) == b"CACACA"
+        assert genome.fetch("r1", 76, 80) == b"ACGT"
+    assert "g.fa.fai: index does not match" in capsys.readouterr().err
+    assert index.read_bytes() == stale  # the user's file is left as it was

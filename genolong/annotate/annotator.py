@@ -107,32 +107,42 @@ class AnnotationResult:
             probs = {s: a.columns(slice(0, n)) for s, a in self.spilled.items()}
             structure = {s: a.columns(slice(n, n + self.n_structure)) for s, a in self.spilled.items()} \
                 if structure else None
-        return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
-                          structure, self.structure_labels, self.transl_table)
+        md5 = None
+        if self.genome is not None:
+            from genolong.annotate.probs import sequence_md5
 
-    def write(self, prefix: str | os.PathLike) -> dict[str, Path]:
+            with _opened(self.genome) as genome:
+                md5 = {s: sequence_md5(genome, s) for s in self.lengths}
+        return TokenProbs(list(self.lengths), dict(self.lengths), probs, self.labels, self.tokenizer,
+                          structure, self.structure_labels, self.transl_table, md5)
+
+    def write(self, prefix: str | os.PathLike, inputs: Sequence = ()) -> dict[str, Path]:
         """PREFIX.gff3, .bed, .genes.tsv and .probs.npz, and for gene models also PREFIX.gbk
-        (GenBank) and PREFIX.faa (proteins); each atomically."""
-        prefix = str(prefix)
-        exts = ["gff3", "bed", "genes.tsv", "probs.npz"] + (["gbk", "faa"] if self.gene_models else []) \
-            + (["function.npz"] if self.function is not None else [])
-        paths = {ext: Path(f"{prefix}.{ext}") for ext in exts}
-        self.to_gff3(paths["gff3"])
-        self.to_bed(paths["bed"])
-        self.to_tsv(paths["genes.tsv"])
-        save_probs(paths["probs.npz"], self.token_probs())
+        (GenBank) and PREFIX.faa (proteins); all or none (`output_set`). `inputs`: the run's input
+        files, which no output may overwrite."""
+        from genolong.annotate.output_set import write_set
+
+        writers = {"gff3": self.to_gff3, "bed": self.to_bed, "genes.tsv": self.to_tsv,
+                   "probs.npz": lambda path: save_probs(path, self.token_probs())}
         if self.gene_models:
             from genolong.annotate.formats import write_faa, write_genbank
 
-            with _opened(self.genome) as genome:
-                write_genbank(paths["gbk"], genome, self.lengths, self.predicted, self.kind, self.labels,
-                              self.transl_table, self.go_threshold)
-                write_faa(paths["faa"], genome, self.predicted, self.transl_table)
+            def gbk(path):
+                with _opened(self.genome) as genome:
+                    write_genbank(path, genome, self.lengths, self.predicted, self.kind, self.labels,
+                                  self.transl_table, self.go_threshold)
+
+            def faa(path):
+                with _opened(self.genome) as genome:
+                    write_faa(path, genome, self.predicted, self.transl_table)
+
+            writers.update(gbk=gbk, faa=faa)
         if self.function is not None:
             from genolong.annotate.function import save_function
 
-            save_function(paths["function.npz"], self.function)
-        return paths
+            writers["function.npz"] = lambda path: save_function(path, self.function)
+        own = [self.genome] if isinstance(self.genome, (str, os.PathLike)) else []
+        return write_set(prefix, writers, [*inputs, *own])
 
 
 class _opened:
@@ -359,11 +369,16 @@ class Annotator:
             from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
+        reference_name = "--annotation"
         if isinstance(reference, (str, os.PathLike)):
             from genolong.data.annotation import read_annotation
 
-            reference = read_annotation(reference)
+            reference_name, reference = str(reference), read_annotation(reference)
         try:
+            if reference is not None:
+                from genolong.data.annotation import check_ends
+
+                check_ends(reference, genome.lengths, reference_name)  # before the network runs
             table = self.genetic_code_for(genome, reference)
             ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+# every file annotate may write (gene models add gbk and faa), checked before the run
+ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.ckpt) with an annotation head")
@@ -54,10 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from genolong.annotate.annotator import Annotator, print_throughput
     from genolong.annotate.orf_decode import DecodeConfig
+    from genolong.annotate.output_set import check_outputs
     from genolong.errors import GenolongError
 
+    inputs = [args.genome, args.annotation, args.checkpoint, args.store, args.homology]
+    check_outputs(args.out, ANNOTATION_OUTPUTS, inputs)
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
+    for option, value in (("--min-gene-length", args.min_gene_length), ("--min-length", args.min_length)):
+        if value < 0:
+            raise GenolongError(f"{option} {value}: must be >= 0 bp")
     if not 0.0 < args.switch_prob < 1.0:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     if args.homology and args.no_homology:
@@ -83,14 +92,9 @@ def run(args: argparse.Namespace) -> int:
         stream=args.stream, function=predictor,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
-    reference = None
-    if args.annotation:
-        from genolong.data.annotation import read_annotation
-
-        reference = read_annotation(args.annotation)
-    result = annotator.annotate(args.genome, reference=reference)
+    result = annotator.annotate(args.genome, reference=args.annotation)
     result.go_threshold = args.go_threshold
-    paths = result.write(args.out)
+    paths = result.write(args.out, inputs)
     print_throughput(result)
     for path in paths.values():
         print(path)

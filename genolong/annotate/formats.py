@@ -66,7 +66,23 @@ def cds_sequence(genome, gene: GeneCall):
 
 
 def translate(genome, gene: GeneCall, table: int) -> str:
-    return str(cds_sequence(genome, gene).translate(table=table, cds=True))
+    """The protein of a called CDS, as Prokka writes it: the first codon read as the start (M when it
+    is one of the code's starts), the final stop dropped, and any codon that is not an amino acid
+    (an IUPAC code that can only read as a stop, like TAR; a gap; a `*`) as X. Biopython's
+    `cds=True` raises on those instead, and the model calls such genes on its own evidence."""
+    import re
+
+    from Bio.Data.CodonTable import unambiguous_dna_by_id
+    from Bio.Seq import Seq
+
+    bases = re.sub(r"[^ACGTRYSWKMBDHVN]", "N", str(cds_sequence(genome, gene)))
+    bases = bases[: len(bases) // 3 * 3]
+    protein = str(Seq(bases).translate(table=table))
+    if protein.endswith("*"):
+        protein = protein[:-1]
+    if bases[:3] in unambiguous_dna_by_id[table].start_codons:
+        protein = "M" + protein[1:]
+    return protein.replace("*", "X")
 
 
 def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: str, labels: dict,

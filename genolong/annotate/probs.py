@@ -2,7 +2,8 @@
 
 One float16 array (n_tokens, C) per record, under `probs_<i>` in record order, plus `meta`, a
 JSON string with the record ids and lengths, the label vocabulary (`LabelVocab.to_dict()`) and
-the tokenizer (`KmerTokenizer.to_dict()`). Two-head predictions add `structure_<i>` (n_tokens,
+the tokenizer (`KmerTokenizer.to_dict()`), and `md5`: each record's sequence checksum
+(`sequence_md5`), which `genolong evaluate` compares with the genome it is given. Two-head predictions add `structure_<i>` (n_tokens,
 C_structure) and, in `meta`, `structure` (that vocabulary) and `transl_table`. Plain arrays
 only: loading never unpickles. Arrays are written in slices of rows, so a record held on disk
 (`spill.SpillArray`, or a memory map) is never loaded whole.
@@ -33,6 +34,7 @@ class TokenProbs:
     structure: dict[str, np.ndarray] | None = None  # seqid -> (n_tokens, C_structure), two-head only
     structure_labels: dict | None = None
     transl_table: int | None = None
+    md5: dict[str, str] | None = None  # seqid -> sequence_md5 of the annotated record (None: older files)
 
     @property
     def classes(self) -> list[str]:
@@ -44,6 +46,18 @@ class TokenProbs:
 
 
 ROWS_PER_SLICE = 1 << 16
+MD5_SLICE = 1 << 22  # bp hashed at a time: a chromosome is never read whole
+
+
+def sequence_md5(genome, seqid: str) -> str:
+    """The md5 of a record's upper-cased sequence (soft-masking does not change it)."""
+    import hashlib
+
+    digest = hashlib.md5()
+    length = genome.lengths[seqid]
+    for a in range(0, length, MD5_SLICE):
+        digest.update(genome.fetch(seqid, a, min(a + MD5_SLICE, length)).upper())
+    return digest.hexdigest()
 
 
 def _write_npy(zf: zipfile.ZipFile, name: str, array, dtype=np.float16) -> None:
@@ -61,6 +75,8 @@ def save_probs(path: str | os.PathLike, probs: TokenProbs) -> None:
             "labels": probs.labels, "tokenizer": probs.tokenizer}
     if probs.structure is not None:
         meta.update(structure=probs.structure_labels, transl_table=probs.transl_table)
+    if probs.md5 is not None:
+        meta["md5"] = probs.md5
     with atomic_open(path, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         with zf.open("meta.npy", "w") as member:
             np.lib.format.write_array(member, np.array(json.dumps(meta)), allow_pickle=False)
@@ -90,4 +106,4 @@ def load_probs(path: str | os.PathLike) -> TokenProbs:
         if p.ndim != 2 or p.shape[1] != n_classes:
             raise GenolongError(f"{path}: record {s}: probabilities have shape {p.shape}, expected (n, {n_classes})")
     return TokenProbs(seqids, {s: int(meta["lengths"][s]) for s in seqids}, probs, meta["labels"], meta["tokenizer"],
-                      structure, meta.get("structure"), meta.get("transl_table"))
+                      structure, meta.get("structure"), meta.get("transl_table"), meta.get("md5"))

@@ -368,6 +368,16 @@ def read_annotation(path: str | os.PathLike, genome: Genome | None = None) -> li
     return genes
 
 
+def check_ends(genes: list[Gene], lengths: dict[str, int], path) -> None:
+    """Genes on the records of `lengths` must end within them; genes on other records are left to
+    the caller (annotating a subset of a reference's records is allowed)."""
+    for g in genes:
+        length = lengths.get(g.seqid)
+        if length is not None and g.end > length:
+            raise GenolongError(f"{path}: gene {g.gene_id} ends at {g.end}, past the end of record {g.seqid} "
+                                f"(length {length})")
+
+
 def check_against_genome(genes: list[Gene], genome: Genome, path: Path, lines: dict[str, int] | None = None) -> None:
     lines = lines or {}
     for g in genes:

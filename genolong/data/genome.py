@@ -20,6 +20,7 @@ import gzip
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -183,10 +184,15 @@ class FastaGenome(Genome):
         if not os.access(source.parent, os.W_OK) and not index.exists():
             index = Path(self._tmp()) / (source.name + ".fai")
         try:
-            self._fa = pyfaidx.Fasta(
-                str(source), indexname=str(index), as_raw=True, sequence_always_upper=False,
-                read_long_names=False, rebuild=True, build_index=True,
-            )
+            self._fa = self._open_indexed(source, index)
+            if not self._index_agrees():
+                # a .fai of another file (an older copy restored with its dates, `tar x`): pyfaidx
+                # only rebuilds one older than the FASTA, so build a fresh one beside, in a
+                # temporary folder, and leave the user's file as it is
+                self._fa.close()
+                print(f"genolong: {index}: index does not match {path} (stale); using a fresh one",
+                      file=sys.stderr)
+                self._fa = self._open_indexed(source, Path(self._tmp()) / (source.name + ".fai"))
         except pyfaidx.FastaIndexingError as exc:
             raise GenolongError(f"{path}: malformed FASTA: {str(exc).splitlines()[0]}") from None
         except ValueError as exc:
@@ -200,6 +206,23 @@ class FastaGenome(Genome):
         for k in self.ids:
             if self.lengths[k] == 0:
                 raise GenolongError(f"{path}: record {k}: empty sequence")
+
+    @staticmethod
+    def _open_indexed(source: Path, index: Path):
+        import pyfaidx
+
+        return pyfaidx.Fasta(str(source), indexname=str(index), as_raw=True, sequence_always_upper=False,
+                             read_long_names=False, rebuild=True, build_index=True)
+
+    def _index_agrees(self) -> bool:
+        index = self._fa.faidx.index
+        if list(index) != list(self._layout):
+            return False
+        for seqid, (length, offset, first_line) in self._layout.items():
+            entry = index[seqid]
+            if entry.rlen != length or (offset is not None and (entry.offset, entry.lenc) != (offset, first_line)):
+                return False
+        return True
 
     def _tmp(self) -> str:
         if self._tmpdir is None:
@@ -222,9 +245,14 @@ class FastaGenome(Genome):
         with open(source, "rb") as fh:
             opener = gzip.open if fh.read(2) == _GZIP_MAGIC else open
         current, n_seq = None, 0
+        # what a fresh .fai holds for each record: [length, offset of its first base (plain files
+        # only), bases in its first line]; an existing index is checked against it
+        self._layout: dict[str, list] = {}
+        plain = opener is open
+        pos = 0
         with opener(source, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                line = line.rstrip(b"\r\n")
+            for lineno, raw in enumerate(fh, 1):
+                line = raw.rstrip(b"\r\n")
                 if line.startswith(b">"):
                     if current is not None and n_seq == 0:
                         raise GenolongError(f"{self.path}: record {current}: empty sequence")
@@ -235,13 +263,23 @@ class FastaGenome(Genome):
                         raise GenolongError(f"{self.path}: record {current}: duplicate record id (line {lineno})")
                     seen.add(current)
                     n_seq = 0
+                    self._layout[current] = [0, pos + len(raw) if plain else None, None]
                 elif current is None:
                     if line.strip():
                         raise GenolongError(f"{self.path}: line {lineno}: sequence before the first '>' header")
                 else:
                     if not _FASTA_SEQ_OK.match(line):
                         raise GenolongError(f"{self.path}: record {current}: line {lineno}: invalid characters in sequence")
+                    if b"U" in line or b"u" in line:
+                        # every tokenizer and gene model here reads DNA: U would only ever be unknown
+                        raise GenolongError(f"{self.path}: record {current}: an RNA sequence (U, line {lineno}); "
+                                            "genolong reads DNA: write T for U")
                     n_seq += len(line)
+                    layout = self._layout[current]
+                    layout[0] = n_seq
+                    if layout[2] is None and line:
+                        layout[2] = len(line)
+                pos += len(raw)
         if current is None:
             raise GenolongError(f"{self.path}: no FASTA records found")
         if n_seq == 0:

@@ -84,9 +84,14 @@ def prepare(
     transl_table: int | str | None = None,
 ) -> dict:
     """Write a token store; returns its meta dict. Plain Python, no Hydra."""
+    from genolong.atomic import check_writable
     from genolong.data.genome import open_genome
     from genolong.data.tokenizer import KmerTokenizer
 
+    from genolong.data.store import check_replaceable
+
+    check_writable(out, "--out", folder=True)
+    check_replaceable(Path(out))
     try:
         tok = KmerTokenizer(k, stride)
     except ValueError as exc:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from genolong.data.annotation import Gene, read_genes_tsv
+from genolong.atomic import temp_prefix
 from genolong.errors import GenolongError
 from genolong.data.labels import LabelVocab
 from genolong.data.split import SPLITS, Region
@@ -165,9 +166,13 @@ class StoreWriter:
     """
 
     def __init__(self, out: str | os.PathLike):
+        from genolong.atomic import clean_stale, temp_prefix
+
         self.out = Path(out)
+        check_replaceable(self.out)  # before the work, not after it
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.work = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        clean_stale(self.out)
+        self.work = Path(tempfile.mkdtemp(prefix=temp_prefix(self.out), suffix=".tmp", dir=self.out.parent))
         self.work.chmod(0o755)  # mkdtemp makes it private; the store is an ordinary output folder
         self.records: dict[str, dict] = {}
         self._taken: set[str] = set()
@@ -227,14 +232,36 @@ class StoreWriter:
         return meta
 
 
-def _swap_into_place(work: Path, out: Path) -> None:
+# everything a store folder may hold (a new file of the store belongs here): a folder with
+# anything else is not (only) a store, and `prepare --out` will not replace it
+STORE_ENTRIES = {"meta.json", "labels.json", "genes.tsv", "split.tsv", "tokens", "targets", "structure"}
+
+
+def check_replaceable(out: Path) -> None:
+    """`out` may be replaced only when it is absent, empty, or provably a token store: nothing but
+    store entries, and a meta.json that is one. A folder that merely holds a meta.json may hold
+    the user's other files too."""
     if out.exists() and not out.is_dir():
         raise GenolongError(f"{out}: exists and is not a directory")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    refuse = f"{out}: exists, is not empty and is not a token store; refusing to replace it"
+    others = sorted(p.name for p in out.iterdir() if p.name not in STORE_ENTRIES)
+    if others:
+        raise GenolongError(f"{refuse} (it holds {others[0]})")
+    try:
+        meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise GenolongError(f"{refuse} (no readable meta.json)") from None
+    if not isinstance(meta, dict) or not {"format", "tokenizer", "labels", "records"} <= set(meta):
+        raise GenolongError(f"{refuse} (its meta.json is not a store's)")
+
+
+def _swap_into_place(work: Path, out: Path) -> None:
+    check_replaceable(out)
     old = None
     if out.exists():
-        if any(out.iterdir()) and not (out / "meta.json").exists():
-            raise GenolongError(f"{out}: exists, is not empty and is not a token store; refusing to replace it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        old = out.with_name(f"{temp_prefix(out)}old.tmp")
         os.replace(out, old)
     os.replace(work, out)
     if old is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from genolong.data.split import SPLITS
+from genolong.errors import GenolongError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,20 +24,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="genetic code of the ORF baseline and --prodigal-mode single (default: the "
                              "reference's /transl_table, else the predictions', else 11)")
     parser.add_argument("--store", help="token store whose --split regions restrict the evaluation")
-    parser.add_argument("--split", choices=SPLITS, default="test",
-                        help="which of --store's regions to score (default test)")
+    parser.add_argument("--split", choices=SPLITS, default=None,
+                        help="which of --store's regions to score (default test; needs --store)")
     parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
+
+
+def check_train_log(path: str) -> None:
+    """A --train-log must be a Lightning CSV log (a header with `step`), or its plot is empty."""
+    import csv
+
+    from genolong.data.genome import check_readable
+
+    log = check_readable(path, "--train-log file")
+    with open(log, encoding="utf-8", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if "step" not in header:
+        raise GenolongError(f"{log}: --train-log: not a Lightning CSV log (no 'step' column in its header; "
+                            "give the run's csv/metrics.csv)")
 
 
 def run(args: argparse.Namespace) -> int:
     from genolong.evaluate.evaluation import evaluate
+    from genolong.atomic import check_writable
     from genolong.evaluate.report import render
 
+    check_writable(args.out, "--out", folder=True)
+    if args.split is not None and not args.store:
+        raise GenolongError(f"--split {args.split}: needs --store (the token store whose regions it names)")
+    if args.train_log:
+        check_train_log(args.train_log)
     regions = None
     if args.store:
         from genolong.data.store import TokenStore
 
-        regions = [(r.seqid, r.start, r.end) for r in TokenStore(args.store).regions(args.split)]
+        regions = [(r.seqid, r.start, r.end) for r in TokenStore(args.store).regions(args.split or "test")]
     result = evaluate(
         args.pred, args.reference, args.out, genome=args.genome, baseline=args.baseline,
         train_log=args.train_log, prodigal=args.prodigal, prodigal_mode=args.prodigal_mode,

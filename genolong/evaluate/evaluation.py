@@ -179,7 +179,7 @@ def evaluate(
     calls that overlap a region are clipped to it, so a prediction running across the region
     still counts against precision. metrics.json is the same with or without plots.
     """
-    scored = load_scored(pred, reference, regions)
+    scored = load_scored(pred, reference, regions, genome)
     table = resolve_table(translation_table, scored.tp, scored.genes, str(reference))
     model = {
         "token": token_level(scored.targets, scored.token_probs, scored.vocab),
@@ -220,9 +220,50 @@ def evaluate(
     return write_evaluation(out_dir, result, figures)
 
 
-def load_scored(pred, reference, regions) -> Scored:
-    """Read the predictions and the reference, and line them up over the regions."""
-    from genolong.data.annotation import read_annotation
+def _reference_sequences(reference) -> tuple[dict[str, int], object]:
+    """The record lengths a reference states (a GenBank file's records, a GFF3's
+    `##sequence-region` lines), and the GenBank genome when it is one (else None)."""
+    from genolong.data.genome import GenBankGenome, _open_text, check_readable, sniff_format
+
+    path = check_readable(reference, "annotation file")
+    if sniff_format(path) == "genbank":
+        genbank = GenBankGenome(path)
+        return dict(genbank.lengths), genbank
+    lengths = {}
+    with _open_text(path) as fh:
+        for line in fh:
+            if line.startswith("##sequence-region"):
+                parts = line.split()
+                if len(parts) == 4 and parts[2] == "1" and parts[3].isdigit():  # a whole record
+                    lengths[parts[1]] = int(parts[3])
+            elif not line.startswith("#"):
+                break  # the directives come before the features
+    return lengths, None
+
+
+def check_sequences(tp, pred, source, lengths: dict[str, int], genome=None) -> None:
+    """The predictions must have been made on the sequences `source` (a reference or --genome)
+    describes: a record of the same name but another length or content is another sequence, and
+    scoring against it gives a quiet wrong number."""
+    probs = f"{pred}.probs.npz"
+    for seqid in tp.seqids:
+        if seqid not in lengths:
+            continue
+        if lengths[seqid] != tp.lengths[seqid]:
+            raise GenolongError(f"{source}: record {seqid} is {lengths[seqid]:,} bp, but {probs} was made on a "
+                                f"{tp.lengths[seqid]:,} bp sequence of that name: not the annotated sequence")
+        if genome is not None and tp.md5 and seqid in tp.md5:
+            from genolong.annotate.probs import sequence_md5
+
+            if sequence_md5(genome, seqid) != tp.md5[seqid]:
+                raise GenolongError(f"{source}: record {seqid}: its sequence differs from the one {probs} was made "
+                                    "on (same name and length, other bases): not the annotated sequence")
+
+
+def load_scored(pred, reference, regions, genome=None) -> Scored:
+    """Read the predictions and the reference, check both (and --genome) describe the annotated
+    sequences, and line them up over the regions."""
+    from genolong.data.annotation import check_ends, read_annotation
     from genolong.data.labels import LabelVocab
     from genolong.data.tokenizer import KmerTokenizer
 
@@ -230,7 +271,19 @@ def load_scored(pred, reference, regions) -> Scored:
     vocab = LabelVocab.from_dict(tp.labels)
     tok = KmerTokenizer.from_dict(tp.tokenizer)
     classes = list(vocab.classes)
-    all_genes = read_annotation(reference)
+    ref_lengths, genbank = _reference_sequences(reference)
+    check_sequences(tp, pred, reference, ref_lengths, genbank)
+    if genome is not None:
+        from genolong.data.genome import open_genome
+
+        with open_genome(genome) as genome_obj:
+            missing = [s for s in tp.seqids if s not in genome_obj.lengths]
+            if missing:
+                raise GenolongError(f"{genome}: --genome has no record {missing[0]!r} of the predictions "
+                                    f"{pred}.probs.npz: not the annotated genome")
+            check_sequences(tp, pred, f"{genome} (--genome)", genome_obj.lengths, genome_obj)
+    all_genes = read_annotation(reference, genbank)
+    check_ends(all_genes, tp.lengths, reference)
     inside = _region_filter(regions, tp.lengths, str(reference))
     genes = [g for g in all_genes if g.seqid in tp.probs and inside(g)]
     if not genes:
@@ -246,10 +299,17 @@ def load_scored(pred, reference, regions) -> Scored:
     token_probs = _concat([probs32[s][masks[s]] for s in tp.seqids], len(classes), np.float32)
     pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride)
     by_id = {g.gene_id: g for g in genes}
+    predicted = read_predicted_gff3(f"{pred}.gff3", vocab.kind)
+    gff3_lengths, _ = _reference_sequences(f"{pred}.gff3")
+    for seqid, length in gff3_lengths.items():
+        if tp.lengths.get(seqid) != length:
+            # files of two runs under one prefix (an older annotate's, copied or left beside)
+            raise GenolongError(f"{pred}.gff3: record {seqid} ({length:,} bp) is not in {pred}.probs.npz as "
+                                f"such: the two files are not from the same `genolong annotate` run")
     return Scored(
         pred=str(pred), tp=tp, vocab=vocab, tok=tok, genes=genes, ref=ref, probs32=probs32, targets=targets,
         token_probs=token_probs, pooled=pooled, pooled_genes=[by_id[p.gene_id] for p in pooled],
-        predicted=_clip(read_predicted_gff3(f"{pred}.gff3", vocab.kind), regions),
+        predicted=_clip(predicted, regions),
         ref_intervals=[M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes],
     )
 

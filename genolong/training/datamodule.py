@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -316,6 +317,19 @@ class GenomeDataModule(LightningDataModule):
         self.transl_tables = [s.transl_table for s in self.stores]
         self.multilabel = self.labels.kind == "multilabel"
         self.n_outputs = self.labels.n_outputs
+        self.window = self._capped_window(self.window)
+
+    def _capped_window(self, window: int) -> int:
+        """A window longer than every record would only be padding (and memory: a million-token
+        window on a small store fills the machine), so it is cut to the longest record's tokens."""
+        longest = max((int(r.tok_end) - int(r.tok_start) for store in self.stores
+                       for split in SPLITS for r in store.regions(split)), default=0)
+        needed = -(-longest // self.segments_per_sample)  # a sample of K segments spans K windows
+        if 0 < needed < window:
+            print(f"genolong-train: data.window={window} is longer than the data (longest region "
+                  f"{longest:,} tokens); using data.window={needed}", file=sys.stderr)
+            return needed
+        return window
 
     @property
     def with_structure(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -102,6 +103,59 @@ def _instantiate_all(group) -> list:
     return [build(node) for node in group.values() if node is not None and "_target_" in node]
 
 
+def _number(cfg, key: str, kind: type, low: float | None = None, allow_null: bool = False):
+    """`cfg.<key>` as `kind`, or GenolongError naming the key: a typo in an override (`seed=abc`,
+    `optimizer.lr=nan`) is one line, not a traceback from deep in torch."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key, default=None)
+    if value is None and allow_null:
+        return None
+    try:
+        number = kind(value)
+        if kind is int and (isinstance(value, bool) or number != float(value)):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise GenolongError(f"config {key}: expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise GenolongError(f"config {key}: must be finite, got {value!r}")
+    if low is not None and number < low:
+        raise GenolongError(f"config {key}: must be >= {low}, got {value!r}")
+    return number
+
+
+def check_config(cfg) -> None:
+    """Refuse the scalar settings that would otherwise fail as a traceback once training starts."""
+    from omegaconf import OmegaConf
+
+    _number(cfg, "seed", int, low=0)
+    _number(cfg, "torch_threads", int, low=1, allow_null=True)
+    if OmegaConf.select(cfg, "optimizer.lr", default=None) is not None:
+        lr = _number(cfg, "optimizer.lr", float, low=0)
+        if lr == 0:
+            raise GenolongError("config optimizer.lr: must be > 0, got 0")
+    _number(cfg, "optimizer.weight_decay", float, low=0, allow_null=True)
+    for key in ("data.window", "data.batch_size", "data.batches_per_epoch"):
+        _number(cfg, key, int, low=1)
+
+
+def check_resume(path: str, module) -> None:
+    """A checkpoint to resume from must be readable and hold weights of this run's network shape;
+    Lightning would otherwise fail with a torch error several screens long."""
+    from genolong.training.checkpoint import STATE_KEY, read_checkpoint
+
+    state = read_checkpoint(path)[STATE_KEY]
+    own = module.state_dict()
+    missing = [key for key in own if key not in state]
+    shape = [key for key in own if key in state and tuple(state[key].shape) != tuple(own[key].shape)]
+    if missing or shape:
+        key = (missing or shape)[0]
+        what = "lacks" if missing else f"has shape {tuple(state[key].shape)} for"
+        raise GenolongError(f"{path}: ckpt_path: checkpoint is of another model: it {what} {key}"
+                            f"{'' if missing else f', this run expects {tuple(own[key].shape)}'} "
+                            f"({len(missing)} weights missing, {len(shape)} of another shape)")
+
+
 def _resume_path(cfg, ckpt_dir: Path) -> str | None:
     ckpt = cfg.get("ckpt_path")
     if ckpt is None:
@@ -186,7 +240,7 @@ def build_module(cfg, datamodule):
         function_weight=float(cfg.task.get("function_weight", 1.0)),
         # one code for every training genome, else none: annotate then needs --transl-table
         transl_table=codes.pop() if len(codes) == 1 else None,
-        window=int(cfg.data.window),
+        window=int(datamodule.window),
     )
     if cfg.task.get("pretrained"):
         module.load_pretrained_encoder(str(cfg.task.pretrained))
@@ -239,6 +293,7 @@ def train(cfg) -> dict:
     from genolong.atomic import atomic_write_text
     from genolong.training.callbacks import AtomicCheckpointIO, ThroughputMonitor, peak_memory_mb
 
+    check_config(cfg)
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     ckpt_dir = output_dir / "checkpoints"
@@ -258,11 +313,15 @@ def train(cfg) -> dict:
         from pytorch_lightning.callbacks import ProgressBar
 
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
+    fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+    if fast_dev_run:  # debug=fdr promises no checkpoint; Lightning's save_last still wrote one
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           plugins=[AtomicCheckpointIO()])
     resume = _resume_path(cfg, ckpt_dir)
-    fast_dev_run = bool(cfg.trainer.get("fast_dev_run"))
+    if resume is not None:
+        check_resume(resume, module)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except GenolongError as exc:
@@ -279,6 +338,10 @@ def train(cfg) -> dict:
     throughput = next((cb for cb in trainer.callbacks if isinstance(cb, ThroughputMonitor)), None)
     best_score = _float(best_cb.best_model_score) if best_cb is not None and best_cb.best_model_score is not None else None
     best_path = best_cb.best_model_path if best_cb is not None and best_cb.best_model_path else ""
+    if best_cb is not None and not best_path and not fast_dev_run:
+        print(f"genolong-train: no validation ran (trainer.max_steps={cfg.trainer.max_steps} ends before "
+              f"data.batches_per_epoch={cfg.data.batches_per_epoch}), so there is no best.ckpt; "
+              f"last.ckpt holds the final weights", file=sys.stderr)
 
     final = {k: _float(v) for k, v in trainer.callback_metrics.items() if _float(v) is not None}
     test_metrics = {}
@@ -324,6 +387,27 @@ def _record_failure(cfg, exc: BaseException) -> float:
     return float("nan")
 
 
+def _check_overrides(argv: list[str]) -> None:
+    """Compose the config once before Hydra does, so an override it cannot apply (an unknown key,
+    a missing config, bad syntax) is one line and exit 2, not Hydra's several-line report. Runs
+    with flags (`-m`, `--cfg`, ...) are left to Hydra, as are overrides of Hydra's own settings."""
+    if any(arg.startswith("-") for arg in argv):
+        return
+    overrides = [arg for arg in argv if not arg.lstrip("+~").startswith("hydra")]
+    try:
+        compose_config(overrides)
+    except GenolongError:
+        raise
+    except Exception as exc:  # hydra's and omegaconf's composition errors have no common base
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()][:1]
+        cause = exc.__cause__
+        if cause is not None and str(cause).strip():
+            lines.append(str(cause).strip().splitlines()[0].strip())
+        message = " ".join(dict.fromkeys(lines)) or type(exc).__name__
+        print(f"genolong-train: error: overrides {' '.join(overrides)}: {message}", file=sys.stderr)
+        raise SystemExit(GenolongError.exit_code) from None
+
+
 def main() -> None:
     try:
         conf = conf_dir()
@@ -331,6 +415,7 @@ def main() -> None:
         print(f"genolong-train: error: {exc}", file=sys.stderr)
         raise SystemExit(GenolongError.exit_code) from None
     os.environ.setdefault(ROOT_ENV, str(conf.parent))
+    _check_overrides(sys.argv[1:])
 
     import hydra
     from hydra.core.hydra_config import HydraConfig

@@ -43,6 +43,60 @@ def _check_config():
             raise WorkflowError(f"config: genomes: {name}: sequence and annotation share a file name")
 
 
+def _conf_dir():
+    """The repository's Hydra conf/ (beside the Snakefile), or None."""
+    for folder in (workflow.basedir, os.path.dirname(workflow.basedir), os.path.dirname(os.path.dirname(workflow.basedir))):
+        if os.path.isfile(os.path.join(folder, "conf", "train.yaml")):
+            return os.path.join(folder, "conf")
+    return None
+
+
+def _experiment_settings(name, overrides):
+    """(label scheme of the experiment's stores, trainer.max_steps, data.batches_per_epoch) from its
+    composed Hydra config; None where Hydra is not importable here (the jobs still check)."""
+    conf = _conf_dir()
+    try:
+        from hydra import compose, initialize_config_dir
+        from omegaconf import OmegaConf
+    except ImportError:
+        return None
+    if conf is None:
+        return None
+    try:
+        with initialize_config_dir(conf, version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides))
+    except Exception as exc:  # Hydra's composition errors share no base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkflowError(f"config: experiments: {name}: its overrides do not compose: {first}")
+    labels = OmegaConf.select(cfg, "prepare.labels", default=None) or "go"  # prepare()'s default
+    return str(labels), OmegaConf.select(cfg, "trainer.max_steps"), OmegaConf.select(cfg, "data.batches_per_epoch")
+
+
+def _check_experiments():
+    """Refuse, before the first job, experiments that would train and then fail: a label scheme
+    the genome's held-out/baseline store (prepared with `labels:`, else go) does not share, or a
+    run too short to validate once (so no best.ckpt, which the train rule promises)."""
+    genomes = config["genomes"]
+    # the stores made by the prepare rule: the baseline's, and held-out regions of trained genomes
+    stored = {TRAIN_GENOMES[0]} | {g for g, _ in EVALUATIONS if g in TRAIN_GENOMES}
+    for name in EXPERIMENTS:
+        settings = _experiment_settings(name, config["experiments"][name])
+        if settings is None:
+            return
+        labels, max_steps, per_epoch = settings
+        for genome in sorted(stored):
+            if "labels" not in genomes[genome] and labels != "go":
+                raise WorkflowError(
+                    f"config: genomes: {genome}: no labels:, so its store (baseline, held-out regions) is "
+                    f"prepared with go, but experiment {name} trains with {labels!r} (its prepare.labels); "
+                    f"set genomes: {genome}: labels: {labels}")
+        if isinstance(max_steps, int) and isinstance(per_epoch, int) and 0 < max_steps < per_epoch:
+            raise WorkflowError(
+                f"config: experiments: {name}: trainer.max_steps={max_steps} is below "
+                f"data.batches_per_epoch={per_epoch}: training ends before its first validation and writes "
+                "no best.ckpt; raise max_steps or lower batches_per_epoch")
+
+
 _check_config()
 
 # Every experiment trains on these, in this order; the first one's store sets the label vocabulary
@@ -53,6 +107,8 @@ EXPERIMENTS = sorted(config["experiments"])
 EVALUATIONS = sorted(
     {(e["genome"], x) for e in config.get("evaluations", []) for x in e["experiments"]}
 )
+
+_check_experiments()
 
 
 wildcard_constraints:
