@@ -42,7 +42,7 @@ class FunctionScores:
     homology: np.ndarray | None  # None: no index
     output: np.ndarray
     identity: np.ndarray  # (n,) best hit's identity in [0, 1]; NaN: no hit (or no index)
-    best: list  # best hit's IndexedProtein, or None
+    best: list  # (IndexedProtein, identity) of the best hit with a named product, or None
 
     def subset(self, rows) -> "FunctionScores":
         rows = list(rows)
@@ -145,14 +145,23 @@ class FunctionPredictor:
         return self._terms_cache[key]
 
     def homology_scores(self, proteins: list[str]):
-        """(scores (n, T), identity (n,), best IndexedProtein per gene) from the index."""
+        """(scores (n, T), identity (n,), best named IndexedProtein per gene) from the index.
+
+        Only hits that carry a label vote, and the identity is the best voting hit's: half of a
+        clade's orthologs may lack GO terms in one genome's annotation, and a hit that says nothing
+        must not dilute the ones that do. The name comes from the best hit with a named product."""
         from genolong.annotate.homology import best_hit, term_scores
 
-        hits = self.index.search(proteins, threads=self.threads, progress=self.progress)
-        scores = term_scores(hits, self.index, self.outputs, terms_of=self._labels_of)
-        best = [best_hit(h) for h in hits]
-        identity = np.array([np.nan if b is None else b.identity for b in best], dtype=np.float64)
-        return scores.astype(np.float32), identity, [None if b is None else self.index.proteins[b.target] for b in best]
+        unique = list(dict.fromkeys(proteins))  # a called gene and its reference gene share a protein
+        found = dict(zip(unique, self.index.search(unique, threads=self.threads, progress=self.progress)))
+        hits = [found[p] for p in proteins]
+        voting = [[h for h in hs if self._labels_of(self.index.proteins[h.target])] for hs in hits]
+        scores = term_scores(voting, self.index, self.outputs, terms_of=self._labels_of)
+        best_vote = [best_hit(h) for h in voting]
+        identity = np.array([np.nan if b is None else b.identity for b in best_vote], dtype=np.float64)
+        named = [best_hit([h for h in hs if _is_named(self.index.proteins[h.target].product)]) for hs in hits]
+        return (scores.astype(np.float32), identity,
+                [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
 
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
         from genolong.training.gene_function import predict_gene_function
@@ -172,8 +181,8 @@ class FunctionPredictor:
     def gene_function(self, scores: FunctionScores, row: int) -> GeneFunction:
         from genolong import __version__
 
-        best, identity = scores.best[row], scores.identity[row]
-        named = best is not None and identity >= self.product_identity and _is_named(best.product)
+        best, identity = scores.best[row] or (None, 0.0)
+        named = best is not None and identity >= self.product_identity
         if named:
             product, inference = best.product, f"similar to AA sequence:{best.genome}:{best.locus}"
         else:
@@ -343,7 +352,7 @@ def annotate_function(predictor: FunctionPredictor, genome, table: int, predicte
 
 
 def _scores_arrays(prefix: str, s: FunctionScores, products: list[str]) -> dict:
-    best = [("", "", "") if b is None else (b.genome, b.locus, b.product) for b in s.best]
+    best = [("", "", "") if b is None else (b[0].genome, b[0].locus, b[0].product) for b in s.best]
     out = {f"{prefix}_ids": np.array(s.gene_ids, dtype=str), f"{prefix}_network": s.network,
            f"{prefix}_output": s.output, f"{prefix}_identity": s.identity,
            f"{prefix}_best": np.array(best, dtype=str).reshape(len(best), 3),

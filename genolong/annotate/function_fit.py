@@ -29,6 +29,7 @@ import numpy as np
 from genolong.errors import GenolongError
 
 SCHEMES = ("go", "product")
+INDEX_SPLITS = ("train", "val")  # the training genomes' regions whose labelled proteins the kept index holds
 ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
 PRODUCT_IDENTITY = 0.5  # best hit's identity needed to transfer its product name (UniRef50-level clusters)
 
@@ -236,11 +237,16 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     config = GeneFunctionConfig(n_outputs=len(outputs), kind=kind, d_states=d, protein=protein, neighbours=neighbours)
     net, summary = fit_gene_function(config, examples(tr), examples(va), epochs=epochs, seed=seed, progress=progress)
 
-    # the index: labelled proteins of the train regions only, so the val genes never find themselves
+    # alpha is chosen with an index of the train regions' labelled proteins, so that the val genes
+    # never find themselves; the index kept for annotation adds the val regions (never the test ones,
+    # which stay held out for scoring the training genomes)
     named = lambda p: bool(p) and not UNKNOWN_PRODUCT.search(p.lower())  # noqa: E731
-    train_proteins = [IndexedProtein(r.genome, r.locus, r.product, r.terms, r.protein) for r in records
-                      if r.split == "train" and r.protein and (r.terms or named(r.product))]
-    index = HomologyIndex(train_proteins)
+
+    def labelled(splits):
+        return [IndexedProtein(r.genome, r.locus, r.product, r.terms, r.protein) for r in records
+                if r.split in splits and r.protein and (r.terms or named(r.product))]
+
+    index = HomologyIndex(labelled(("train",)))
     predictor = FunctionPredictor(GeneFunctionBundle(config, net.state_dict(), outputs), index, ontology, threads)
     val_proteins = [records[i].protein for i in va]
     network = predict_gene_function(net, val_proteins, states[va][:, :d])
@@ -270,7 +276,9 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
         recipe["prior"] = (np.bincount(y[tr], minlength=len(outputs)) / len(tr)).tolist()
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).resolve().parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe["homology_sha256"] = index.save(out_dir / HOMOLOGY_FILE)
+    kept = HomologyIndex(labelled(INDEX_SPLITS))
+    recipe["index_splits"], recipe["n_indexed"] = list(INDEX_SPLITS), len(kept.proteins)
+    recipe["homology_sha256"] = kept.save(out_dir / HOMOLOGY_FILE)
     bundle_path = out_dir / FUNCTION_FILE
     save_bundle(bundle_path, GeneFunctionBundle(config, net.state_dict(), outputs, recipe))
     return {**recipe, "n_outputs": len(outputs), "bundle": str(bundle_path)}

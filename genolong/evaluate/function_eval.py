@@ -66,12 +66,14 @@ def function_metrics(pred: str, scored, gene_level) -> tuple[dict | None, dict, 
     identity = np.array([reference.identity[r] if r >= 0 else np.nan for r in rows])
     homology = reference.homology if reference.homology is not None else np.zeros_like(reference.output)
     has_hit = ~np.isnan(reference.identity)
+    prior = np.tile(np.asarray(recipe.get("prior", np.zeros(len(outputs))), dtype=np.float64),
+                    (len(reference.gene_ids), 1))
     per_system = {
         "output": reference.output,
         "network alone": propagated(reference.network),
-        "homologs alone": propagated(np.where(has_hit[:, None], homology, 0.0)),
-        "training prior": np.tile(np.asarray(recipe.get("prior", np.zeros(len(outputs))), dtype=np.float64),
-                                  (len(reference.gene_ids), 1)),
+        # homology transfer as a standalone tool does it: the training prior where the search finds nothing
+        "homologs alone": propagated(np.where(has_hit[:, None], homology, prior)),
+        "training prior": prior,
     }
     if reference.homology is None:
         per_system.pop("homologs alone")

@@ -3,7 +3,8 @@
 The reference annotation is labelled with the checkpoint's scheme (`genolong.data.labels`), then
 projected onto the checkpoint's classes: a single-label gene whose label the model does not
 know, and every GO term the model does not predict, is left out (unknown), never counted as
-wrong. Stranded vocabularies (`CDS:+` / `CDS:-`) take the gene's strand.
+wrong. Stranded vocabularies (`CDS:+` / `CDS:-`) take the gene's strand. GO terms are first propagated up
+the GO graph (`data/ontology.py`; the three roots left out), as CAFA scores them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def project_labels(genes: list, vocab, source: str) -> Reference:
         built = GeneLabels(vocab, {})  # e.g. a reference without GO: only segments can be scored
     if vocab.kind == "multilabel":
         kept = set(vocab.classes[1:])
+        if vocab.scheme == "go":
+            # the true-path rule: a gene annotated with a term has every ancestor of it too (the GO
+            # graph's roots left out: they say nothing), as CAFA scores; terms stay in vocabulary order
+            from genolong.data.ontology import ROOTS, GeneOntology
+
+            ontology = GeneOntology.read()
+            built = GeneLabels(built.vocab, {gid: sorted(ontology.propagate(labs) | (set(labs) - ROOTS) - ROOTS)
+                                             for gid, labs in built.by_gene.items()})
         by_gene = {gid: [t for t in labs if t in kept] for gid, labs in built.by_gene.items()}
         return Reference(genes, by_gene, vocab, by_gene)
     classes = list(vocab.classes)

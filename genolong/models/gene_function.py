@@ -15,6 +15,7 @@ amino-acid pair regression does, while a CNN's motif filters need more proteins 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -154,6 +155,14 @@ class GeneFunctionNet(nn.Module):
         return torch.sigmoid(logits) if self.cfg.kind == "multilabel" else torch.softmax(logits, dim=-1)
 
 
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 @dataclass
 class GeneFunctionBundle:
     """What `genolong fit-function` saves beside a checkpoint (`gene_function.pt`), all plain types:
@@ -171,8 +180,10 @@ class GeneFunctionBundle:
         return net.eval()
 
     def to_dict(self) -> dict:
+        # the recipe through JSON: plain floats and lists only, so `torch.load(weights_only=True)` reads it
+        recipe = json.loads(json.dumps(self.recipe, default=_plain))
         return {"format": 1, "config": self.config.to_dict(), "state_dict": self.state_dict,
-                "outputs": list(self.outputs), "recipe": dict(self.recipe)}
+                "outputs": list(self.outputs), "recipe": recipe}
 
     @classmethod
     def from_dict(cls, d: dict) -> "GeneFunctionBundle":
