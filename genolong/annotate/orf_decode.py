@@ -1,6 +1,6 @@
 """Gene models from structure probabilities: ORFs scored by the structure head, RNA as segments.
 
-Structure classes (see /work/ISSUE15_INTERFACE.md): `intergenic`, `CDS{p}(+/-)` with p the codon
+Structure classes (`genolong/data/structure.py`, which paints them): `intergenic`, `CDS{p}(+/-)` with p the codon
 position of the token's centre base counted along the gene from its first coding base, and
 stranded tRNA / rRNA / ncRNA.
 
