@@ -1,8 +1,8 @@
 """Gene models from structure probabilities: ORFs scored by the structure head, RNA as segments.
 
-Structure classes (`genolong/data/structure.py`, which paints them): `intergenic`, `CDS{p}(+/-)` with p the codon
-position of the token's centre base counted along the gene from its first coding base, and
-stranded tRNA / rRNA / ncRNA.
+Structure classes (painted by `genolong/data/structure.py`): `intergenic`, `CDS{p}(+/-)` with p
+the codon position of the token's centre base counted along the gene from its first coding base,
+and stranded tRNA / rRNA / ncRNA.
 
 Protein-coding genes. Every ORF of the genome's code (`orfs.find_orfs`) is a candidate. A token
 t supports an ORF when the class the ORF predicts for it (its strand, and the codon position of
