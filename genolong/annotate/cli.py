@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from genolong import threads
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.ckpt) with an annotation head")
@@ -44,12 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read each record as one stream of --window-token segments carrying the segment "
                              "memory, on both strands (checkpoints trained with model.memory > 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    threads.add_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from genolong.annotate.annotator import Annotator, print_throughput
     from genolong.annotate.orf_decode import DecodeConfig
     from genolong.errors import GenolongError
+
+    threads.apply(args.threads, torch=True)
 
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")

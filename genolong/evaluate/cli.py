@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from genolong import threads
+
 from genolong.data.split import SPLITS
 
 
@@ -26,11 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="which of --store's regions to score (default test)")
     parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
+    threads.add_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from genolong.evaluate.evaluation import evaluate
     from genolong.evaluate.report import render
+
+    threads.apply(args.threads)
 
     regions = None
     if args.store:
