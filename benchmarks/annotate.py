@@ -14,6 +14,14 @@ record's sequence, so that one does grow with the record). The FASTA is written 
 anything is measured, so the process never holds the whole record itself.
 
     python benchmarks/annotate.py --json PATH [--mbp 0.25 1 4] [--checkpoint CKPT | --net tiny] [--window 512]
+
+`--versus-prodigal` instead times whole processes on real genomes, side by side: `genolong
+annotate --checkpoint CKPT --threads N` (interpreter start, checkpoint load, every output written)
+and a pyrodigal meta process (reading the genome, calling genes, writing a GFF3), each its own
+child, with its wall time and peak RSS (`os.wait4`), and the ratio of their Mbp/s:
+
+    python benchmarks/annotate.py --versus-prodigal --checkpoint CKPT --threads 2 --genomes afade umn026 \
+        [--transl-table 11] --json PATH
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ import argparse
 import gzip
 import json
 import multiprocessing as mp
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,6 +143,63 @@ def _one(length_bp: int, checkpoint: str | None, net: str, window: int, batch: i
         })
 
 
+GENOMES = {"afade": REPO / "data" / "mycoides_Afade.fna.gz", "umn026": REPO / "data" / "ecoli_UMN026.gbk.gz"}
+
+PYRODIGAL = """
+import sys, pyrodigal
+from genolong.data.genome import open_genome
+finder = pyrodigal.GeneFinder(meta=True)
+with open_genome(sys.argv[1]) as genome, open(sys.argv[2], "w") as out:
+    for seqid in genome.ids:
+        genes = finder.find_genes(genome.fetch(seqid).upper())
+        genes.write_gff(out, sequence_id=seqid)
+"""
+
+
+def _child(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one child process; it must succeed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"annotate benchmark: `{' '.join(cmd)}` failed:\n{err.decode(errors='replace')[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def versus_prodigal(args) -> int:
+    from genolong.atomic import atomic_write_text
+    from genolong.data.genome import open_genome
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.genomes:
+            path = GENOMES[name]
+            with open_genome(path) as genome:
+                bp = sum(genome.lengths.values())
+            cmd = [sys.executable, "-m", "genolong", "annotate", "--checkpoint", args.checkpoint, "--genome", str(path),
+                   "--out", f"{tmp}/{name}", "--no-progress", "--batch-size", str(args.batch_size)]
+            cmd += ["--threads", str(args.threads)] if args.threads else []
+            cmd += ["--transl-table", str(args.transl_table)] if args.transl_table else []
+            g_s, g_rss = _child(cmd)
+            p_s, p_rss = _child([sys.executable, "-c", PYRODIGAL, str(path), f"{tmp}/{name}.prodigal.gff"])
+            rows.append({"genome": name, "file": path.name, "bp": bp, "genolong_s": g_s, "genolong_mbp_s": bp / 1e6 / g_s,
+                         "genolong_peak_rss_mb": g_rss, "pyrodigal_s": p_s, "pyrodigal_mbp_s": bp / 1e6 / p_s,
+                         "pyrodigal_peak_rss_mb": p_rss, "genolong_vs_pyrodigal": p_s / g_s})
+    print(f"{'genome':>8} {'Mbp':>6} {'genolong s':>11} {'Mbp/s':>7} {'RSS MB':>7} {'pyrodigal s':>12} {'Mbp/s':>7} "
+          f"{'RSS MB':>7} {'speed ratio':>12}")
+    for r in rows:
+        print(f"{r['genome']:>8} {r['bp'] / 1e6:>6.2f} {r['genolong_s']:>11.1f} {r['genolong_mbp_s']:>7.3f} "
+              f"{r['genolong_peak_rss_mb']:>7.0f} {r['pyrodigal_s']:>12.1f} {r['pyrodigal_mbp_s']:>7.3f} "
+              f"{r['pyrodigal_peak_rss_mb']:>7.0f} {r['genolong_vs_pyrodigal']:>12.3f}")
+    meta = {"checkpoint": Path(args.checkpoint).name, "threads": args.threads, "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(), "command": " ".join(Path(a).name if "/" in a else a for a in sys.argv)}
+    atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", required=True, help="where to write the results")
@@ -144,7 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--no-write", action="store_true", help="measure annotate() only, write no outputs")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--versus-prodigal", action="store_true",
+                        help="time whole `genolong annotate` and pyrodigal meta processes on --genomes")
+    parser.add_argument("--genomes", nargs="+", choices=sorted(GENOMES), default=["afade"])
+    parser.add_argument("--threads", type=int, default=None, help="genolong annotate --threads (default: its own)")
+    parser.add_argument("--transl-table", type=int, default=None, help="genolong annotate --transl-table")
     args = parser.parse_args(argv)
+    if args.versus_prodigal:
+        if not args.checkpoint:
+            parser.error("--versus-prodigal needs --checkpoint")
+        return versus_prodigal(args)
     ctx = mp.get_context("spawn")
     rows = []
     for mbp in args.mbp:

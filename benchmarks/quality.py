@@ -4,7 +4,8 @@ For each row (a genome kept out of training, and the recipe trained on its relat
 1. train the recipe (`genolong-train experiment=<recipe> seed=<s>`), or take `--checkpoint`s;
 2. fit the k-mer logistic regression on the same training store (`genolong baseline`);
 3. `genolong annotate` the unseen genome and `genolong evaluate` it against its reference,
-   beside the term prior, the k-mer regression, the no-learning ORF baseline and pyrodigal.
+   beside the term prior, the k-mer regression, the no-learning ORF baseline, the network-free
+   decoder (`no network`), pyrodigal, and pyaragorn / pybarrnap for tRNA / rRNA.
 Prints one table and writes JSON; with several seeds, the mean and the spread (min-max).
 
     python benchmarks/quality.py --row afade --train --seeds 0 1 2 --json benchmarks/quality.json
@@ -46,7 +47,10 @@ ROWS = {
         "targets": {"protein-coding F1": 0.93, "exact stop": 0.95},
     },
 }
-SYSTEMS = ("model", "orf", "pyrodigal", "kmer_logreg", "term_prior", "majority")
+# "no network": the model's own decoder with the network's evidence exactly 0 (evaluate/no_network.py),
+# the row a network's gain is measured against; pyaragorn and pybarrnap: the tRNA and rRNA anchors
+SYSTEMS = ("model", "no network", "orf", "pyrodigal", "pyaragorn", "pybarrnap", "kmer_logreg", "term_prior",
+           "majority")
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -108,7 +112,9 @@ def summarise(row_name: str, runs: list[dict]) -> list[dict]:
     row = ROWS[row_name]
     columns = {"protein-coding F1": "protein_coding.f1", "precision": "protein_coding.precision",
                "recall": "protein_coding.recall", "exact stop": "protein_coding.exact_stop",
-               "exact start": "protein_coding.exact_start", "function": row["function"]}
+               "exact start": "protein_coding.exact_start", "function": row["function"],
+               "tRNA P": "rna.tRNA.precision", "tRNA R": "rna.tRNA.recall",
+               "rRNA P": "rna.rRNA.precision", "rRNA R": "rna.rRNA.recall"}
     lines = []
     for system in SYSTEMS:
         values = {col: [v for r in runs if system in r and (v := pick(r[system], path)) is not None]
@@ -121,7 +127,8 @@ def summarise(row_name: str, runs: list[dict]) -> list[dict]:
 
 
 def render(lines: list[dict]) -> str:
-    cols = ["protein-coding F1", "precision", "recall", "exact stop", "exact start", "function"]
+    cols = ["protein-coding F1", "precision", "recall", "exact stop", "exact start", "function", "tRNA P", "tRNA R",
+            "rRNA P", "rRNA R"]
     out = ["| genome | system | runs | " + " | ".join(cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
     for line in lines:
         cells = []

@@ -11,6 +11,7 @@ import argparse
 
 # every file annotate may write (gene models add gbk and faa), checked before the run
 ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
+from genolong import threads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read each record as one stream of --window-token segments carrying the segment "
                              "memory, on both strands (checkpoints trained with model.memory > 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    threads.add_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = [args.genome, args.annotation, args.checkpoint, args.store, args.homology]
     check_outputs(args.out, ANNOTATION_OUTPUTS, inputs)
+    n_threads = threads.apply(args.threads, torch=True)
+
     if not 0.0 <= args.go_threshold <= 1.0:
         raise GenolongError(f"--go-threshold {args.go_threshold}: must be between 0 and 1")
     for option, value in (("--min-gene-length", args.min_gene_length), ("--min-length", args.min_length)):
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     # the per-gene function head and homology index saved beside the checkpoint by `genolong fit-function`
     predictor = FunctionPredictor.from_checkpoint(args.checkpoint, homology=args.homology,
-                                                  use_homology=not args.no_homology, progress=not args.no_progress)
+                                                  use_homology=not args.no_homology, threads=n_threads,
+                                                  progress=not args.no_progress)
     expect_tokenizer = expect_labels = None
     if args.store:
         from genolong.data.store import TokenStore

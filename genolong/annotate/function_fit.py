@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genolong import threads
 from genolong.errors import GenolongError
 
 SCHEMES = ("go", "product")
@@ -62,18 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-genes", type=int, default=5, help="GO terms kept: carried by at least this many training genes")
     parser.add_argument("--epochs", type=int, default=40, help="training epochs over the genes (default 40)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    threads.add_argument(parser)
     parser.add_argument("--summary", help="also write what was fitted (or why nothing was) as JSON here")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise GenolongError(f"--threads {args.threads}: must be at least 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    n_threads = threads.apply(args.threads, torch=True)
     if args.min_genes < 1:
         raise GenolongError(f"--min-genes {args.min_genes}: must be at least 1")
     if args.epochs < 1:
@@ -93,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     summary = fit_function(args.checkpoint, args.store, args.out_dir, protein=args.protein,
                            use_states=not args.no_states, neighbours=args.neighbours, min_genes=args.min_genes,
                            epochs=args.epochs,
-                           seed=args.seed, threads=args.threads or 1, progress=not args.no_progress)
+                           seed=args.seed, threads=n_threads, progress=not args.no_progress)
     _write_summary(args.summary, {"fitted": True, **summary})
     print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
           f"val: network {summary['val_network']:.3f}, homology {summary['val_homology']:.3f}, "

@@ -1,8 +1,8 @@
 """Gene models from structure probabilities: ORFs scored by the structure head, RNA as segments.
 
-Structure classes (see /work/ISSUE15_INTERFACE.md): `intergenic`, `CDS{p}(+/-)` with p the codon
-position of the token's centre base counted along the gene from its first coding base, and
-stranded tRNA / rRNA / ncRNA.
+Structure classes (painted by `genolong/data/structure.py`): `intergenic`, `CDS{p}(+/-)` with p
+the codon position of the token's centre base counted along the gene from its first coding base,
+and stranded tRNA / rRNA / ncRNA.
 
 Protein-coding genes. Every ORF of the genome's code (`orfs.find_orfs`) is a candidate. A token
 t supports an ORF when the class the ORF predicts for it (its strand, and the codon position of
@@ -346,14 +346,24 @@ def learn_models(records, genes: dict[str, list[GeneModel]], k: int, stride: int
     return start_fit, coding_fit
 
 
-def decode_genome(records, names: list[str], k: int, stride: int,
-                  cfg: DecodeConfig = DecodeConfig()) -> dict[str, list[GeneModel]]:
+def no_evidence(n_tokens: int, names: list[str]) -> np.ndarray:
+    """Structure probabilities that say nothing: every class equally likely, so every token's frame
+    and strand log-ratios (`frame_evidence`) are exactly 0 and no RNA class reaches `rna_floor`.
+    A read-only broadcast view: no memory however long the record."""
+    return np.broadcast_to(np.float32(1.0 / len(names)), (n_tokens, len(names)))
+
+
+def decode_genome(records, names: list[str], k: int, stride: int, cfg: DecodeConfig = DecodeConfig(),
+                  first_pass: dict[str, list[GeneModel]] | None = None) -> dict[str, list[GeneModel]]:
     """Gene models per record of a genome, `records` a list of (seqid, fetch, length_bp, probs)
     as for `decode_genes`. With `cfg.start_model` and/or `cfg.coding_model`, a first pass trains
     the genome's start and coding models on its own calls (no reference) and a second pass decodes
     again with them, `cfg.start_rounds` times (once with the coding model alone), each model trained
-    on the previous pass's genes."""
-    genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg) for rec in records}
+    on the previous pass's genes. `first_pass` (genes per seqid), when given, stands in for the
+    first decode: the network-free decoder starts from the ORF baseline's genes (with `no_evidence`
+    probabilities, only the self-trained models then score)."""
+    genes = first_pass if first_pass is not None else {rec[0]: decode_genes(*rec, names, k, stride, cfg)
+                                                       for rec in records}
     rounds = cfg.start_rounds if cfg.start_model else (1 if cfg.coding_model else 0)
     background = genome_word_counts(records, k, stride, cfg) if cfg.coding_model and rounds else None
     for _ in range(rounds):

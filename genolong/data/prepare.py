@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genolong import threads
 from genolong.errors import GenolongError
 
 DEFAULT_LABELS = "go"
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-leak", type=float, default=0.01,
                         help="refuse when more than this fraction of val/test bp occurs verbatim in train (default: 0.01)")
     parser.add_argument("--allow-leak", action="store_true", help="warn instead of refusing a leaking split")
+    threads.add_argument(parser)
 
 
 def sha256_file(path: Path) -> str:
@@ -233,6 +235,7 @@ def ensure_store(store_dir: str | os.PathLike, options: dict | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    threads.apply(args.threads)  # numpy's pools only: prepare runs no network
     meta = prepare(
         args.genome, args.out, labels=args.labels, annotation_path=args.annotation, k=args.k,
         stride=args.stride, split=args.split, top_terms=args.top_terms, max_leak=args.max_leak,

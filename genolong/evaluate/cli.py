@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from genolong import threads
+
 from genolong.data.split import SPLITS
 from genolong.errors import GenolongError
 
@@ -27,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=SPLITS, default=None,
                         help="which of --store's regions to score (default test; needs --store)")
     parser.add_argument("--no-plots", action="store_true", help="metrics.json and report.md only")
+    threads.add_argument(parser)
 
 
 def check_train_log(path: str) -> None:
@@ -53,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--split {args.split}: needs --store (the token store whose regions it names)")
     if args.train_log:
         check_train_log(args.train_log)
+    threads.apply(args.threads)
+
     regions = None
     if args.store:
         from genolong.data.store import TokenStore

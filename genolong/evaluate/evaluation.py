@@ -1,10 +1,12 @@
 """One evaluation: predictions (PREFIX.probs.npz + PREFIX.gff3) against a reference annotation,
-beside the prior, k-mer logistic-regression, no-learning ORF and pyrodigal baselines; writes
-metrics.json, plots and report.md into one folder.
+beside the prior, k-mer logistic-regression, no-learning ORF, network-free decoder (`no network`)
+and pyrodigal baselines, and the pyaragorn / pybarrnap RNA anchors; writes metrics.json, plots
+and report.md into one folder.
 
 Protein-coding genes (`protein_coding` in each system's metrics): P/R/F1 at >= 50% reciprocal
 overlap on the same strand against the reference's protein-coding genes, and exact-start /
-exact-stop rates of the matched calls. A system's protein-coding calls are its calls of biotype
+exact-stop rates of the matched calls. RNA genes (`rna`): per RNA type, the calls of that biotype
+against the reference's genes of it, same matching. A system's protein-coding calls are its calls of biotype
 `protein_coding`; a model without gene models (label runs, e.g. GO segments) has no biotype,
 so all its segments are taken as its gene calls.
 """
@@ -188,6 +190,7 @@ def evaluate(
                            else np.zeros((0, len(scored.vocab.classes))), scored.vocab),
         "segment": M.segment_metrics(scored.predicted, scored.ref_intervals),
         "protein_coding": M.coding_metrics(coding_calls(scored.predicted), scored.ref_coding),
+        "rna": M.rna_metrics(scored.predicted, scored.ref_intervals),
     }
     baselines, notes, prior_source, prodigal_calls = score_baselines(
         scored, regions, genome, baseline, prodigal, prodigal_mode, table)
@@ -316,9 +319,10 @@ def load_scored(pred, reference, regions, genome=None) -> Scored:
 
 def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, prodigal_mode: str,
                     translation_table: int) -> tuple[dict, list[str], str, list | None]:
-    """The prior, the k-mer logistic regression, the ORF baseline and pyrodigal on the same genes
-    and regions: (baselines, notes, where the prior came from, pyrodigal's calls or None)."""
-    from genolong.evaluate import prodigal as prodigal_mod
+    """The prior, the k-mer logistic regression, the ORF baseline, the network-free decoder,
+    pyrodigal and the RNA anchors on the same genes and regions: (baselines, notes, where the
+    prior came from, pyrodigal's calls or None)."""
+    from genolong.evaluate import no_network, prodigal as prodigal_mod
 
     vocab, targets, pooled_genes, by_gene = scored.vocab, scored.targets, scored.pooled_genes, scored.ref.by_gene
     baselines: dict[str, dict] = {}
@@ -351,7 +355,7 @@ def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, pr
     elif prodigal != "off" and genome is None:
         notes.append("Prodigal comparison skipped: it needs --genome")
     if genome is None:
-        notes.append("ORF baseline skipped: it needs --genome")
+        notes.append("ORF baseline, network-free decoder and RNA anchors skipped: they need --genome")
         return baselines, notes, prior_source, prodigal_calls
     from genolong.data.genome import open_genome
 
@@ -360,6 +364,8 @@ def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, pr
             baselines["kmer_logreg"] = {"gene": _kmer_baseline(base_model, genome_obj, pooled_genes, by_gene,
                                                                vocab, scored.tok)}
         baselines["orf"] = _orf_baseline(genome_obj, scored, regions, translation_table)
+        baselines[no_network.SYSTEM] = _no_network_baseline(genome_obj, scored, regions, translation_table)
+        baselines.update(_rna_anchors(genome_obj, scored, regions, translation_table, notes))
         if prodigal != "off" and prodigal_mod.available():
             prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, scored.tp.seqids, prodigal_mode,
                                                            translation_table), regions)
@@ -377,6 +383,35 @@ def _orf_baseline(genome_obj, scored: Scored, regions, table: int) -> dict:
             "protein_coding": M.coding_metrics(calls, scored.ref_coding),
             "rule": f"ORFs >= {orf_baseline.MIN_LENGTH} bp, longest first, overlap <= {orf_baseline.MAX_OVERLAP} bp, "
                     f"genetic code {table}"}
+
+
+def _no_network_baseline(genome_obj, scored: Scored, regions, table: int) -> dict:
+    """The network-free decoder (`no_network.py`): the ORF baseline's genes, then the self-trained
+    start and coding models with the network's evidence exactly 0."""
+    from genolong.annotate.orf_decode import DecodeConfig
+    from genolong.evaluate import no_network
+
+    cfg = DecodeConfig(table=table)
+    calls = _clip(no_network.call_genes(genome_obj, scored.tp.seqids, table, scored.tok, cfg), regions)
+    return {"segment": M.segment_metrics(calls, scored.ref_intervals),
+            "protein_coding": M.coding_metrics(calls, scored.ref_coding), "rule": no_network.rule(cfg)}
+
+
+def _rna_anchors(genome_obj, scored: Scored, regions, table: int, notes: list[str]) -> dict:
+    """pyaragorn (tRNA, tmRNA) and pybarrnap (rRNA) rows: each scored on the RNA types it calls;
+    a missing package is a note."""
+    from genolong.evaluate import rna_anchors as R
+
+    out = {}
+    for name, kinds in (("pyaragorn", ("tRNA", "tmRNA")), ("pybarrnap", ("rRNA",))):
+        if not R.available(name):
+            notes.append(f"{name} is not installed (pip install genolong[prodigal]): no {'/'.join(kinds)} anchor")
+            continue
+        calls = (R.aragorn_calls(genome_obj, scored.tp.seqids, table) if name == "pyaragorn"
+                 else R.barrnap_calls(genome_obj, scored.tp.seqids))
+        out[name] = {"rna": M.rna_metrics(_clip(calls, regions), scored.ref_intervals, kinds=kinds),
+                     "version": R.version(name)}
+    return out
 
 
 def write_evaluation(out_dir: Path, result: dict, figures: dict[str, str]) -> dict:

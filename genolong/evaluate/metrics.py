@@ -226,3 +226,20 @@ def coding_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overla
     out["exact_start"] = float(np.mean(starts)) if pairs else None
     out["exact_stop"] = float(np.mean(stops)) if pairs else None
     return out
+
+
+RNA_TYPES = ("tRNA", "tmRNA", "rRNA")
+
+
+def rna_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5,
+                kinds: Sequence[str] = RNA_TYPES) -> dict:
+    """Per RNA type of `kinds` present in the reference: a system's calls of that biotype matched
+    to the reference genes of it (same strand, >= `min_overlap` reciprocal overlap): precision
+    (None without calls), recall, F1 and the counts."""
+    out = {}
+    for kind in kinds:
+        ref_k = [r for r in ref if r.biotype == kind]
+        if ref_k:
+            pred_k = [p for p in pred if p.biotype == kind]
+            out[kind] = _prf(len(pred_k), len(ref_k), len(match_segments(pred_k, ref_k, min_overlap)))
+    return out

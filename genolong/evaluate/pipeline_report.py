@@ -4,8 +4,8 @@ The Snakemake `report` rule runs `python -m genolong.evaluate.pipeline_report`. 
 training run's `metrics.json` and Snakemake's benchmark TSV of the train job; per evaluation
 (genome × experiment): the `genolong evaluate` output folder and the annotate job's benchmark.
 Output: one TSV and one Markdown table with one row per evaluated model and one per baseline of
-each genome (baselines do not depend on the experiment, so each appears once), plus a row for
-any experiment that was trained but not evaluated.
+each genome (baselines do not depend on the experiment, so each appears once; the network-free
+decoder's row is `no network`), plus a row for any experiment that was trained but not evaluated.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ HEADLINE = (
     ("gene.macro_auprc", "gene macro AUPRC"),
     ("gene.accuracy", "gene accuracy"),
     ("gene.macro_f1", "gene macro F1"),
+    ("rna.tRNA.recall", "tRNA recall"),
+    ("rna.tRNA.precision", "tRNA precision"),
+    ("rna.rRNA.recall", "rRNA recall"),
+    ("rna.rRNA.precision", "rRNA precision"),
     ("segment.overall.precision", "segment precision"),
     ("segment.overall.recall", "segment recall"),
     ("segment.overall.f1", "segment F1"),
@@ -50,6 +54,9 @@ HEADLINE = (
 
 
 TEXT_COLUMNS = ("genome", "system", "val metric")
+# the network-free decoder is the model's own decoder without the network, the figure a model's
+# network is measured against: its row is named for what it is, not as one more baseline
+NO_NETWORK = "no network"
 # always in the table (empty where a system has no such figure): the columns the issue-15 checks read
 REQUIRED_COLUMNS = ("genome", "system", "protein-coding F1", "gene Fmax", "product agreement", "coverage")
 
@@ -173,7 +180,8 @@ def summarize(train_runs: Iterable[TrainRun], evaluations: Iterable[EvaluationRu
             if isinstance(m, Mapping):
                 rows.append({"genome": ev.genome, "system": f"{ev.experiment} ({name})", **headline(m)})
         for name, m in parts.items():
-            baseline_rows.setdefault((ev.genome, name), {"genome": ev.genome, "system": f"baseline: {name}", **headline(m)})
+            system = name if name == NO_NETWORK else f"baseline: {name}"
+            baseline_rows.setdefault((ev.genome, name), {"genome": ev.genome, "system": system, **headline(m)})
     for experiment, summary in train.items():
         if experiment not in evaluated:
             rows.append({"genome": "", "system": experiment, **summary})

@@ -71,6 +71,12 @@ def render(result: dict) -> str:
                     [[n, c["n_pred"], c["n_ref"], c["n_matched"], c["precision"], c["recall"], c["f1"],
                       c["exact_stop"], c["exact_start"]] for n, c in pc_rows])
 
+    rna_rows = [[name, kind, r["n_ref"], r["n_pred"], r["n_matched"], r["precision"], r["recall"]]
+                for name, m in systems for kind, r in m.get("rna", {}).items()]
+    if rna_rows:
+        lines += ["## RNA genes (per type, >= 50% reciprocal overlap, same strand)", ""]
+        lines += _table(["system", "type", "reference", "predicted", "matched", "precision", "recall"], rna_rows)
+
     lines += ["## Segment level (predicted genes vs reference genes, >= 50% reciprocal overlap)", ""]
     seg_rows = [(name, m["segment"]) for name, m in systems if "segment" in m]
     lines += _table(["system", "predicted", "reference", "matched", "precision", "recall", "F1"],

@@ -351,6 +351,15 @@ class GenomeDataModule(LightningDataModule):
         """The class / term prior (`labels.class_prior`) over a split's tokens, every store's."""
         return class_prior((self.targets(s) for s in self.spans(split)), self.labels.kind, self.n_outputs)
 
+    def structure_frequencies(self, split: str = "train") -> np.ndarray:
+        """Each structure class's share of a split's tokens, every store's, averaged over the two
+        strands: a genome may hold a class on one strand only (the three M. mycoides genomes have
+        no rRNA(+) token), and strand augmentation and both-strand reading make both."""
+        n = len(self.structure_labels.classes)
+        freq = class_prior((np.asarray(self.stores[s.store].structure(s.seqid)[s.tok_start:s.tok_end])
+                            for s in self.spans(split)), "single", n)
+        return (freq + freq[np.asarray(self.structure_labels.strand_swap())]) / 2
+
     # ---- datasets and loaders -------------------------------------------------------------
     def train_dataset(self) -> RandomWindows | RandomSegments:
         k = self.segments_per_sample

@@ -137,6 +137,7 @@ class GenoLongModule(LightningModule):
         rc_average: bool = False,
         structure_labels: dict | None = None,
         structure_weight: float = 1.0,
+        structure_class_weights: list[float] | None = None,
         function_weight: float = 1.0,
         transl_table: int | None = None,
         window: int | None = None,
@@ -167,6 +168,8 @@ class GenoLongModule(LightningModule):
                 "rc_average": bool(rc_average),
                 "structure_labels": dict(structure_labels) if structure_labels else None,
                 "structure_weight": float(structure_weight),
+                "structure_class_weights": None if structure_class_weights is None
+                else [float(w) for w in structure_class_weights],
                 "function_weight": float(function_weight),
                 "transl_table": None if transl_table is None else int(transl_table),
                 # the training window (tokens): `genolong annotate` tiles with it by default
@@ -185,6 +188,14 @@ class GenoLongModule(LightningModule):
         self.register_buffer(
             "class_weights",
             None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32),
+            persistent=False,
+        )
+        if structure_class_weights is not None and len(structure_class_weights) != n_structure:
+            raise GenolongError(f"task.structure_class_weights: {len(structure_class_weights)} weights for "
+                                f"{n_structure} structure classes")
+        self.register_buffer(
+            "structure_class_weights",
+            None if structure_class_weights is None else torch.tensor(structure_class_weights, dtype=torch.float32),
             persistent=False,
         )
         self.rc_average = bool(rc_average) and task == "annotate"
@@ -296,7 +307,7 @@ class GenoLongModule(LightningModule):
             return self._loss(logits, targets, padding_mask), logits, targets, None, None
         function, structure = logits[..., :self.n_outputs], logits[..., self.n_outputs:]
         structure_targets = self._structure_targets(batch)
-        structure_loss = class_loss(structure, structure_targets)
+        structure_loss = class_loss(structure, structure_targets, self.structure_class_weights)
         loss = (self.hparams.function_weight * self._loss(function, targets, padding_mask)
                 + self.hparams.structure_weight * structure_loss)
         return loss, function, targets, structure, structure_targets
@@ -312,7 +323,7 @@ class GenoLongModule(LightningModule):
         structure_head = self.net.structure_head
         structure_features = structure_head.features(structure_states, padding_mask)
         structure_loss = chunked_class_loss(structure_features.reshape(-1, structure_features.shape[-1]),
-                                            structure_head.output, structure_targets)
+                                            structure_head.output, structure_targets, self.structure_class_weights)
         return self.hparams.function_weight * loss + self.hparams.structure_weight * structure_loss
 
     def _features_loss(self, features: torch.Tensor, targets: torch.Tensor,

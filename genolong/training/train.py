@@ -80,6 +80,24 @@ def class_weights(cfg, datamodule) -> list[float] | None:
     return [float(w) for w in weights]
 
 
+def structure_class_weights(cfg, datamodule) -> list[float] | None:
+    """`task.structure_class_weights`: null, "sqrt" (1/sqrt of each class's train share, scaled so
+    the tokens' mean weight is 1: the rare RNA classes, a few tokens in a thousand, count ~10x more
+    per token, the common ones about as before) or one weight per structure class."""
+    weights = cfg.task.get("structure_class_weights")
+    if weights is None or not datamodule.with_structure:
+        return None
+    if weights == "sqrt":
+        import numpy as np
+
+        freq = datamodule.structure_frequencies("train")
+        raw = np.where(freq > 0, 1.0 / np.sqrt(np.maximum(freq, 1e-12)), 0.0)
+        return [float(w) for w in raw / max(float((raw * freq).sum()), 1e-12)]
+    if isinstance(weights, str):
+        raise GenolongError(f"task.structure_class_weights: {weights!r}: expected null, sqrt or a list of weights")
+    return [float(w) for w in weights]
+
+
 def build(node, **kwargs):
     """`hydra.utils.instantiate`, with a config mistake reported as one GenolongError line."""
     from hydra.errors import InstantiationException
@@ -237,6 +255,7 @@ def build_module(cfg, datamodule):
         rc_average=bool(cfg.task.get("rc_average", False)),
         structure_labels=structure.to_dict() if structure else None,
         structure_weight=structure_weight,
+        structure_class_weights=structure_class_weights(cfg, datamodule),
         function_weight=float(cfg.task.get("function_weight", 1.0)),
         # one code for every training genome, else none: annotate then needs --transl-table
         transl_table=codes.pop() if len(codes) == 1 else None,

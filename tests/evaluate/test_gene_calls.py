@@ -64,6 +64,36 @@ def test_gene_models_scored_beside_the_orf_baseline(oracle_evaluation, data_dir)
     assert m["model"]["segment"]["by_biotype"]["tRNA"]["n_pred"] > 0
 
 
+def test_no_network_row_is_the_network_free_decoder(oracle_evaluation, data_dir):
+    """`no network`: the decoder without the network's evidence, not the predictions' genes (the
+    oracle's structure columns are the reference itself, so a leak would score like the model)."""
+    from genolong.data.genome import open_genome
+    from genolong.evaluate import no_network
+
+    _, m = oracle_evaluation
+    row = m["baselines"]["no network"]
+    ref = [M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype)
+           for g in read_annotation(data_dir / "mycoides_Afade.gff3.gz")
+           if g.seqid in RECORDS and g.biotype == "protein_coding"]
+    with open_genome(data_dir / "mycoides_Afade.fna.gz") as genome:
+        direct = M.coding_metrics(no_network.call_genes(genome, RECORDS, 4, KmerTokenizer(6)), ref)
+    assert row["protein_coding"] == direct
+    assert row["protein_coding"]["f1"] < m["model"]["protein_coding"]["f1"] - 0.1
+    assert "network evidence 0" in row["rule"]
+
+
+def test_rna_rows_per_type(oracle_evaluation):
+    root, m = oracle_evaluation
+    assert m["model"]["rna"]["tRNA"]["recall"] == 1.0  # the oracle's structure columns hold the tRNA
+    if "pyaragorn" in m["baselines"]:
+        assert m["baselines"]["pyaragorn"]["rna"]["tRNA"] == {
+            "precision": 1.0, "recall": 1.0, "f1": 1.0, "n_pred": 1, "n_ref": 1, "n_matched": 1}
+    if "pybarrnap" in m["baselines"]:
+        assert m["baselines"]["pybarrnap"]["rna"] == {}  # no rRNA on these records: no row to score
+    report = (root / "eval" / "report.md").read_text()
+    assert "## RNA genes" in report and "| genolong | tRNA |" in report
+
+
 def test_summary_table_has_the_issue_columns(oracle_evaluation, tmp_path):
     root, _ = oracle_evaluation
     bench = tmp_path / "bench.tsv"
@@ -81,3 +111,6 @@ def test_summary_table_has_the_issue_columns(oracle_evaluation, tmp_path):
     orf = [r for name, r in by_system.items() if "orf" in name]
     assert len(orf) == 1 and float(orf[0]["protein-coding F1"]) < float(by_system["reformer"]["protein-coding F1"])
     assert by_system["reformer"]["gene Fmax"] != ""
+    # the network-free decoder, named for what it is: the figure the network is measured against
+    assert float(by_system["no network"]["protein-coding F1"]) < float(by_system["reformer"]["protein-coding F1"])
+    assert by_system["reformer"]["tRNA recall"] == "1"

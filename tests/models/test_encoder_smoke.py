@@ -55,11 +55,11 @@ def test_config_rejects_mistakes(bad):
         tiny(**bad)
 
 
-def test_context_pool_is_the_mean_over_real_neighbours():
+@pytest.mark.parametrize("width", [5, 31])  # 31: every window reaches past both ends
+def test_context_pool_is_the_mean_over_real_neighbours(width):
     """The pooled state of position i is the plain mean of the unpooled states of the real
     positions within width // 2 of i: padding neither counts nor shifts the edges."""
     torch.manual_seed(0)
-    width = 5
     plain = Encoder(tiny(attention="full", dropout=0.0)).eval()
     pooled = Encoder(tiny(attention="full", dropout=0.0, context_pool=width)).eval()
     pooled.load_state_dict(plain.state_dict())

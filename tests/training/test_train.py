@@ -265,3 +265,26 @@ def test_no_store_given_trains_on_the_embedded_genome(tmp_path, capsys):
     assert (store / "meta.json").is_file() and result["store_dir"] == str(store)
     # the checkpoint remembers the training window, for `genolong annotate`'s default --window
     assert load_checkpoint(result["last_checkpoint"]).hparams["window"] == 32
+
+
+def test_structure_class_weights_sqrt(go_store, tmp_path):
+    """`sqrt`: 1/sqrt of each structure class's train share, the same on both strands (GM12 has
+    no rRNA(+) token, strand augmentation makes them), mean token weight 1; the loss uses them."""
+    from genolong.training.train import build
+
+    cfg = compose_config(tiny(go_store, "task.structure_weight=1", "task.structure_class_weights=sqrt"),
+                         output_dir=tmp_path)
+    datamodule = build(cfg.data)
+    module = build_module(cfg, datamodule)
+    names = list(datamodule.structure_labels.classes)
+    freq = datamodule.structure_frequencies("train")
+    weights = module.structure_class_weights.numpy()
+    assert freq[names.index("rRNA(+)")] == freq[names.index("rRNA(-)")] > 0
+    assert weights[names.index("tRNA(+)")] > 5 * weights[names.index("CDS0(+)")]
+    np.testing.assert_allclose((weights * freq).sum(), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(weights * np.sqrt(freq), weights[0] * np.sqrt(freq[0]), rtol=1e-5)
+    assert module.hparams.structure_class_weights == pytest.approx(list(weights))
+    bad = compose_config(tiny(go_store, "task.structure_weight=1", "task.structure_class_weights=[1,2]"),
+                         output_dir=tmp_path / "bad")
+    with pytest.raises(GenolongError, match="2 weights for 13 structure classes"):
+        build_module(bad, datamodule)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from genolong.data.labels import LabelVocab
@@ -50,10 +51,13 @@ def test_both_strand_logits_are_strand_symmetric_in_both_heads():
     torch.testing.assert_close(forward[real], flipped[real], atol=1e-5, rtol=1e-5)
 
 
-def test_chunked_joint_loss_equals_the_loss_on_full_logits():
+@pytest.mark.parametrize("structure_class_weights", [None, [0.5 + 0.25 * i for i in range(13)]])
+def test_chunked_joint_loss_equals_the_loss_on_full_logits(structure_class_weights):
     """Training takes the joint loss through each head's chunked output layer: same value and
-    gradients as the loss on the full (function then structure) logits."""
-    tok, module = _module(structure_weight=2.0, function_weight=0.5)
+    gradients as the loss on the full (function then structure) logits, with or without weights
+    per structure class."""
+    tok, module = _module(structure_weight=2.0, function_weight=0.5, structure_class_weights=structure_class_weights)
+    weight = None if structure_class_weights is None else torch.tensor(structure_class_weights)
     module.train()
     g = torch.Generator().manual_seed(1)
     tokens = torch.randint(tok.n_special, tok.vocab_size, (2, 30), generator=g)
@@ -70,7 +74,8 @@ def test_chunked_joint_loss_equals_the_loss_on_full_logits():
         else:
             logits = module(tokens, pad)
             loss = (0.5 * module._loss(logits[..., :4], targets, pad)
-                    + 2.0 * torch.nn.functional.cross_entropy(logits[..., 4:].reshape(-1, 13), structure.reshape(-1)))
+                    + 2.0 * torch.nn.functional.cross_entropy(logits[..., 4:].reshape(-1, 13), structure.reshape(-1),
+                                                              weight=weight))
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}))
     (full, full_grads), (chunk, chunk_grads) = results

@@ -30,5 +30,5 @@ rule annotate:
         runtime=120,
     shell:
         "genolong annotate --checkpoint {input.checkpoint:q} --genome {input.genome:q}"
-        " --annotation {input.annotation:q} --store {params.store:q} --out {params.prefix:q}"
+        " --annotation {input.annotation:q} --store {params.store:q} --out {params.prefix:q} --threads {threads}"
         " > {log:q} 2>&1"

@@ -53,4 +53,4 @@ rule evaluate:
     shell:
         "genolong evaluate --pred {params.prefix:q} --reference {input.reference:q}"
         " --genome {input.genome:q} --baseline {input.baseline:q} --train-log {input.curves:q}"
-        " {params.held_out:q} --out {output:q} > {log:q} 2>&1"
+        " {params.held_out:q} --out {output:q} --threads {threads} > {log:q} 2>&1"

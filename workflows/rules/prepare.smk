@@ -25,4 +25,4 @@ rule prepare:
         runtime=60,
     shell:
         "genolong prepare --genome {input.genome:q} {params.annotation:q} --labels {params.labels:q}"
-        " --out {output:q} {params.split:q} > {log:q} 2>&1"
+        " --out {output:q} {params.split:q} --threads {threads} > {log:q} 2>&1"

@@ -1,0 +1,43 @@
+"""The network-free decoder: what the gene calls are worth without the network.
+
+The ORF baseline's genes (`orf_baseline.py`) are the first pass; `orf_decode.decode_genome` then
+self-trains the same start and coding models on them and decodes again, as `genolong annotate`
+does, but over structure probabilities that carry no evidence (`orf_decode.no_evidence`: every
+token's log-ratios exactly 0). Whatever a model's row gains over this one, its network earned.
+"""
+
+from __future__ import annotations
+
+from genolong.annotate.orf_decode import DecodeConfig, GeneModel, decode_genome, no_evidence
+from genolong.data.structure import STRUCTURE_CLASSES
+from genolong.evaluate import orf_baseline
+from genolong.evaluate.metrics import Interval
+
+SYSTEM = "no network"
+
+
+def records(genome, seqids: list[str], tokenizer) -> list[tuple]:
+    """(seqid, fetch, length_bp, probs) per record, as `decode_genome` reads them, with
+    `no_evidence` probabilities on the tokenizer's grid."""
+    out = []
+    for seqid in seqids:
+        length = genome.lengths[seqid]
+        out.append((seqid, lambda a, b, s=seqid: genome.fetch(s, a, b), length,
+                    no_evidence(tokenizer.n_tokens(length), list(STRUCTURE_CLASSES))))
+    return out
+
+
+def call_genes(genome, seqids: list[str], table: int, tokenizer,
+               cfg: DecodeConfig | None = None) -> list[Interval]:
+    """The network-free decoder's genes on every record of a Genome, in coordinate order."""
+    cfg = cfg or DecodeConfig(table=table)
+    first = {seqid: [GeneModel(c.seqid, c.start, c.end, c.strand, "protein_coding", 0.0)
+                     for c in orf_baseline.orf_calls(genome.fetch(seqid), seqid, table)] for seqid in seqids}
+    genes = decode_genome(records(genome, seqids, tokenizer), list(STRUCTURE_CLASSES), tokenizer.k,
+                          tokenizer.stride, cfg, first_pass=first)
+    return [Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for seqid in seqids for g in genes[seqid]]
+
+
+def rule(cfg: DecodeConfig) -> str:
+    return (f"ORF baseline's genes as the first pass, then the self-trained start and coding models "
+            f"({cfg.start_rounds} rounds), network evidence 0, genetic code {cfg.table}")
