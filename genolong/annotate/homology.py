@@ -14,8 +14,9 @@ Search, per query:
    costs 11 + 1 per residue, E-values from Karlin-Altschul statistics over the whole index;
 3. a full alignment (pyopal "full" mode) of the hits kept, for identity and coverage.
 pyswrd's SWORD search was measured too: with its default candidates it aligns nearly every
-pair (161 s for 1,956 x 2,225 proteins on one core, against 15 s here), and in pyswrd 0.3.1 a
-smaller `max_candidates` keeps the wrong candidates (the best hit survives for 2% of queries).
+pair (102 CPU s for 1,956 x 2,225 proteins on one thread, against 13 s here; benchmarks/homology.py),
+and in pyswrd 0.3.1 a smaller `max_candidates` keeps the wrong candidates (the exhaustive best
+hit survives for 2% of the queries).
 
 The saved file is gzip JSON (no pickle) with a sha256 sidecar `PATH.sha256`.
 """
@@ -84,10 +85,10 @@ def translate_cds(bases: str, table: int, codon_start: int = 1) -> str:
     from Bio.Data import CodonTable
     from Bio.Seq import Seq
 
-    nt = bases.upper()[codon_start - 1:]
+    nt = re.sub("[^ACGT]", "N", bases.upper()[codon_start - 1:])  # gaps or '*' in a FASTA are unknown bases
     nt = nt[: len(nt) - len(nt) % 3]
     aa = list(str(Seq(nt).translate(table=table)))
-    for m in re.finditer("[^ACGT]", nt):
+    for m in re.finditer("N", nt):
         aa[m.start() // 3] = "X"
     if aa and codon_start == 1 and nt[:3] in CodonTable.unambiguous_dna_by_id[table].start_codons:
         aa[0] = "M"
@@ -145,9 +146,10 @@ def proteins_from_genome(genome_path, annotation_path=None, regions=None, name=N
                 continue
             where = f"{annotation_path}: gene {g.gene_id}"
             table = check_transl_table((g.attributes.get("transl_table") or [default])[0], f"{where}: /transl_table")
-            codon_start = int((g.attributes.get("codon_start") or ["1"])[0])
+            codon_start = (g.attributes.get("codon_start") or ["1"])[0]
+            codon_start = int(codon_start) if codon_start.strip() in ("1", "2", "3") else codon_start
             if codon_start not in (1, 2, 3):
-                raise GenolongError(f"{where}: /codon_start {codon_start}: expected 1, 2 or 3")
+                raise GenolongError(f"{where}: /codon_start {codon_start!r}: expected 1, 2 or 3")
             locus = (g.attributes.get("locus_tag") or [g.gene_id])[0]
             out.append(IndexedProtein(name, locus, product, terms, translate_cds(bases, table, codon_start)))
     return out
@@ -321,8 +323,8 @@ class HomologyIndex:
         database, _ = self._prepared()
         if candidates > 0:
             cands = self.candidates(queries, candidates)
-        else:
-            everything = np.arange(len(self.proteins))
+        else:  # every target but empty ones (pyopal's full mode crashes on an empty sequence)
+            everything = np.array([i for i, p in enumerate(self.proteins) if clean_protein(p.sequence)], dtype=np.int64)
             cands = [everything] * len(queries)
         local = threading.local()
 

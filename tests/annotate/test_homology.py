@@ -14,7 +14,8 @@ from Bio import SeqIO
 from Bio.Data.CodonTable import TranslationError
 
 from genolong.annotate.homology import (Hit, HomologyIndex, IndexedProtein, MIN_QUERY_LENGTH, best_hit,
-                                        label_scores, proteins_from_genome, proteins_from_stores, term_scores)
+                                        label_scores, proteins_from_genome, proteins_from_stores, term_scores,
+                                        translate_cds)
 from genolong.cli import main
 from genolong.data.labels import UNKNOWN_PRODUCT
 from genolong.data.store import TokenStore
@@ -81,6 +82,18 @@ def test_search_reports_real_alignments_sorted_and_capped(planted):
     assert extra.search([index.proteins[7].sequence], candidates=0) == hits[:1]  # exhaustive
 
 
+def test_empty_and_odd_targets_and_queries(planted):
+    index, _ = planted
+    seq = index.proteins[7].sequence
+    odd = HomologyIndex([IndexedProtein("x", "empty", "", ("GO:1",), ""), IndexedProtein("x", "short", "kinase", (), "MK"),
+                         index.proteins[7]])
+    for candidates in (64, 0):
+        hits = odd.search([seq.lower() + "*", "ACGU" * 20], candidates=candidates)
+        assert [h.target for h in hits[0]] == [2] and hits[0][0].identity == 1.0
+        assert hits[1] == []
+    assert HomologyIndex([]).search([seq]) == [[]]
+
+
 def test_save_load_round_trip(planted, tmp_path):
     index, rng = planted
     path = tmp_path / "index.json.gz"
@@ -125,6 +138,13 @@ def test_scores_are_bitscore_weighted_votes():
     np.testing.assert_allclose(label_scores(hits, index, ["enzyme", "ribosomal protein"], lambda p: label[p.locus]),
                                [[0.25, 0.75], [0, 0]])
     assert best_hit(hits[0]).target == 0 and best_hit(hits[1]) is None
+
+
+def test_translate_cds():
+    assert translate_cds("GTGTGAAAATAA", 11) == "MXK"  # alternative start -> M, internal stop X, final stop dropped
+    assert translate_cds("GTGTGAAAATAA", 4) == "MWK"  # code 4: TGA is tryptophan
+    assert translate_cds("ATGANNAAATAG", 11) == "MXK" == translate_cds("ATG-.*AAATAG", 11)
+    assert translate_cds("CGTGTGAAAAT", 11, codon_start=2) == "VXK"  # 5'-partial: no M, incomplete codon cut
 
 
 @pytest.mark.parametrize("name", ["NC_005816.gb", "D10483.gbk"])
