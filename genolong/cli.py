@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "learn a checkpoint's per-gene function head and homology index from its token stores"),
     "evaluate": ("genolong.evaluate.cli", "score an annotation against a reference and baselines"),
     "baseline": ("genolong.evaluate.baseline", "train the k-mer logistic-regression baseline from a token store"),
+    "homology": ("genolong.annotate.homology", "index the labelled proteins of token stores for homology search"),
 }
 
 
