@@ -70,12 +70,17 @@ def translate(genome, gene: GeneCall, table: int) -> str:
     is one of the code's starts), the final stop dropped, and any codon that is not an amino acid
     (an IUPAC code that can only read as a stop, like TAR; a gap; a `*`) as X. Biopython's
     `cds=True` raises on those instead, and the model calls such genes on its own evidence."""
+    return translate_bases(str(cds_sequence(genome, gene)), table)
+
+
+def translate_bases(bases: str, table: int) -> str:
+    """`translate` of a coding sequence already on its own strand."""
     import re
 
     from Bio.Data.CodonTable import unambiguous_dna_by_id
     from Bio.Seq import Seq
 
-    bases = re.sub(r"[^ACGTRYSWKMBDHVN]", "N", str(cds_sequence(genome, gene)))
+    bases = re.sub(r"[^ACGTRYSWKMBDHVN]", "N", bases.upper())
     bases = bases[: len(bases) // 3 * 3]
     protein = str(Seq(bases).translate(table=table))
     if protein.endswith("*"):

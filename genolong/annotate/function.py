@@ -280,23 +280,16 @@ def with_neighbours(states: np.ndarray, genes, neighbours: int) -> np.ndarray:
 
 
 def translate_gene(genome, gene, table: int) -> str:
-    """A gene's protein, cds-style (start codon read as Met, the stop dropped); codons with
-    ambiguous bases or in-frame stops read as X, as Prokka writes them."""
-    from Bio.Seq import Seq
+    """A gene's protein over all its parts, written as the GFF3/FAA writers write a called CDS
+    (`formats.translate_bases`: the start as M, the stop dropped, non-amino-acid codons as X)."""
+    from Bio.Seq import reverse_complement
+
+    from genolong.annotate.formats import translate_bases
 
     parts = getattr(gene, "parts", None) or ((gene.start, gene.end, gene.strand),)
     strand = gene.strand if gene.strand in "+-" else parts[0][2]
-    chunks = [genome.fetch(gene.seqid, s, e).decode("ascii").upper() for s, e, _ in sorted(parts)]
-    seq = Seq("".join(chunks))
-    if strand == "-":
-        seq = seq.reverse_complement()
-    n = len(seq) - len(seq) % 3
-    protein = str(seq[:n].translate(table=table))
-    if protein.endswith("*"):
-        protein = protein[:-1]
-    if protein:
-        protein = "M" + protein[1:]
-    return protein.replace("*", "X")
+    bases = "".join(genome.fetch(gene.seqid, s, e).decode("ascii") for s, e, _ in sorted(parts))
+    return translate_bases(bases if strand == "+" else reverse_complement(bases), table)
 
 
 @dataclass
