@@ -1,0 +1,158 @@
+"""Per-gene function end to end with the real code: a tiny GO model trained on GM12, its function
+head and homology index fitted by `genolong fit-function`, two Afade contigs annotated (GFF3,
+GenBank and FASTA with products, GO terms and INSDC inference, read back by gffutils and
+Biopython), then `genolong evaluate`'s function rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from genolong.annotate.annotator import Annotator
+from genolong.annotate.spill import SpillArray
+from genolong.cli import main
+from tests.annotate.helpers import STRUCTURE, OracleAnnotator, soft_probs, structure_targets
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, default_genome, data_dir):
+    from genolong.training.train import compose_config, train
+
+    root = tmp_path_factory.mktemp("function")
+    store = root / "store"
+    assert main(["prepare", "--genome", str(default_genome), "--labels", "go", "--out", str(store),
+                 "--threads", "1"]) == 0
+    cfg = compose_config(
+        [f"data.store_dir={store}", "model=transformer", "model.d_model=16", "model.n_heads=2",
+         "model.n_layers=1", "model.d_ff=32", "model.dropout=0.0", "data.window=128", "data.batch_size=4",
+         "data.batches_per_epoch=4", "trainer.max_steps=8", "+trainer.limit_val_batches=2",
+         "trainer.enable_progress_bar=false", "task.structure_weight=1.0"],
+        output_dir=root / "run",
+    )
+    train(cfg)
+    ckpt = root / "run" / "checkpoints" / "last.ckpt"
+    summary = root / "function.json"
+    assert main(["fit-function", "--checkpoint", str(ckpt), "--store", str(store), "--epochs", "3",
+                 "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
+    # two Afade contigs (41 and 53 kbp) and their reference genes
+    with gzip.open(data_dir / "mycoides_Afade.fna.gz", "rt") as fh:
+        chunks = fh.read().split(">")[1:]
+    keep = chunks[3:5]
+    ids = [c.split()[0] for c in keep]
+    fasta = root / "two.fa"
+    fasta.write_text("".join(">" + c for c in keep))
+    with gzip.open(data_dir / "mycoides_Afade.gff3.gz", "rt") as fh:
+        lines = [ln for ln in fh if not ln.startswith("#") and ln.split("\t")[0] in ids]
+    gff = root / "two.gff3"
+    gff.write_text("##gff-version 3\n" + "".join(lines))
+    return root, ckpt, store, fasta, gff, json.loads(summary.read_text())
+
+
+def test_fit_function_saves_the_head_and_a_checksummed_index_beside_the_checkpoint(fitted):
+    root, ckpt, _, _, _, summary = fitted
+    assert summary["fitted"] and summary["n_train"] > 100 and summary["n_val"] > 10
+    assert summary["alpha"] in [round(a, 2) for a in np.linspace(0, 1, 11)]
+    assert summary["index_splits"] == ["train", "val"] and summary["n_indexed"] > summary["n_train"]
+    for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256"):
+        assert (ckpt.parent / name).is_file()
+    sidecar = (ckpt.parent / "homology.json.gz.sha256").read_text().split()[0]
+    assert sidecar == summary["homology_sha256"]
+
+
+class StatesOracle(OracleAnnotator):
+    """The oracle's structure columns (8 training steps call no gene) with the real network's
+    function columns and states, which the function head pools."""
+
+    def _record(self, genome, seqid, length, bar, task, spill_file=None):
+        real = Annotator._record(self, genome, seqid, length, bar, task, spill_file)
+        k, stride = self.tokenizer.k, self.tokenizer.stride
+        genes = [(g.start, g.end, g.strand, g.biotype) for g in self.reference if g.seqid == seqid]
+        oracle = soft_probs(structure_targets(genes, real.n_rows, k, stride), len(STRUCTURE))
+        out = SpillArray(real.n_cols)
+        out.append(np.concatenate([real[:, : self.n_function], oracle, real[:, self.n_classes :]], axis=1))
+        return out
+
+
+def annotate_with_oracle(ckpt, fasta, gff, out, homology=True):
+    from genolong.annotate.function import FunctionPredictor
+    from genolong.data.annotation import read_annotation
+    from genolong.training.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(ckpt)
+    predictor = FunctionPredictor.from_checkpoint(ckpt, use_homology=homology)
+    reference = read_annotation(gff)
+    ann = StatesOracle(reference, loaded.net, loaded.tokenizer, loaded.labels, window=128, progress=False,
+                       structure_labels=loaded.structure_labels, transl_table=4, states=True, function=predictor)
+    result = ann.annotate(str(fasta), reference=reference)
+    return result.write(out)
+
+
+def test_annotation_names_products_from_homologs_with_insdc_inference(fitted, capsys):
+    import gffutils
+    from Bio import SeqIO
+
+    from genolong.data.annotation import read_annotation
+
+    root, ckpt, _, fasta, gff, _ = fitted
+    out = root / "pred"
+    annotate_with_oracle(ckpt, fasta, gff, out)
+    assert "network + homology" in capsys.readouterr().err
+    db = gffutils.create_db(f"{out}.gff3", ":memory:", merge_strategy="create_unique")
+    cds = list(db.features_of_type("CDS"))
+    assert cds, "the tiny model called no gene"
+    inference = [c.attributes["inference"][0] for c in cds]
+    assert all(i.startswith(("similar to AA sequence:mycoides_GM12:", "ab initio prediction:genolong:"))
+               for i in inference)
+    transferred = [c for c in cds if c.attributes["inference"][0].startswith("similar to")]
+    assert len(transferred) > len(cds) // 2  # GM12's orthologs name most of Afade's genes
+    assert all(c.attributes["product"][0] != "hypothetical protein" for c in transferred)
+    assert any("Ontology_term" in c.attributes for c in cds)
+    # a called gene that is a reference gene carries the reference's product for most of them
+    reference = {(g.seqid, g.start, g.end, g.strand): (g.attributes.get("product") or [""])[0]
+                 for g in read_annotation(gff) if g.biotype == "protein_coding"}
+    same = [(reference[k], c.attributes["product"][0]) for c in transferred
+            if (k := (c.seqid, c.start - 1, c.end, c.strand)) in reference]
+    assert same and np.mean([a.lower() == b.lower() for a, b in same]) > 0.6
+    # GenBank and FASTA carry the same names
+    gbk_cds = [f for r in SeqIO.parse(f"{out}.gbk", "genbank") for f in r.features if f.type == "CDS"]
+    assert [f.qualifiers["inference"][0] for f in gbk_cds] == inference
+    assert [f.qualifiers["product"][0] for f in gbk_cds] == [c.attributes["product"][0] for c in cds]
+    headers = [r.description for r in SeqIO.parse(f"{out}.faa", "fasta")]
+    assert all(c.attributes["product"][0] in h for c, h in zip(cds, headers))
+
+
+def test_without_the_index_the_network_alone_names_nothing(fitted, capsys):
+    root, ckpt, _, fasta, gff, _ = fitted
+    out = root / "alone"
+    annotate_with_oracle(ckpt, fasta, gff, out, homology=False)
+    assert "network alone (no homology index)" in capsys.readouterr().err
+    text = open(f"{out}.gff3").read()
+    assert "similar to AA sequence" not in text and "ab initio prediction:genolong:" in text
+    # the CLI: the same flag, on the real (untrained, gene-less) network
+    assert main(["annotate", "--checkpoint", str(ckpt), "--genome", str(fasta), "--out", str(root / "cli"),
+                 "--no-homology", "--threads", "1", "--no-progress"]) == 0
+    assert "network alone (no homology index)" in capsys.readouterr().err
+
+
+def test_evaluate_scores_each_part_of_the_function(fitted):
+    root, ckpt, _, fasta, gff, _ = fitted
+    pred = root / "pred"
+    if not (root / "pred.function.npz").is_file():
+        annotate_with_oracle(ckpt, fasta, gff, pred)
+    out = root / "eval"
+    assert main(["evaluate", "--pred", str(pred), "--reference", str(gff), "--genome", str(fasta),
+                 "--out", str(out), "--no-plots", "--prodigal", "off", "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    parts = metrics["function_systems"]
+    assert set(parts) == {"network alone", "homologs alone", "training prior"}
+    model = metrics["model"]
+    for system in (model, *parts.values()):
+        assert set(system["function"]["bands"]) == {"≥90%", "50-90%", "30-50%", "<30% or no hit"}
+        assert set(system["function"]["cafa"]) <= {"MF", "BP", "CC"}
+    # GM12's homologs know Afade's function far better than the training prior
+    assert parts["homologs alone"]["gene"]["fmax"] > parts["training prior"]["gene"]["fmax"] + 0.2
+    assert model["function"]["coverage"] > 0.5 and parts["network alone"]["function"]["coverage"] == 0.0
+    assert "gene_token_head" in model
