@@ -2,10 +2,13 @@
 
 For each row (a genome kept out of training, and the recipe trained on its relatives):
 1. train the recipe (`genolong-train experiment=<recipe> seed=<s>`), or take `--checkpoint`s;
-2. fit the k-mer logistic regression on the same training store (`genolong baseline`);
+2. fit the per-gene function head and homology index on the recipe's stores (`genolong
+   fit-function`: alpha and thresholds chosen on their validation regions), and the k-mer
+   logistic regression on the first training store (`genolong baseline`);
 3. `genolong annotate` the unseen genome and `genolong evaluate` it against its reference,
    beside the term prior, the k-mer regression, the no-learning ORF baseline, the network-free
-   decoder (`no network`), pyrodigal, and pyaragorn / pybarrnap for tRNA / rRNA.
+   decoder (`no network`), pyrodigal, and pyaragorn / pybarrnap for tRNA / rRNA; for function,
+   the output beside the network alone, homologs alone and the training prior.
 Prints one table and writes JSON; with several seeds, the mean and the spread (min-max).
 
     python benchmarks/quality.py --row afade --train --seeds 0 1 2 --json benchmarks/quality.json
@@ -49,8 +52,9 @@ ROWS = {
 }
 # "no network": the model's own decoder with the network's evidence exactly 0 (evaluate/no_network.py),
 # the row a network's gain is measured against; pyaragorn and pybarrnap: the tRNA and rRNA anchors
-SYSTEMS = ("model", "no network", "orf", "pyrodigal", "pyaragorn", "pybarrnap", "kmer_logreg", "term_prior",
-           "majority")
+# "model": the output as written (network + homology); "network alone" / "homologs alone": its parts
+SYSTEMS = ("model", "network alone", "homologs alone", "training prior", "no network", "orf", "pyrodigal", "pyaragorn",
+           "pybarrnap", "kmer_logreg", "term_prior", "majority")
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -74,8 +78,11 @@ def train(recipe: str, seed: int, out: Path, threads: int, log: Path) -> tuple[P
         log)
     metrics = json.loads((out / "metrics.json").read_text())
     stores = metrics["store_dir"]
-    first = stores[0] if isinstance(stores, list) else stores.split(",")[0].strip("[]' ")
-    return Path(metrics["best_checkpoint"] or metrics["last_checkpoint"]), Path(first)
+    stores = stores if isinstance(stores, list) else [stores]
+    checkpoint = Path(metrics["best_checkpoint"] or metrics["last_checkpoint"])
+    run([bin_of("genolong"), "fit-function", "--checkpoint", checkpoint, "--store", *stores, "--threads", threads,
+         "--no-progress", "--summary", out / "function.json"], log)
+    return checkpoint, Path(stores[0])
 
 
 def evaluate(row: dict, checkpoint: Path, store: Path | None, out: Path, log: Path) -> dict:
@@ -93,7 +100,7 @@ def evaluate(row: dict, checkpoint: Path, store: Path | None, out: Path, log: Pa
         cmd += ["--baseline", out / "kmer.json"]
     run(cmd, log)
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
-    found = {"model": metrics["model"], **metrics.get("baselines", {})}
+    found = {"model": metrics["model"], **metrics.get("function_systems", {}), **metrics.get("baselines", {})}
     found["model"]["annotate_seconds"] = seconds
     return found
 
@@ -113,6 +120,10 @@ def summarise(row_name: str, runs: list[dict]) -> list[dict]:
     columns = {"protein-coding F1": "protein_coding.f1", "precision": "protein_coding.precision",
                "recall": "protein_coding.recall", "exact stop": "protein_coding.exact_stop",
                "exact start": "protein_coding.exact_start", "function": row["function"],
+               "function <90% id": row["function"].replace("gene.", "function.below_90."),
+               "Fmax MF": "function.cafa.MF.fmax", "Fmax BP": "function.cafa.BP.fmax",
+               "Fmax CC": "function.cafa.CC.fmax", "product agreement": "function.product_agreement",
+               "coverage": "function.coverage",
                "tRNA P": "rna.tRNA.precision", "tRNA R": "rna.tRNA.recall",
                "rRNA P": "rna.rRNA.precision", "rRNA R": "rna.rRNA.recall"}
     lines = []
@@ -127,8 +138,8 @@ def summarise(row_name: str, runs: list[dict]) -> list[dict]:
 
 
 def render(lines: list[dict]) -> str:
-    cols = ["protein-coding F1", "precision", "recall", "exact stop", "exact start", "function", "tRNA P", "tRNA R",
-            "rRNA P", "rRNA R"]
+    cols = ["protein-coding F1", "precision", "recall", "exact stop", "exact start", "function", "function <90% id",
+            "Fmax MF", "Fmax BP", "Fmax CC", "product agreement", "coverage", "tRNA P", "tRNA R", "rRNA P", "rRNA R"]
     out = ["| genome | system | runs | " + " | ".join(cols) + " |", "|---|---|---:|" + "---:|" * len(cols)]
     for line in lines:
         cells = []

@@ -88,6 +88,12 @@ def function_metrics(pred: str, scored, gene_level) -> tuple[dict | None, dict, 
         probs = _vocab_columns(full, outputs, vocab)
         metrics = {"gene": gene_level(genes, scored.ref.by_gene, probs, vocab)}
         function = {"bands": {}}
+        # below 90% identity together: where orthologs are not near-identical and a blend has to earn
+        below = [i for i in range(len(genes)) if bands[i] != BANDS[0]]
+        sub = gene_level([genes[i] for i in below], scored.ref.by_gene, probs[below], vocab)
+        function["below_90"] = {k: sub.get(k) for k in ("fmax", "macro_f1", "accuracy", "n_genes_with_go")
+                                if k in sub}
+        function["below_90"]["n_reference_genes"] = len(below)
         for band in BANDS:
             chosen = [i for i in range(len(genes)) if bands[i] == band]
             sub = gene_level([genes[i] for i in chosen], scored.ref.by_gene, probs[chosen], vocab)
