@@ -11,6 +11,7 @@ What goes in (which genes, which states) is assembled by `genolong fit-function`
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from pytorch_lightning import LightningModule
 from torch.utils.data import DataLoader, Dataset
 
+from genolong.data.fmax import cafa_fmax
 from genolong.models.gene_function import GeneFunctionConfig, GeneFunctionNet, encode_protein, pad_proteins
 
 
@@ -55,22 +57,8 @@ def _collate(items):
 
 
 def fmax_score(targets: np.ndarray, probs: np.ndarray) -> float:
-    """Gene-centric Fmax (CAFA) over genes with at least one true term; a cheap model-selection score."""
-    y = targets.astype(bool)
-    keep = y.any(axis=1)
-    y, p = y[keep], probs[keep]
-    best = 0.0
-    for t in np.linspace(0.05, 0.95, 19):
-        pred = p >= t
-        covered = pred.any(axis=1)
-        if not covered.any():
-            continue
-        tp = (pred & y).sum(axis=1)
-        precision = float(np.mean(tp[covered] / pred[covered].sum(axis=1)))
-        recall = float(np.mean(tp / y.sum(axis=1)))
-        if precision + recall > 0:
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
+    """Gene-centric Fmax (CAFA) over genes with at least one true term: the model-selection score."""
+    return float(cafa_fmax(targets, probs)["fmax"] or 0.0)
 
 
 def macro_f1_score(targets: np.ndarray, probs: np.ndarray) -> float:
@@ -148,10 +136,17 @@ def fit_gene_function(config: GeneFunctionConfig, train: GeneExamples, val: Gene
     train_loader = DataLoader(_GeneDataset(train, config.max_length), batch_size=batch_size, shuffle=True,
                               collate_fn=_collate, generator=generator)
     val_loader = DataLoader(_GeneDataset(val, config.max_length), batch_size=128, collate_fn=_collate)
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-                         deterministic=True)
-    trainer.fit(module, train_loader, val_loader)
+    # a few seconds of CPU work: Lightning's device and tips banner would outweigh the log it sits in
+    quiet = logging.getLogger("pytorch_lightning")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
+                             num_sanity_val_steps=0, deterministic=True)
+        trainer.fit(module, train_loader, val_loader)
+    finally:
+        quiet.setLevel(level)
     if module.best_state is not None:
         net.load_state_dict(module.best_state)
     net.eval()
