@@ -35,7 +35,7 @@ def fitted(tmp_path_factory, default_genome, data_dir):
     train(cfg)
     ckpt = root / "run" / "checkpoints" / "last.ckpt"
     summary = root / "function.json"
-    assert main(["fit-function", "--checkpoint", str(ckpt), "--store", str(store), "--epochs", "3",
+    assert main(["fit-function", "--checkpoint", str(ckpt), "--store", str(store), "--epochs", "3", "--states",
                  "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
     # two Afade contigs (41 and 53 kbp) and their reference genes
     with gzip.open(data_dir / "mycoides_Afade.fna.gz", "rt") as fh:
