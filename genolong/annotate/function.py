@@ -8,7 +8,8 @@ Evidence, per protein-coding gene:
   labelled proteins (`annotate/homology.py`), each output scored as the bitscore-weighted share
   of hits that carry it (DeepGOPlus);
 - **output**: `alpha * homology + (1 - alpha) * network` where the search found a hit, the network
-  alone where it found none; GO scores are then propagated up the GO graph (a parent scores at
+  alone where it found none; trust goes by identity: one `alpha` for hits of at least
+  `TRUST_IDENTITY` identity, another (`alpha_low`) for weaker ones; GO scores are then propagated up the GO graph (a parent scores at
   least its best child). `alpha`, the GO threshold and the product identity were chosen on the
   training genomes' validation regions by `genolong fit-function` and travel in its recipe.
 
@@ -62,10 +63,15 @@ class GeneFunction:
     score: float = 0.0  # the output's score of the top term or class
 
 
-def blend(network: np.ndarray, homology: np.ndarray | None, has_hit: np.ndarray, alpha: float) -> np.ndarray:
-    """`alpha * homology + (1 - alpha) * network` on genes with a hit, the network elsewhere."""
+TRUST_IDENTITY = 0.5  # hits at least this identical take `alpha`, weaker ones `alpha_low`
+
+
+def blend(network: np.ndarray, homology: np.ndarray | None, has_hit: np.ndarray, alpha) -> np.ndarray:
+    """`alpha * homology + (1 - alpha) * network` on genes with a hit, the network elsewhere;
+    `alpha` one number, or one per gene (n,)."""
     if homology is None:
         return network.copy()
+    alpha = np.asarray(alpha, dtype=np.float64).reshape(-1, 1) if np.ndim(alpha) else float(alpha)
     mixed = alpha * homology + (1.0 - alpha) * network
     return np.where(np.asarray(has_hit, dtype=bool)[:, None], mixed, network)
 
@@ -96,6 +102,11 @@ class FunctionPredictor:
     @property
     def alpha(self) -> float:
         return float(self.recipe.get("alpha", 0.5))
+
+    def alphas(self, identity: np.ndarray) -> np.ndarray:
+        """Each gene's blend weight by its best hit's identity (recipes without `alpha_low`: one weight)."""
+        low = float(self.recipe.get("alpha_low", self.alpha))
+        return np.where(np.nan_to_num(identity, nan=0.0) >= TRUST_IDENTITY, self.alpha, low)
 
     @property
     def go_threshold(self) -> float:
@@ -172,7 +183,7 @@ class FunctionPredictor:
             homology, identity, best = None, np.full(n, np.nan), [None] * n
         else:
             homology, identity, best = self.homology_scores(proteins)
-        output = blend(network, homology, ~np.isnan(identity), self.alpha)
+        output = blend(network, homology, ~np.isnan(identity), self.alphas(identity))
         if self.kind == "multilabel":
             output = self.ontology.propagate_scores(output, self.outputs)
         return FunctionScores(list(gene_ids), network, homology, output.astype(np.float32), identity, best)
@@ -200,8 +211,9 @@ class FunctionPredictor:
         """One line for the log: which evidence the output carries."""
         if self.index is None:
             return "gene function: network alone (no homology index)"
+        low = float(self.recipe.get("alpha_low", self.alpha))
         return (f"gene function: network + homology ({len(self.index.proteins)} proteins in {self.index_source}, "
-                f"alpha {self.alpha:.2f})")
+                f"alpha {self.alpha:.2f} for hits >= {TRUST_IDENTITY:.0%} identity, {low:.2f} below)")
 
 
 def _is_named(product: str) -> bool:

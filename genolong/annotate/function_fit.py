@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training genomes' val regions they lowered the head's Fmax, 0.488 vs 0.508)")
     parser.add_argument("--neighbours", type=int, default=0,
                         help="with --states: genes on each side whose pooled states the head also reads (default 0)")
+    parser.add_argument("--index-splits", nargs="+", choices=["train", "val", "test"], default=list(INDEX_SPLITS),
+                        help="the regions of the training genomes whose labelled proteins the kept homology index "
+                             "holds (default train val: the test regions stay held out for scoring the training "
+                             "genomes; add test when only genomes never trained on are annotated)")
     parser.add_argument("--min-genes", type=int, default=5, help="GO terms kept: carried by at least this many training genes")
     parser.add_argument("--epochs", type=int, default=40, help="training epochs over the genes (default 40)")
     parser.add_argument("--seed", type=int, default=0)
@@ -92,14 +96,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.neighbours < 0:
         raise GenolongError(f"--neighbours {args.neighbours}: must be 0 or more")
+    from genolong.annotate.function import TRUST_IDENTITY
+
     summary = fit_function(args.checkpoint, args.store, args.out_dir, protein=args.protein,
                            use_states=args.states, neighbours=args.neighbours, min_genes=args.min_genes,
-                           epochs=args.epochs,
-                           seed=args.seed, threads=n_threads, progress=not args.no_progress)
+                           epochs=args.epochs, index_splits=tuple(args.index_splits), seed=args.seed,
+                           threads=n_threads, progress=not args.no_progress)
     _write_summary(args.summary, {"fitted": True, **summary})
     print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
           f"val: network {summary['val_network']:.3f}, homology {summary['val_homology']:.3f}, "
-          f"blend {summary['val_output']:.3f} at alpha {summary['alpha']:.2f}; wrote {summary['bundle']}",
+          f"blend {summary['val_output']:.3f} at alpha {summary['alpha']:.2f} / {summary['alpha_low']:.2f} (hits "
+          f">= / < {TRUST_IDENTITY:.0%} identity); wrote {summary['bundle']}",
           file=sys.stderr)
     return 0
 
@@ -192,10 +199,10 @@ def _score(kind: str, y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag", use_states: bool = False,
-                 neighbours: int = 0, min_genes: int = 5, epochs: int = 40, seed: int = 0, threads: int = 1, progress: bool = True) -> dict:
+                 neighbours: int = 0, index_splits: tuple = None, min_genes: int = 5, epochs: int = 40, seed: int = 0, threads: int = 1, progress: bool = True) -> dict:
     from genolong.annotate.annotator import Annotator
-    from genolong.annotate.function import (FUNCTION_FILE, HOMOLOGY_FILE, FunctionPredictor, blend, save_bundle,
-                                            with_neighbours)
+    from genolong.annotate.function import (FUNCTION_FILE, HOMOLOGY_FILE, TRUST_IDENTITY, FunctionPredictor, blend,
+                                            save_bundle, with_neighbours)
     from genolong.annotate.homology import HomologyIndex, IndexedProtein
     from genolong.data.labels import UNKNOWN_PRODUCT
     from genolong.data.store import TokenStore
@@ -267,13 +274,17 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     def propagated(p):
         return ontology.propagate_scores(p, outputs) if kind == "multilabel" else p
 
-    scored = {a: _score(kind, yv, propagated(blend(network, homology, has_hit, a))) for a in ALPHAS}
-    alpha = max(ALPHAS, key=lambda a: (scored[a][0], -abs(a - 0.5)))
+    # trust by identity: one weight for hits of >= TRUST_IDENTITY identity, one for weaker hits
+    strong = np.nan_to_num(identity, nan=0.0) >= TRUST_IDENTITY
+    scored = {(a, b): _score(kind, yv, propagated(blend(network, homology, has_hit, np.where(strong, a, b))))
+              for a in ALPHAS for b in ALPHAS}
+    alpha, alpha_low = max(scored, key=lambda ab: (scored[ab][0], -abs(ab[0] - 0.5) - abs(ab[1] - 0.5)))
     val_network, _ = _score(kind, yv, propagated(network))
     val_homology, _ = _score(kind, yv, propagated(np.where(has_hit[:, None], homology, 0.0)))
-    recipe = {"alpha": alpha, "go_threshold": scored[alpha][1], "product_identity": PRODUCT_IDENTITY,
-              "val_output": scored[alpha][0], "val_network": val_network, "val_homology": val_homology,
-              "val_by_alpha": {str(a): s for a, (s, _) in scored.items()}, "scheme": scheme,
+    recipe = {"alpha": alpha, "alpha_low": alpha_low, "trust_identity": TRUST_IDENTITY,
+              "go_threshold": scored[alpha, alpha_low][1], "product_identity": PRODUCT_IDENTITY,
+              "val_output": scored[alpha, alpha_low][0], "val_network": val_network, "val_homology": val_homology,
+              "val_strong_hits": int(strong.sum()), "scheme": scheme,
               "protein": protein, "states": bool(d), "neighbours": neighbours, "min_genes": min_genes, "n_train": len(tr), "n_val": len(va),
               "val_hit_share": float(has_hit.mean()) if len(has_hit) else 0.0, "best_epoch": summary["best_epoch"],
               "stores": [str(s) for s in store_dirs]}
@@ -286,8 +297,9 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
         recipe["prior"] = (np.bincount(y[tr], minlength=len(outputs)) / len(tr)).tolist()
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).resolve().parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = HomologyIndex(labelled(INDEX_SPLITS))
-    recipe["index_splits"], recipe["n_indexed"] = list(INDEX_SPLITS), len(kept.proteins)
+    index_splits = tuple(index_splits or INDEX_SPLITS)
+    kept = HomologyIndex(labelled(index_splits))
+    recipe["index_splits"], recipe["n_indexed"] = list(index_splits), len(kept.proteins)
     recipe["homology_sha256"] = kept.save(out_dir / HOMOLOGY_FILE)
     bundle_path = out_dir / FUNCTION_FILE
     save_bundle(bundle_path, GeneFunctionBundle(config, net.state_dict(), outputs, recipe))

@@ -47,6 +47,8 @@ rule fit_function:
         stores=rules.train.output.stores,
     params:
         stores=lambda wc: [f"{train_stores(wc.experiment)}/{g}" for g in TRAIN_GENOMES],
+        # the training genomes' test regions join the kept index only when no evaluation scores them
+        splits=["train", "val"] + ([] if any(g in TRAIN_GENOMES for g, _ in EVALUATIONS) else ["test"]),
     conda:
         "../envs/genolong.yaml"
     log:
@@ -59,4 +61,5 @@ rule fit_function:
         runtime=60,
     shell:
         "genolong fit-function --checkpoint {input.checkpoint:q} --store {params.stores:q}"
-        " --threads {threads} --no-progress --summary {output.summary:q} > {log:q} 2>&1"
+        " --index-splits {params.splits} --threads {threads} --no-progress --summary {output.summary:q}"
+        " > {log:q} 2>&1"
