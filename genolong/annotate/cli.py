@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the one saved beside the checkpoint, if any")
     parser.add_argument("--no-homology", action="store_true",
                         help="gene function from the network alone, even when the checkpoint has an index")
+    parser.add_argument("--rna", choices=["auto", "network", "aragorn", "off"], default="auto",
+                        help="where tRNA / tmRNA / rRNA genes come from: aragorn (ARAGORN for tRNA and tmRNA, "
+                             "barrnap for rRNA, through pyaragorn / pybarrnap), network (the structure head's own "
+                             "RNA segments), off (none); auto (default): aragorn when both packages are "
+                             "installed, else network. A protein-coding call with > 50%% of its length inside "
+                             "an RNA gene is dropped")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -94,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
-        stream=args.stream, function=predictor,
+        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation)
