@@ -2,7 +2,8 @@
 
 Writes PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz (the per-token
 probabilities `genolong evaluate` scores), and with a two-head checkpoint PREFIX.gbk (GenBank)
-and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr.
+and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr. Gene models'
+RNA genes come from `--rna` (annotate/rna_genes.py: ARAGORN and barrnap by default).
 """
 
 from __future__ import annotations
