@@ -13,6 +13,7 @@ import argparse
 # every file annotate may write (gene models add gbk and faa), checked before the run
 ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
 from genolong import threads
+from genolong.annotate.rna_genes import RNA_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the one saved beside the checkpoint, if any")
     parser.add_argument("--no-homology", action="store_true",
                         help="gene function from the network alone, even when the checkpoint has an index")
-    parser.add_argument("--rna", choices=["auto", "network", "aragorn", "off"], default="auto",
+    parser.add_argument("--rna", choices=RNA_MODES, default="auto",
                         help="where tRNA / tmRNA / rRNA genes come from: aragorn (ARAGORN for tRNA and tmRNA, "
                              "barrnap for rRNA, through pyaragorn / pybarrnap), network (the structure head's own "
                              "RNA segments), off (none); auto (default): aragorn when both packages are "

@@ -16,9 +16,10 @@ import bisect
 import sys
 from dataclasses import dataclass
 
+from genolong.errors import GenolongError
+
 RNA_MODES = ("auto", "network", "aragorn", "off")
 MAX_CDS_OVERLAP = 0.5  # a coding call with more than this fraction of its length inside an RNA gene is dropped
-RRNA_PRODUCT = {"5S_rRNA": "5S ribosomal RNA", "16S_rRNA": "16S ribosomal RNA", "23S_rRNA": "23S ribosomal RNA"}
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,6 @@ def version(module: str) -> str:
 def resolve_mode(mode: str) -> str:
     """`auto` -> `aragorn` when pyaragorn and pybarrnap are both importable, else `network`;
     `aragorn` without them is a user mistake."""
-    from genolong.errors import GenolongError
-
     if mode not in RNA_MODES:
         raise GenolongError(f"--rna {mode}: must be one of {', '.join(RNA_MODES)}")
     have = available("pyaragorn") and available("pybarrnap")
@@ -98,7 +97,8 @@ def barrnap_genes(genome, seqids: list[str], threads: int = 1) -> list[RNAGene]:
     inference = f"COORDINATES:profile:pybarrnap:{pybarrnap.__version__}"
     genes = []
     for r in found.mdl_records:
-        product = RRNA_PRODUCT.get(r.query_name, r.product) + (" (partial)" if r.is_partial() else "")
+        # `product`: 5S / 16S / 23S ribosomal RNA
+        product = r.product + (" (partial)" if r.is_partial() else "")
         genes.append(RNAGene(r.target_name, r.start - 1, r.end, r.strand, "rRNA", product, inference))
     return genes
 
@@ -117,7 +117,7 @@ def source_genes(mode: str, genome, seqids: list[str], table: int, threads: int 
 
 def drop_overlapped(coding: list, rna: list, max_overlap: float = MAX_CDS_OVERLAP) -> tuple[list, list]:
     """(kept, dropped) protein-coding calls of one record: dropped when more than `max_overlap`
-    of its length lies inside RNA genes, on either strand."""
+    of its length lies inside RNA genes, on either strand (exactly half stays)."""
     union: list[list[int]] = []  # the RNA genes' bases as disjoint sorted spans, so none counts twice
     for r in sorted(rna, key=lambda r: r.start):
         if union and r.start <= union[-1][1]:
