@@ -6,8 +6,8 @@ with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA
 source (`annotate/rna_genes.py`: ARAGORN, barrnap) carries its `product` (`tRNA-Ala(tgc)`,
 `16S ribosomal RNA`, `transfer-messenger RNA`) and `inference`
 (`COORDINATES:profile:aragorn:1.2.41`); one of the network's own RNA segments, its type as
-product and its pooled `function_score`. With a per-gene function head (`annotate/function.py`): `product` (the best homolog's name, else `hypothetical protein`),
-`inference` in the INSDC form (`similar to AA sequence:<genome>:<locus>` or
+product and its pooled `function_score`. With a per-gene function head (`annotate/function.py`):
+`product` (the best homolog's name, else `hypothetical protein`), `inference` in the INSDC form (`similar to AA sequence:<genome>:<locus>` or
 `ab initio prediction:genolong:<version>`), `Ontology_term` (propagated GO terms above the
 recipe's threshold, most specific first; GFF3 specification), `function_score` and, for class
 vocabularies, `function_class`. Without one: the token head's pooled GO terms above
