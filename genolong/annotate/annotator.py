@@ -205,6 +205,8 @@ class Annotator:
         stream: bool = False,
         states: bool = False,
         function=None,
+        rna: str = "network",
+        threads: int = 1,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -234,6 +236,11 @@ class Annotator:
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
+        # where gene models' RNA genes come from (annotate/rna_genes.py): `network` (the decoder's
+        # own segments, the library default), `aragorn` (ARAGORN + barrnap), `off`; `auto` resolved here
+        from genolong.annotate.rna_genes import resolve_mode
+
+        self.rna, self.threads = resolve_mode(rna), threads
         # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
         # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
         from genolong.data.structure import check_transl_table
@@ -455,6 +462,11 @@ class Annotator:
                    for s in ids]
         models = decode_genome(records, list(self.structure_labels.classes), k, stride,
                                dataclasses.replace(self.decode_config, table=table))
+        from genolong.annotate import rna_genes
+
+        models, n_dropped = rna_genes.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table,
+                                                                                self.threads))
+        rna_genes.print_summary(self.rna, models, n_dropped)
         return [g for s in ids for g in models_to_genes(models[s], probs[s].columns(slice(0, self.n_function)),
                                                         list(self.labels.classes), self.labels.kind, k, stride)]
 

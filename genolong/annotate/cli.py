@@ -2,7 +2,8 @@
 
 Writes PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz (the per-token
 probabilities `genolong evaluate` scores), and with a two-head checkpoint PREFIX.gbk (GenBank)
-and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr.
+and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr. Gene models'
+RNA genes come from `--rna` (annotate/rna_genes.py: ARAGORN and barrnap by default).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 # every file annotate may write (gene models add gbk and faa), checked before the run
 ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
 from genolong import threads
+from genolong.annotate.rna_genes import RNA_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the one saved beside the checkpoint, if any")
     parser.add_argument("--no-homology", action="store_true",
                         help="gene function from the network alone, even when the checkpoint has an index")
+    parser.add_argument("--rna", choices=RNA_MODES, default="auto",
+                        help="where tRNA / tmRNA / rRNA genes come from: aragorn (ARAGORN for tRNA and tmRNA, "
+                             "barrnap for rRNA, through pyaragorn / pybarrnap), network (the structure head's own "
+                             "RNA segments), off (none); auto (default): aragorn when both packages are "
+                             "installed, else network. A protein-coding call with > 50%% of its length inside "
+                             "an RNA gene is dropped")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -94,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
-        stream=args.stream, function=predictor,
+        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation)

@@ -1,10 +1,13 @@
 """Gene-model outputs the way Prokka and Bakta write them: GFF3, GenBank and protein FASTA.
 
 GFF3 (1-based closed): one `gene` per call (`gene_biotype`, the decoder's score in column 6)
-with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA` or `ncRNA`,
-linked by `ID`/`Parent`. The child carries the function. With a per-gene function head
-(`annotate/function.py`): `product` (the best homolog's name, else `hypothetical protein`),
-`inference` in the INSDC form (`similar to AA sequence:<genome>:<locus>` or
+with one child, `CDS` (phase 0: calls start at their start codon), `tRNA`, `rRNA`, `tmRNA` or
+`ncRNA`, linked by `ID`/`Parent`. The child carries the function. An RNA gene from a feature
+source (`annotate/rna_genes.py`: ARAGORN, barrnap) carries its `product` (`tRNA-Ala(tgc)`,
+`16S ribosomal RNA`, `transfer-messenger RNA`) and `inference`
+(`COORDINATES:profile:aragorn:1.2.41`); one of the network's own RNA segments, its type as
+product and its pooled `function_score`. With a per-gene function head (`annotate/function.py`):
+`product` (the best homolog's name, else `hypothetical protein`), `inference` in the INSDC form (`similar to AA sequence:<genome>:<locus>` or
 `ab initio prediction:genolong:<version>`), `Ontology_term` (propagated GO terms above the
 recipe's threshold, most specific first; GFF3 specification), `function_score` and, for class
 vocabularies, `function_class`. Without one: the token head's pooled GO terms above
@@ -24,7 +27,7 @@ from genolong.annotate.genes import GeneCall
 from genolong.annotate.writers import SOURCE, escape_attr, escape_seqid
 from genolong.atomic import atomic_open
 
-CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "ncRNA": "ncRNA"}
+CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "tmRNA": "tmRNA", "ncRNA": "ncRNA"}
 UNKNOWN_PRODUCT = "hypothetical protein"
 
 
@@ -43,9 +46,10 @@ def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRE
 
 
 def product(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> str:
-    """The product name: an RNA's type; a CDS's function class, or the names of its GO terms."""
+    """The product name: an RNA's from its feature source (`tRNA-Ala(tgc)`), else its type; a
+    CDS's function class, or the names of its GO terms."""
     if gene.biotype != "protein_coding":
-        return gene.biotype
+        return gene.product or gene.biotype
     if gene.function is not None:
         return gene.function.product
     if kind != "multilabel":  # a function class (e.g. the `product` scheme's "ribosomal protein")
@@ -109,6 +113,8 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
             attrs.append(f"function_score={g.function.score:.4f}")
             if g.function.function_class:
                 attrs.append(f"function_class={escape_attr(g.function.function_class)}")
+        elif g.inference is not None:  # an RNA gene of a feature source: its caller, no network score
+            attrs.append(f"inference={escape_attr(g.inference)}")
         else:
             attrs.append(f"function_score={g.score:.4f}")
         terms = go_terms(g, kind, labels, go_threshold)
@@ -147,6 +153,8 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
                 quals["inference"] = [g.function.inference]
                 if g.function.function_class:
                     quals["note"] = [f"genolong function class: {g.function.function_class}"]
+            elif g.inference is not None:
+                quals["inference"] = [g.inference]
             terms = go_terms(g, kind, labels, go_threshold)
             if terms:
                 quals["db_xref"] = terms

@@ -31,6 +31,8 @@ class GeneCall:
     parts: tuple[tuple[int, int, str], ...] = ()
     gene_score: float | None = None  # gene models: the structure decoder's score of the gene itself
     function: object = None  # annotate.function.GeneFunction: product, GO terms, inference (CDS with a function head)
+    product: str | None = None  # RNA genes from a feature source (annotate/rna_genes.py): their product name
+    inference: str | None = None  # ... and the program that called them (INSDC `COORDINATES:profile:...`)
 
 
 def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:
@@ -81,8 +83,9 @@ def pool_reference_genes(
 
 
 def models_to_genes(models: Iterable, probs, classes: Sequence[str], kind: str, k: int, stride: int) -> list[GeneCall]:
-    """Predicted genes from gene models (`orf_decode.GeneModel`), each with the function
-    probabilities (n_tokens, C) of `probs` pooled over its tokens (an array or a SpillArray view)."""
+    """Predicted genes from gene models (`orf_decode.GeneModel`, or `rna_genes.RNAGene`, which
+    brings its product and inference), each with the function probabilities (n_tokens, C) of
+    `probs` pooled over its tokens (an array or a SpillArray view)."""
     calls = []
     n_tokens = probs.shape[0]
     for i, m in enumerate(models, 1):
@@ -92,7 +95,8 @@ def models_to_genes(models: Iterable, probs, classes: Sequence[str], kind: str, 
         label, score = label_from_probs(pooled, classes, kind)
         gene_id = f"genolong_{m.seqid}_{i}"
         calls.append(GeneCall(m.seqid, m.start, m.end, m.strand, gene_id, gene_id, m.biotype, label, score, pooled,
-                              "predicted", ((m.start, m.end, m.strand),), m.score))
+                              "predicted", ((m.start, m.end, m.strand),), m.score,
+                              product=getattr(m, "product", None), inference=getattr(m, "inference", None)))
     return calls
 
 

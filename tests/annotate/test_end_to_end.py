@@ -10,6 +10,7 @@ import pytest
 
 from genolong.annotate import Annotator
 from genolong.annotate.probs import load_probs
+from genolong.annotate.rna_genes import available
 from genolong.data.annotation import read_annotation
 from genolong.cli import main
 
@@ -41,7 +42,9 @@ def test_afade_outputs_parse_and_round_trip(afade_pred, data_dir, capsys):
     if rows:  # a model trained for 8 steps may call no gene at all
         db = gffutils.create_db(str(gff), ":memory:", merge_strategy="error")
         assert len(list(db.all_features())) == len(rows)
-        assert {r[2] for r in rows} <= {"gene", "CDS", "tRNA", "rRNA", "ncRNA"}
+        assert {r[2] for r in rows} <= {"gene", "CDS", "tRNA", "rRNA", "tmRNA", "ncRNA"}
+    if available("pyaragorn") and available("pybarrnap"):  # --rna auto: Afade's RNA genes from ARAGORN / barrnap
+        assert [sum(r[2] == t for r in rows) for t in ("tRNA", "rRNA", "tmRNA")] == [30, 6, 1]
     for ext in ("gbk", "faa", "bed"):
         assert afade_pred.with_suffix(f".{ext}").is_file()
     regions = [line.split() for line in gff.read_text().splitlines() if line.startswith("##sequence-region")]
