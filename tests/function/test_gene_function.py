@@ -29,6 +29,11 @@ def test_blend_at_alpha_zero_and_one_equals_each_part():
     np.testing.assert_array_equal(one[~has_hit], network[~has_hit])  # no hit: the network alone
     np.testing.assert_allclose(blend(network, homology, has_hit, 0.25)[0], 0.25 * homology[0] + 0.75 * network[0])
     np.testing.assert_array_equal(blend(network, None, has_hit, 0.7), network)
+    # trust by identity: one weight per gene
+    per_gene = blend(network, homology, has_hit, np.array([1.0, 0.0, 1.0, 0.5, 0.0]))
+    np.testing.assert_array_equal(per_gene[0], homology[0])
+    np.testing.assert_array_equal(per_gene[1], network[1])
+    np.testing.assert_allclose(per_gene[3], 0.5 * homology[3] + 0.5 * network[3])
 
 
 @pytest.mark.parametrize("protein", ["kmer_bag", "cnn"])
