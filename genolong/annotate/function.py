@@ -155,17 +155,20 @@ class FunctionPredictor:
                 self._terms_cache[key] = {c} if c else set()
         return self._terms_cache[key]
 
-    def homology_scores(self, proteins: list[str]):
+    def homology_scores(self, proteins: list[str], exclude_genomes: list[str] | None = None):
         """(scores (n, T), identity (n,), best named IndexedProtein per gene) from the index.
 
         Only hits that carry a label vote, and the identity is the best voting hit's: half of a
         clade's orthologs may lack GO terms in one genome's annotation, and a hit that says nothing
-        must not dilute the ones that do. The name comes from the best hit with a named product."""
+        must not dilute the ones that do. The name comes from the best hit with a named product.
+        `exclude_genomes` (one per query): hits to that genome's proteins are left out."""
         from genolong.annotate.homology import best_hit, term_scores
 
         unique = list(dict.fromkeys(proteins))  # a called gene and its reference gene share a protein
         found = dict(zip(unique, self.index.search(unique, threads=self.threads, progress=self.progress)))
         hits = [found[p] for p in proteins]
+        if exclude_genomes is not None:
+            hits = [[h for h in hs if self.index.proteins[h.target].genome != g] for hs, g in zip(hits, exclude_genomes)]
         voting = [[h for h in hs if self._labels_of(self.index.proteins[h.target])] for hs in hits]
         scores = term_scores(voting, self.index, self.outputs, terms_of=self._labels_of)
         best_vote = [best_hit(h) for h in voting]

@@ -13,8 +13,10 @@ checkpoint's token stores (the training genomes):
    1 and 2 neighbours: at this scale the DNA encoder adds nothing the protein does not say;
 3. `GeneFunctionNet` trains on the genes of the `train` regions and keeps the epoch that scores
    best on the `val` regions (`training/gene_function.py`);
-4. the `val` genes are searched against an index of the `train` regions' labelled proteins (so
-   they never find themselves), and the blend weight `alpha` and the GO threshold are chosen on
+4. the `val` genes are searched as a new strain's genes would be, against the labelled `train`
+   and `val` proteins of the *other* training genomes (never their own genome, so never
+   themselves; with one training genome, against its `train` regions), and the blend weights
+   (`alpha` for hits of >= 50% identity, `alpha_low` below) and the GO threshold are chosen on
    them (never on a genome the model is evaluated on);
 5. `gene_function.pt` (weights and recipe, plain types) and the index kept for annotation (the
    labelled proteins of the `train` and `val` regions: `homology.json.gz` and its `.sha256`) are
@@ -254,20 +256,23 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     config = GeneFunctionConfig(n_outputs=len(outputs), kind=kind, d_states=d, protein=protein, neighbours=neighbours)
     net, summary = fit_gene_function(config, examples(tr), examples(va), epochs=epochs, seed=seed, progress=progress)
 
-    # alpha is chosen with an index of the train regions' labelled proteins, so that the val genes
-    # never find themselves; the index kept for annotation adds the val regions (never the test ones,
-    # which stay held out for scoring the training genomes)
+    # alpha is chosen on the val genes as a new strain meets the index: each val gene is searched
+    # against the labelled train and val proteins of the *other* training genomes (never its own
+    # genome, so never itself), where its orthologs are; with one training genome, against its train
+    # regions. The index kept for annotation holds `index_splits` of every training genome.
+    several = len({r.genome for r in records}) > 1
     named = lambda p: bool(p) and not UNKNOWN_PRODUCT.search(p.lower())  # noqa: E731
 
     def labelled(splits):
         return [IndexedProtein(r.genome, r.locus, r.product, r.terms, r.protein) for r in records
                 if r.split in splits and r.protein and (r.terms or named(r.product))]
 
-    index = HomologyIndex(labelled(("train",)))
+    index = HomologyIndex(labelled(("train", "val") if several else ("train",)))
     predictor = FunctionPredictor(GeneFunctionBundle(config, net.state_dict(), outputs), index, ontology, threads)
     val_proteins = [records[i].protein for i in va]
     network = predict_gene_function(net, val_proteins, states[va][:, :d])
-    homology, identity, _ = predictor.homology_scores(val_proteins)
+    homology, identity, _ = predictor.homology_scores(val_proteins,
+                                                      [records[i].genome for i in va] if several else None)
     has_hit = ~np.isnan(identity)
     yv = y[va]
 
