@@ -9,9 +9,9 @@ constant) and the same parameter count, each at several seeds; then, for each ru
 Prints one table (mean and min-max over seeds per window), writes JSON (every command, every
 figure) and a PNG plot.
 
-    python benchmarks/context_length.py --windows 512 4096 --seeds 0 1 --fit-function \\
+    python benchmarks/context_length.py --windows 512 4096 16384 --seeds 0 1 2 --fit-function \\
         --run-root /tmp/h6 --json benchmarks/context_length.json --plot benchmarks/context_length.png
-    python benchmarks/context_length.py --windows 512 4096 --seeds 0 1 --fit-function \\
+    python benchmarks/context_length.py --windows 512 4096 16384 --seeds 0 1 2 --fit-function \\
         --run-root /tmp/h6 --collect-only        # re-read finished runs, run nothing
 
 A step whose output already exists is not run again, so a stopped curve resumes where it was.
@@ -163,7 +163,9 @@ def summarise(points: list[dict]) -> dict[int, dict]:
         row = {"seeds": [p["seed"] for p in ps], "bp": w * 3, "batch_size": ps[0]["batch_size"],
                "steps": ps[0]["steps"],
                "parameters": sorted({p["parameters"] for p in ps}),
-               "train_s": statistics.mean(p["wall_s"].get("train", float("nan")) for p in ps)}
+               # a train step run by hand before the script (so untimed) is left out of the mean
+               "train_s": statistics.mean(t) if (t := [p["wall_s"]["train"] for p in ps if "train" in p["wall_s"]])
+               else None}
         for f in FIGURES:
             vals = [p["figures"][f] for p in ps if p["figures"].get(f) is not None]
             if vals:
