@@ -37,6 +37,8 @@ TINY = [
     "model.d_ff=64",
     "model.n_heads=2",
     "trainer.enable_progress_bar=false",
+    # two heads, as experiment=demo: gene models, and the per-gene function head beside them
+    "task.structure_weight=1.0",
 ]
 
 
