@@ -155,13 +155,21 @@ class FunctionPredictor:
                 self._terms_cache[key] = {c} if c else set()
         return self._terms_cache[key]
 
-    def homology_scores(self, proteins: list[str], exclude_genomes: list[str] | None = None):
+    @property
+    def vote_fraction(self) -> float:
+        return float(self.recipe.get("vote_fraction", 0.0))
+
+    def homology_scores(self, proteins: list[str], exclude_genomes: list[str] | None = None,
+                        vote_fractions=None):
         """(scores (n, T), identity (n,), best named IndexedProtein per gene) from the index.
 
         Only hits that carry a label vote, and the identity is the best voting hit's: half of a
         clade's orthologs may lack GO terms in one genome's annotation, and a hit that says nothing
-        must not dilute the ones that do. The name comes from the best hit with a named product.
-        `exclude_genomes` (one per query): hits to that genome's proteins are left out."""
+        must not dilute the ones that do. Of those, the hits within the recipe's `vote_fraction` of
+        the best bitscore vote (0: all of them, DeepGOPlus; 1: the best hit alone, as a BLAST
+        best-hit transfer does). The name comes from the best hit with a named product.
+        `exclude_genomes` (one per query): hits to that genome's proteins are left out.
+        `vote_fractions` (a list): scores for each of them instead, {fraction: (n, T)}."""
         from genolong.annotate.homology import best_hit, term_scores
 
         unique = list(dict.fromkeys(proteins))  # a called gene and its reference gene share a protein
@@ -170,11 +178,17 @@ class FunctionPredictor:
         if exclude_genomes is not None:
             hits = [[h for h in hs if self.index.proteins[h.target].genome != g] for hs, g in zip(hits, exclude_genomes)]
         voting = [[h for h in hs if self._labels_of(self.index.proteins[h.target])] for hs in hits]
-        scores = term_scores(voting, self.index, self.outputs, terms_of=self._labels_of)
         best_vote = [best_hit(h) for h in voting]
+
+        def votes(fraction):
+            kept = [[h for h in hs if h.bitscore >= fraction * b.bitscore] if b is not None else []
+                    for hs, b in zip(voting, best_vote)]
+            return term_scores(kept, self.index, self.outputs, terms_of=self._labels_of).astype(np.float32)
+
+        scores = {f: votes(f) for f in vote_fractions} if vote_fractions is not None else votes(self.vote_fraction)
         identity = np.array([np.nan if b is None else b.identity for b in best_vote], dtype=np.float64)
         named = [best_hit([h for h in hs if _is_named(self.index.proteins[h.target].product)]) for hs in hits]
-        return (scores.astype(np.float32), identity,
+        return (scores, identity,
                 [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
 
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:

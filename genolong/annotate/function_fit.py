@@ -37,6 +37,7 @@ from genolong.errors import GenolongError
 
 SCHEMES = ("go", "product")
 INDEX_SPLITS = ("train", "val")  # the training genomes' regions whose labelled proteins the kept index holds
+VOTE_FRACTIONS = (0.0, 0.5, 0.9, 1.0)  # hits within this share of the best bitscore vote
 ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
 PRODUCT_IDENTITY = 0.5  # best hit's identity needed to transfer its product name (UniRef50-level clusters)
 
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"gene function: {summary['n_outputs']} outputs, {summary['n_train']} train / {summary['n_val']} val genes; "
           f"val: network {summary['val_network']:.3f}, homology {summary['val_homology']:.3f}, "
           f"blend {summary['val_output']:.3f} at alpha {summary['alpha']:.2f} / {summary['alpha_low']:.2f} (hits "
-          f">= / < {TRUST_IDENTITY:.0%} identity); wrote {summary['bundle']}",
+          f">= / < {TRUST_IDENTITY:.0%} identity), hits within {summary['vote_fraction']:.0%} of the best voting; "
+          f"wrote {summary['bundle']}",
           file=sys.stderr)
     return 0
 
@@ -271,8 +273,9 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     predictor = FunctionPredictor(GeneFunctionBundle(config, net.state_dict(), outputs), index, ontology, threads)
     val_proteins = [records[i].protein for i in va]
     network = predict_gene_function(net, val_proteins, states[va][:, :d])
-    homology, identity, _ = predictor.homology_scores(val_proteins,
-                                                      [records[i].genome for i in va] if several else None)
+    by_fraction, identity, _ = predictor.homology_scores(val_proteins,
+                                                         [records[i].genome for i in va] if several else None,
+                                                         vote_fractions=VOTE_FRACTIONS)
     has_hit = ~np.isnan(identity)
     yv = y[va]
 
@@ -281,14 +284,17 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
 
     # trust by identity: one weight for hits of >= TRUST_IDENTITY identity, one for weaker hits
     strong = np.nan_to_num(identity, nan=0.0) >= TRUST_IDENTITY
-    scored = {(a, b): _score(kind, yv, propagated(blend(network, homology, has_hit, np.where(strong, a, b))))
-              for a in ALPHAS for b in ALPHAS}
-    alpha, alpha_low = max(scored, key=lambda ab: (scored[ab][0], -abs(ab[0] - 0.5) - abs(ab[1] - 0.5)))
+    # and which hits vote: all (DeepGOPlus), those near the best, or the best alone
+    scored = {(a, b, f): _score(kind, yv, propagated(blend(network, h, has_hit, np.where(strong, a, b))))
+              for f, h in by_fraction.items() for a in ALPHAS for b in ALPHAS}
+    alpha, alpha_low, fraction = max(scored, key=lambda k: (scored[k][0], -k[2], -abs(k[0] - 0.5) - abs(k[1] - 0.5)))
+    homology = by_fraction[fraction]
     val_network, _ = _score(kind, yv, propagated(network))
     val_homology, _ = _score(kind, yv, propagated(np.where(has_hit[:, None], homology, 0.0)))
     recipe = {"alpha": alpha, "alpha_low": alpha_low, "trust_identity": TRUST_IDENTITY,
-              "go_threshold": scored[alpha, alpha_low][1], "product_identity": PRODUCT_IDENTITY,
-              "val_output": scored[alpha, alpha_low][0], "val_network": val_network, "val_homology": val_homology,
+              "vote_fraction": fraction, "go_threshold": scored[alpha, alpha_low, fraction][1],
+              "product_identity": PRODUCT_IDENTITY, "val_output": scored[alpha, alpha_low, fraction][0],
+              "val_network": val_network, "val_homology": val_homology,
               "val_strong_hits": int(strong.sum()), "scheme": scheme,
               "protein": protein, "states": bool(d), "neighbours": neighbours, "min_genes": min_genes, "n_train": len(tr), "n_val": len(va),
               "val_hit_share": float(has_hit.mean()) if len(has_hit) else 0.0, "best_epoch": summary["best_epoch"],

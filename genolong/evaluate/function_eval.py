@@ -111,7 +111,7 @@ def function_metrics(pred: str, scored, gene_level) -> tuple[dict | None, dict, 
         results[name] = metrics
     output = results.pop("output")
     output["function"]["evidence"] = meta.get("evidence", "")
-    output["function"]["recipe"] = {k: recipe.get(k) for k in ("alpha", "alpha_low", "trust_identity",
+    output["function"]["recipe"] = {k: recipe.get(k) for k in ("alpha", "alpha_low", "trust_identity", "vote_fraction",
                                                                  "go_threshold", "product_identity",
                                                                  "val_output", "val_network", "val_homology")}
     return output, results, []
