@@ -3,15 +3,14 @@ file of the user's changed and no output under its final name (issue 21)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from genolong.cli import main
 from genolong.data.tokenizer import KmerTokenizer
+
+from tests.refusals import immutable, refused
 
 from .helpers import BIOTYPE, TINY_ENCODER, save_checkpoint
 
@@ -21,15 +20,6 @@ GFF_ROW = "NC_005816.1\tx\t{type}\t{s}\t{e}\t.\t+\t0\tID={id}\n"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     return save_checkpoint(TINY_ENCODER, BIOTYPE, KmerTokenizer(6), tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
-
-
-def _immutable(folder: Path) -> bool:
-    """Make `folder` unwritable even for root (`chattr +i`); False where that is not possible."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        return True
-    chattr = shutil.which("chattr")
-    return bool(chattr) and subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode == 0
 
 
 def cases(tmp: Path, data: Path, ckpt: Path) -> dict:
@@ -112,28 +102,11 @@ NAMES = [
     "batch size", "device", "min gene length", "min length", "transl table", "store not a store"]
 
 
-def _snapshot(root: Path) -> dict:
-    """Every file under `root` but FASTA indexes (.fai), which reading a FASTA may add."""
-    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".fai"}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_annotate_input_is_one_line(name, checkpoint, tmp_path, data_dir, capsys):
     argv, fragment = cases(tmp_path, data_dir, checkpoint)[name]
-    blocked = tmp_path / "blocked"
-    if name == "unwritable folder" and not _immutable(blocked):
+    blocked = tmp_path / "blocked" if name == "unwritable folder" else None
+    if blocked is not None and not immutable(blocked):
         pytest.skip("cannot make a folder unwritable here")
-    before = _snapshot(tmp_path)
-    try:
-        rc = main(["annotate", *argv])
-    finally:
-        if name == "unwritable folder":
-            subprocess.run(["chattr", "-i", str(blocked)], capture_output=True)
-            blocked.chmod(0o755)
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("genolong annotate: error: ") and fragment in lines[0], lines[0]
-    assert _snapshot(tmp_path) == before  # nothing of the user's changed, no output appeared
+    refused("annotate", argv, tmp_path, capsys, fragment, blocked)
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]

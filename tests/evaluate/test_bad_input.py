@@ -3,9 +3,7 @@ file of the user's changed and no metrics written (issue 21)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,8 @@ from genolong.annotate import Annotator
 from genolong.cli import main
 from genolong.data.labels import LabelVocab
 from genolong.data.tokenizer import KmerTokenizer
+
+from tests.refusals import immutable, refused
 
 from .helpers import LocalNet
 
@@ -35,14 +35,6 @@ def _plasmid_bases(data_dir) -> str:
     from Bio import SeqIO
 
     return str(SeqIO.read(data_dir / "NC_005816.gb", "genbank").seq)
-
-
-def _immutable(folder: Path) -> bool:
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        return True
-    chattr = shutil.which("chattr")
-    return bool(chattr) and subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode == 0
 
 
 def cases(tmp: Path, data: Path, pred: Path) -> dict:
@@ -134,30 +126,13 @@ NAMES = ["out is a file", "out under a file", "out unwritable", "pred missing", 
          "translation table"]
 
 
-def _snapshot(root: Path) -> dict:
-    """Every file under `root` but FASTA indexes (.fai), which reading a FASTA may add."""
-    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".fai"}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_bad_evaluate_input_is_one_line(name, predicted, tmp_path, data_dir, capsys):
     argv, fragment = cases(tmp_path, data_dir, predicted)[name]
-    blocked = tmp_path / "blocked"
-    if name == "out unwritable" and not _immutable(blocked):
+    blocked = tmp_path / "blocked" if name == "out unwritable" else None
+    if blocked is not None and not immutable(blocked):
         pytest.skip("cannot make a folder unwritable here")
-    before = _snapshot(tmp_path)
-    try:
-        rc = main(["evaluate", *argv, "--no-plots", "--prodigal", "off"])
-    finally:
-        if name == "out unwritable":
-            subprocess.run(["chattr", "-i", str(blocked)], capture_output=True)
-            blocked.chmod(0o755)
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("genolong evaluate: error: ") and fragment in lines[0], lines[0]
-    assert _snapshot(tmp_path) == before
+    refused("evaluate", [*argv, "--no-plots", "--prodigal", "off"], tmp_path, capsys, fragment, blocked)
     assert not (tmp_path / "out").exists()
 
 
