@@ -415,6 +415,9 @@ class Annotator:
         function = {s: p.columns(slice(0, self.n_function)) for s, p in probs.items()}
         genes = predicted if reference is None else self._pool_reference(reference, function, lengths, ids)
         gene_function = None
+        if self.function is not None and self.structure_labels is None:
+            print("gene function: this checkpoint has no structure head, so no gene models for the per-gene "
+                  "function head beside it; the label runs keep the token head's function", file=sys.stderr)
         if self.function is not None and self.structure_labels is not None:
             from genolong.annotate.function import annotate_function
 
