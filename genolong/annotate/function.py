@@ -124,7 +124,7 @@ class FunctionPredictor:
         homology index given, else the one beside the checkpoint, else none."""
         from genolong.annotate.homology import HomologyIndex
 
-        directory = Path(checkpoint).resolve().parent
+        directory = Path(checkpoint).parent
         path = directory / FUNCTION_FILE
         if not path.is_file():
             if homology is not None and use_homology:
