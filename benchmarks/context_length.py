@@ -174,6 +174,15 @@ def summarise(points: list[dict]) -> dict[int, dict]:
     return out
 
 
+def portable(arg) -> str:
+    """A command argument as the JSON records it: `python` for this interpreter, paths inside the
+    repository relative to it, so the file holds no path of the machine it ran on."""
+    text = str(arg)
+    if text == sys.executable:
+        return "python"
+    return text.replace(f"{REPO}/", "")
+
+
 def table(summary: dict[int, dict]) -> str:
     cols = [("protein_coding_f1", "PC F1"), ("no_network_f1", "no-net F1"), ("gain_f1", "gain"),
             ("exact_start", "exact start"), ("token_micro_auprc", "token GO µAUPRC"),
@@ -270,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
             points.append({"window": window, "seed": seed, "batch_size": batch, "steps": steps,
                            "tokens_seen": window * batch * steps,
                            **checkpoint_facts(step_output("train", run_dir)),
-                           "wall_s": wall, "commands": {k: " ".join(["nice", "-n", str(args.nice), *v])
+                           "wall_s": wall, "commands": {k: " ".join(["nice", "-n", str(args.nice), *map(portable, v)])
                                                         for k, v in cmds.items()},
                            "figures": read_point(run_dir)})
     if not points:
