@@ -29,9 +29,11 @@ import numpy as np
 
 from genolong.errors import GenolongError
 
+from genolong.annotate.formats import UNKNOWN_PRODUCT
+from genolong.data.labels import is_named_product, product_class_name
+
 FUNCTION_FILE = "gene_function.pt"
 HOMOLOGY_FILE = "homology.json.gz"
-UNKNOWN_PRODUCT = "hypothetical protein"
 
 
 @dataclass
@@ -74,12 +76,6 @@ def blend(network: np.ndarray, homology: np.ndarray | None, has_hit: np.ndarray,
     alpha = np.asarray(alpha, dtype=np.float64).reshape(-1, 1) if np.ndim(alpha) else float(alpha)
     mixed = alpha * homology + (1.0 - alpha) * network
     return np.where(np.asarray(has_hit, dtype=bool)[:, None], mixed, network)
-
-
-def product_class_of(product: str) -> str:
-    from genolong.data.labels import product_class_name
-
-    return product_class_name(product)
 
 
 class FunctionPredictor:
@@ -151,7 +147,7 @@ class FunctionPredictor:
             if self.kind == "multilabel":
                 self._terms_cache[key] = self.ontology.propagate(protein.terms)
             else:
-                c = product_class_of(protein.product)
+                c = product_class_name(protein.product)
                 self._terms_cache[key] = {c} if c else set()
         return self._terms_cache[key]
 
@@ -187,7 +183,7 @@ class FunctionPredictor:
 
         scores = {f: votes(f) for f in vote_fractions} if vote_fractions is not None else votes(self.vote_fraction)
         identity = np.array([np.nan if b is None else b.identity for b in best_vote], dtype=np.float64)
-        named = [best_hit([h for h in hs if _is_named(self.index.proteins[h.target].product)]) for hs in hits]
+        named = [best_hit([h for h in hs if is_named_product(self.index.proteins[h.target].product)]) for hs in hits]
         return (scores, identity,
                 [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
 
@@ -231,12 +227,6 @@ class FunctionPredictor:
         low = float(self.recipe.get("alpha_low", self.alpha))
         return (f"gene function: network + homology ({len(self.index.proteins)} proteins in {self.index_source}, "
                 f"alpha {self.alpha:.2f} for hits >= {TRUST_IDENTITY:.0%} identity, {low:.2f} below)")
-
-
-def _is_named(product: str) -> bool:
-    from genolong.data.labels import UNKNOWN_PRODUCT as UNNAMED
-
-    return bool(product) and not UNNAMED.search(product.lower())
 
 
 def load_bundle(path: str | os.PathLike):

@@ -207,8 +207,7 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     from genolong.annotate.annotator import Annotator
     from genolong.annotate.function import (FUNCTION_FILE, HOMOLOGY_FILE, TRUST_IDENTITY, FunctionPredictor, blend,
                                             save_bundle, with_neighbours)
-    from genolong.annotate.homology import HomologyIndex, IndexedProtein
-    from genolong.data.labels import UNKNOWN_PRODUCT
+    from genolong.annotate.homology import HomologyIndex, IndexedProtein, is_labelled
     from genolong.data.store import TokenStore
     from genolong.models.gene_function import GeneFunctionBundle, GeneFunctionConfig
     from genolong.training.gene_function import GeneExamples, fit_gene_function, predict_gene_function
@@ -263,11 +262,9 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
     # genome, so never itself), where its orthologs are; with one training genome, against its train
     # regions. The index kept for annotation holds `index_splits` of every training genome.
     several = len({r.genome for r in records}) > 1
-    named = lambda p: bool(p) and not UNKNOWN_PRODUCT.search(p.lower())  # noqa: E731
-
     def labelled(splits):
         return [IndexedProtein(r.genome, r.locus, r.product, r.terms, r.protein) for r in records
-                if r.split in splits and r.protein and (r.terms or named(r.product))]
+                if r.split in splits and r.protein and is_labelled(r.product, r.terms)]
 
     index = HomologyIndex(labelled(("train", "val") if several else ("train",)))
     predictor = FunctionPredictor(GeneFunctionBundle(config, net.state_dict(), outputs), index, ontology, threads)

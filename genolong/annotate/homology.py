@@ -42,7 +42,7 @@ import numpy as np
 from genolong.atomic import atomic_open
 from genolong.data.annotation import Gene, read_annotation
 from genolong.data.genome import check_readable, open_genome
-from genolong.data.labels import UNKNOWN_PRODUCT, go_terms
+from genolong.data.labels import go_terms, is_named_product
 from genolong.data.split import within_regions
 from genolong.errors import GenolongError
 
@@ -108,7 +108,8 @@ def _coding_bases(genome, gene: Gene) -> str | None:
 
 
 def is_labelled(product: str, terms: Iterable[str]) -> bool:
-    return bool(tuple(terms)) or not UNKNOWN_PRODUCT.search(product.lower())
+    """A protein with GO terms or a named product: what the index keeps."""
+    return bool(tuple(terms)) or is_named_product(product)
 
 
 def _genome_name(path: Path) -> str:

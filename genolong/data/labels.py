@@ -267,6 +267,11 @@ def product_class(gene: Gene) -> str:
     return product_class_name((gene.attributes.get("product") or [""])[0])
 
 
+def is_named_product(product: str) -> bool:
+    """False for an empty or unknown-function product ('hypothetical protein', 'uncharacterized protein')."""
+    return not UNKNOWN_PRODUCT.search(product.lower())
+
+
 def product_class_name(product: str) -> str:
     """The `product` scheme class of a product name ('' = unknown function)."""
     product = product.lower()

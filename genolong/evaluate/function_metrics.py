@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from genolong.data.labels import UNKNOWN_PRODUCT
+from genolong.data.labels import is_named_product
 from genolong.data.ontology import NAMESPACE_CODES
 from genolong.evaluate.metrics import FMAX_THRESHOLDS, cafa_fmax
 
@@ -103,7 +103,7 @@ def is_named(product: str) -> bool:
 
     The unknown-function rule is the `product` label scheme's (`genolong/data/labels.py`).
     """
-    return not UNKNOWN_PRODUCT.search(normalise_product(product))
+    return is_named_product(normalise_product(product))
 
 
 def product_agreement(pairs: Iterable[tuple[str, str]]) -> dict:
