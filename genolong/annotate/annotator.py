@@ -259,12 +259,13 @@ class Annotator:
         self._check_head()
         self.streamer = None
         if stream:  # one stream per strand with the segment memory (genolong/annotate/stream.py)
-            if structure_labels is not None or states:
-                raise GenolongError("--stream: checkpoints with a structure head are not streamed yet (the "
-                                    "stream reads the function head only); annotate without --stream")
             from genolong.annotate.stream import StreamReader
 
-            self.streamer = StreamReader(self.net, tokenizer, labels, window, batch_size, self.device)
+            swap = joint_strand_swap(labels, structure_labels)
+            if swap is not None and states:  # state columns stay where they are
+                swap = np.concatenate([swap, np.arange(len(swap), len(swap) + self.d_states)])
+            self.streamer = StreamReader(self.net, tokenizer, swap, self.n_columns, window, batch_size,
+                                         self.device, states=states)
 
     def _check_head(self) -> None:
         """Refuse a network whose output width is not the label vocabularies', before any work."""

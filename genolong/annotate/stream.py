@@ -9,10 +9,19 @@ readings are averaged (the reverse one flipped back, stranded classes swapped) -
 averaging `rc_average` does for tiled windows, so a record shorter than one segment gets exactly
 the logits a tiled run with `window = segment` and `rc_average` gives it.
 
+Heads: the encoder's local states of each segment go to the heads one segment late, so that
+the function head's `context_pool` mean (a centred window of the local states) reaches across
+segment boundaries exactly as it does inside a window: the states are pooled over
+`[segment - half ; segment ; segment + half]` of the stream, `half = context_pool // 2`. Both
+heads then read what `TokenNet.forward` gives them (function head: pooled states; structure head:
+local states), and with `states` the pooled function states follow the logits as columns, as in
+`WithStates`.
+
 Memory: the network holds one segment and its memory (O(segment + memory) activations) whatever
-the record's length; the record's tokens and its (n_tokens, C) logits are held whole, as in the
-tiled path. The two strands are two streams; `batch_size` >= 2 runs them as rows of one batch,
-1 one after the other; rows are independent, so the output does not depend on it.
+the record's length, plus the local states of at most two segments and `half` tokens for the
+heads; the record's tokens and its (n_tokens, C) logits are held whole, as in the tiled path. The
+two strands are two streams; `batch_size` >= 2 runs them as rows of one batch, 1 one after the
+other; rows are independent, so the output does not depend on it.
 """
 
 from __future__ import annotations
@@ -33,19 +42,27 @@ def stream_memory(net) -> int:
 
 
 class StreamReader:
-    """`reader.record_logits(tokens (n,)) -> (n, C)` float32 logits averaged over both strands."""
+    """`reader.record_logits(tokens (n,)) -> (n, C)` float32 logits averaged over both strands.
 
-    def __init__(self, net, tokenizer, labels, segment: int, batch_size: int = 2, device: str = "cpu"):
+    `class_swap` maps each output column to its other-strand column (None: no stranded column);
+    `columns` is the output width: the function classes, then the structure classes when the
+    network has a structure head, then `d_model` state columns with `states`."""
+
+    def __init__(self, net, tokenizer, class_swap, columns: int, segment: int, batch_size: int = 2,
+                 device: str = "cpu", states: bool = False):
         from genolong.models.strand_average import rc_tables
 
         stream_memory(net)
         if segment < 1:
             raise GenolongError(f"--window {segment}: must be at least 1 token")
         self.net, self.segment, self.batch_size, self.device = net, int(segment), int(batch_size), device
-        self.n_classes = len(labels.classes)
-        rc_map, class_swap = rc_tables(tokenizer, labels.strand_swap())
+        self.columns, self.states = int(columns), bool(states)
+        rc_map, swap = rc_tables(tokenizer, class_swap)
         self.rc_map = rc_map.numpy()
-        self.class_swap = None if class_swap is None else class_swap.numpy()
+        self.class_swap = None if swap is None else swap.numpy()
+        pool = int(net.encoder.cfg.context_pool or 0)
+        self.pool = pool if pool > 1 else 0
+        self.half = self.pool // 2
 
     def record_logits(self, tokens: np.ndarray, on_segment=None) -> np.ndarray:
         """Logits (n_tokens, C) of one record; `on_segment(start, end)` after each forward segment."""
@@ -54,7 +71,7 @@ class StreamReader:
         streams = [forward, self.rc_map[forward[::-1]]]
         # one (n, C) sum: each reading is added as it comes, the reverse one flipped back onto
         # forward positions with stranded classes swapped
-        total = np.zeros((n, self.n_classes), dtype=np.float32)
+        total = np.zeros((n, self.columns), dtype=np.float32)
 
         def add(row: int, start: int, end: int, logits: np.ndarray) -> None:
             if row == 0:
@@ -73,22 +90,51 @@ class StreamReader:
 
     def _read(self, streams: list[np.ndarray], first_row: int, add) -> None:
         """Equal-length token streams as rows of one batch, segment by segment; each row's
-        segment logits (L, C) go to `add(row, start, end, logits)`."""
+        segment outputs (L, C) go to `add(row, start, end, outputs)`, one segment late."""
         import torch
 
         n = len(streams[0])
-        encoder, head = self.net.encoder, self.net.head
-        memory = None
+        memory, local, offset = None, None, 0
+        pending = []  # spans whose heads wait for `half` tokens of what follows them
         for start in range(0, n, self.segment):
             end = min(start + self.segment, n)
             tokens = torch.from_numpy(np.stack([s[start:end] for s in streams])).to(self.device)  # (rows, L)
             padding = torch.zeros_like(tokens, dtype=torch.bool)  # (rows, L)
             with torch.inference_mode():
-                h, memory = encoder(tokens, padding, memory=memory, return_memory=True)  # (rows, L, d)
-                logits = head(h, padding)  # (rows, L, C)
-            if logits.shape[-1] != self.n_classes:
-                raise GenolongError(f"checkpoint: network outputs {logits.shape[-1]} classes but its label "
-                                    f"vocabulary has {self.n_classes}")
-            logits = logits.float().cpu().numpy()
-            for row in range(len(streams)):
-                add(first_row + row, start, end, logits[row])
+                h, memory = self.net.encoder(tokens, padding, memory=memory, return_memory=True,
+                                             pool=False)  # (rows, L, d)
+            local = h if local is None else torch.cat([local, h], dim=1)  # (rows, end - offset, d)
+            pending.append((start, end))
+            while pending and pending[0][1] + self.half <= end:
+                offset, local = self._emit(pending.pop(0), local, offset, end, first_row, add)
+        for span in pending:
+            offset, local = self._emit(span, local, offset, n, first_row, add)
+
+    def _emit(self, span, local, offset: int, available: int, first_row: int, add):
+        """Run the heads over `span` from the buffered local states (stream positions `offset` to
+        `available`); returns the new offset and the buffer cut to what later spans can reach."""
+        import torch
+
+        from genolong.models.encoder import context_mean
+
+        start, end = span
+        lo, hi = max(offset, start - self.half), min(available, end + self.half)
+        h = local[:, lo - offset:hi - offset]  # (rows, hi - lo, d)
+        padding = torch.zeros(h.shape[:2], dtype=torch.bool, device=h.device)  # (rows, hi - lo)
+        with torch.inference_mode():
+            pooled = context_mean(h, padding, self.pool) if self.pool else h  # (rows, hi - lo, d)
+            net = self.net
+            parts = [net.head(pooled, padding)]  # (rows, hi - lo, C_f)
+            if net.structure_head is not None:
+                parts.append(net.structure_head(h, padding))  # (rows, hi - lo, C_s)
+            if self.states:
+                parts.append(pooled)
+            out = torch.cat(parts, dim=-1)[:, start - lo:end - lo]  # (rows, L, C)
+        if out.shape[-1] != self.columns:
+            raise GenolongError(f"checkpoint: network outputs {out.shape[-1]} columns but its label "
+                                f"vocabularies need {self.columns}")
+        out = out.float().cpu().numpy()
+        for row in range(out.shape[0]):
+            add(first_row + row, start, end, out[row])
+        keep = max(offset, end - self.half)
+        return keep, local[:, keep - offset:]
