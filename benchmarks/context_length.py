@@ -9,10 +9,19 @@ constant) and the same parameter count, each at several seeds; then, for each ru
 Prints one table (mean and min-max over seeds per window), writes JSON (every command, every
 figure) and a PNG plot.
 
+`--memory-windows W` adds the segment-memory point of issue 22: `--memory-model` attention (LSH
+layers cannot carry a memory) with `model.memory=W`, trained on samples of `--tokens-per-step / W`
+consecutive W-token segments (batch 1, the same steps: the same tokens seen), annotated with
+`--stream` (each record read once per strand, carrying the memory). `--keep-json FILE` keeps the
+points of an earlier run of this script for every configuration not run now.
+
     python benchmarks/context_length.py --windows 512 4096 16384 --seeds 0 1 2 --fit-function \\
         --run-root /tmp/h6 --json benchmarks/context_length.json --plot benchmarks/context_length.png
     python benchmarks/context_length.py --windows 512 4096 16384 --seeds 0 1 2 --fit-function \\
         --run-root /tmp/h6 --collect-only        # re-read finished runs, run nothing
+    python benchmarks/context_length.py --windows --memory-windows 512 --seeds 0 1 --fit-function \\
+        --run-root /tmp/cl --keep-json benchmarks/context_length.json --json benchmarks/context_length.json \\
+        --plot benchmarks/context_length.png   # the memory point beside the earlier windows
 
 A step whose output already exists is not run again, so a stopped curve resumes where it was.
 Every job runs under `nice` with one torch thread: the benchmark shares its machine.
@@ -49,15 +58,36 @@ def schedule(window: int, args: argparse.Namespace) -> tuple[int, int]:
     return 1, seen // window
 
 
-def point_commands(window: int, seed: int, args: argparse.Namespace) -> dict[str, list[str]]:
+def config_name(window: int, memory: bool) -> str:
+    return f"{window}+memory" if memory else str(window)
+
+
+def point_dir(window: int, seed: int, memory: bool, args: argparse.Namespace) -> Path:
+    return Path(args.run_root) / (f"w{window}m_s{seed}" if memory else f"w{window}_s{seed}")
+
+
+def point_schedule(window: int, memory: bool, args: argparse.Namespace) -> tuple[int, int, int]:
+    """(batch_size, max_steps, segments per sample): a memory point reads --tokens-per-step tokens per
+    step as one sample of consecutive segments, so it sees what the tiled points see."""
+    if not memory:
+        return (*schedule(window, args), 1)
+    if args.tokens_per_step % window:
+        raise SystemExit(f"--tokens-per-step {args.tokens_per_step} is not a multiple of memory window {window}")
+    return 1, args.steps, args.tokens_per_step // window
+
+
+def point_commands(window: int, seed: int, args: argparse.Namespace, memory: bool = False) -> dict[str, list[str]]:
     """The commands of one (window, seed) point, in the order they run."""
-    batch, steps = schedule(window, args)
-    run_dir = Path(args.run_root) / f"w{window}_s{seed}"
+    batch, steps, segments = point_schedule(window, memory, args)
+    run_dir = point_dir(window, seed, memory, args)
     ckpt = run_dir / "checkpoints" / "best.ckpt"
     store_root = Path(args.store_root or Path(args.run_root) / "stores")
     py = [sys.executable]
+    recurrence = [f"model={args.memory_model}", f"model.memory={window}",
+                  f"data.segments_per_sample={segments}"] if memory else []
     cmds = {
-        "train": py + ["-m", "genolong.training.train", f"experiment={args.recipe}", f"data.window={window}",
+        "train": py + ["-m", "genolong.training.train", f"experiment={args.recipe}", *recurrence,
+                       f"data.window={window}",
                        f"data.batch_size={batch}", f"trainer.max_steps={steps}",
                        f"data.batches_per_epoch={steps // args.validations}", f"seed={seed}",
                        f"torch_threads={args.threads}", f"hydra.run.dir={run_dir}",
@@ -69,7 +99,8 @@ def point_commands(window: int, seed: int, args: argparse.Namespace) -> dict[str
                                      "--seed", str(seed), "--threads", str(args.threads), "--no-progress"]
     cmds["annotate"] = py + ["-m", "genolong", "annotate", "--checkpoint", str(ckpt), "--genome", str(GENOME),
                              "--annotation", str(REFERENCE), "--out", str(run_dir / "afade"),
-                             "--threads", str(args.threads), "--no-progress"]
+                             "--threads", str(args.threads), "--no-progress"] \
+        + (["--stream", "--window", str(window)] if memory else [])
     cmds["evaluate"] = py + ["-m", "genolong", "evaluate", "--pred", str(run_dir / "afade"), "--reference",
                              str(REFERENCE), "--genome", str(GENOME), "--out", str(run_dir / "eval"),
                              "--no-plots", "--prodigal", "off", "--threads", str(args.threads)]
@@ -153,14 +184,20 @@ def read_point(run_dir: Path) -> dict:
 FIGURES = tuple(k for k in PATHS if k != "n_genes_lt90") + ("gain_f1",)
 
 
-def summarise(points: list[dict]) -> dict[int, dict]:
-    """Per window: mean, min and max over seeds of every figure."""
-    by_window: dict[int, list[dict]] = {}
-    for p in points:
-        by_window.setdefault(p["window"], []).append(p)
+def point_config(p: dict) -> str:
+    return p.get("config") or str(p["window"])
+
+
+def summarise(points: list[dict]) -> dict[str, dict]:
+    """Per configuration (window, or window+memory): mean, min and max over seeds of every figure."""
+    by_config: dict[str, list[dict]] = {}
+    for p in sorted(points, key=lambda p: (p["window"], bool(p.get("memory")))):
+        by_config.setdefault(point_config(p), []).append(p)
     out = {}
-    for w, ps in sorted(by_window.items()):
-        row = {"seeds": [p["seed"] for p in ps], "bp": w * 3, "batch_size": ps[0]["batch_size"],
+    for name, ps in by_config.items():
+        w = ps[0]["window"]
+        row = {"seeds": [p["seed"] for p in ps], "window": w, "memory": ps[0].get("memory", 0), "bp": w * 3,
+               "segments": ps[0].get("segments", 1), "batch_size": ps[0]["batch_size"],
                "steps": ps[0]["steps"],
                "parameters": sorted({p["parameters"] for p in ps}),
                # a train step run by hand before the script (so untimed) is left out of the mean
@@ -170,7 +207,7 @@ def summarise(points: list[dict]) -> dict[int, dict]:
             vals = [p["figures"][f] for p in ps if p["figures"].get(f) is not None]
             if vals:
                 row[f] = {"mean": statistics.mean(vals), "min": min(vals), "max": max(vals)}
-        out[w] = row
+        out[name] = row
     return out
 
 
@@ -190,12 +227,15 @@ def table(summary: dict[int, dict]) -> str:
             ("network_alone_fmax_lt90", "net alone <90%"), ("function_fmax_lt90", "function output <90%")]
     lines = ["| window (tokens / kbp) | batch x steps | params | seeds | " + " | ".join(c for _, c in cols) + " |",
              "|---|---:|---:|---|" + "---:|" * len(cols)]
-    for w, r in summary.items():
+    for name, r in summary.items():
         cells = []
         for f, _ in cols:
             v = r.get(f)
             cells.append("—" if v is None else f"{v['mean']:.3f} ({v['min']:.3f}-{v['max']:.3f})")
-        lines.append(f"| {w} / {r['bp'] / 1000:.1f} | {r['batch_size']} x {r['steps']} | {','.join(map(str, r['parameters']))} "
+        label = f"{r['window']} / {r['bp'] / 1000:.1f}" + (
+            f" + memory {r['memory']}, {r['segments']} segments, --stream" if r.get("memory") else "")
+        shape = f"{r['batch_size']} x {r['steps']}" if not r.get("memory") else f"1 x {r['segments']} x {r['steps']}"
+        lines.append(f"| {label} | {shape} | {','.join(map(str, r['parameters']))} "
                      f"| {','.join(map(str, r['seeds']))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -216,16 +256,25 @@ def plot(summary: dict[int, dict], points: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
-    windows = list(summary)
+    tiled = [name for name, r in summary.items() if not r.get("memory")]
+    recurrent = [name for name, r in summary.items() if r.get("memory")]
     for ax, (f, title) in zip(axes.flat, panels):
-        ws = [w for w in windows if f in summary[w]]
-        ax.plot(ws, [summary[w][f]["mean"] for w in ws], "o-", color="C0")
+        names = [n for n in tiled if f in summary[n]]
+        ws = [summary[n]["window"] for n in names]
+        ax.plot(ws, [summary[n][f]["mean"] for n in names], "o-", color="C0", label="tiled windows")
         for p in points:
-            if p["figures"].get(f) is not None:
+            if p["figures"].get(f) is not None and not p.get("memory"):
                 ax.plot(p["window"], p["figures"][f], ".", color="C1")
+        for n in recurrent:  # drawn at the tokens one training sample spans
+            r = summary[n]
+            if f in r:
+                x = r["window"] * r["segments"]
+                ax.errorbar([x], [r[f]["mean"]], yerr=[[r[f]["mean"] - r[f]["min"]], [r[f]["max"] - r[f]["mean"]]],
+                            fmt="*", color="C3", markersize=9, label=f"{r['window']} + memory (stream)")
         if f == "protein_coding_f1":
-            ax.plot(ws, [summary[w]["no_network_f1"]["mean"] for w in ws], "s--", color="grey", label="no network")
-            ax.legend(fontsize=7)
+            ax.plot(ws, [summary[n]["no_network_f1"]["mean"] for n in names], "s--", color="grey",
+                    label="no network")
+            ax.legend(fontsize=6)
         ax.set_xscale("log", base=2)
         ax.set_xticks(ws, [f"{w}\n{w * 3 / 1000:.1f} kbp" for w in ws], fontsize=7)
         ax.set_title(title, fontsize=9)
@@ -241,7 +290,11 @@ def plot(summary: dict[int, dict], points: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--windows", type=int, nargs="+", default=[512, 4096])
+    ap.add_argument("--windows", type=int, nargs="*", default=[512, 4096])
+    ap.add_argument("--memory-windows", type=int, nargs="*", default=[],
+                    help="also train these windows with a segment memory of the same length, annotated with --stream")
+    ap.add_argument("--memory-model", default="transformer", help="attention of the memory points (full or sliding)")
+    ap.add_argument("--keep-json", default=None, help="keep this earlier JSON's points of configurations not run now")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--recipe", default="demo")
     ap.add_argument("--tokens-per-step", type=int, default=4096, help="window x batch_size, kept constant")
@@ -258,10 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     points = []
-    for window in args.windows:
+    configs = [(w, False) for w in args.windows] + [(w, True) for w in args.memory_windows]
+    for window, memory in configs:
+        name = config_name(window, memory)
         for seed in args.seeds:
-            run_dir = Path(args.run_root) / f"w{window}_s{seed}"
-            cmds = point_commands(window, seed, args)
+            run_dir = point_dir(window, seed, memory, args)
+            cmds = point_commands(window, seed, args, memory)
             timing_path = run_dir / "context_length_timing.json"
             wall = json.loads(timing_path.read_text()) if timing_path.exists() else {}
             for step, cmd in cmds.items():
@@ -269,19 +324,23 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 if args.collect_only:
                     break
-                print(f"[{time.strftime('%H:%M:%S')}] window {window} seed {seed}: {step}", flush=True)
-                wall[step] = run_step(cmd, Path(args.run_root) / "logs" / f"w{window}_s{seed}.log", args.nice)
+                print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}: {step}", flush=True)
+                wall[step] = run_step(cmd, Path(args.run_root) / "logs" / f"{run_dir.name}.log", args.nice)
                 timing_path.write_text(json.dumps(wall))
             if not step_output("evaluate", run_dir).exists():
-                print(f"window {window} seed {seed}: not finished, left out", flush=True)
+                print(f"{name} seed {seed}: not finished, left out", flush=True)
                 continue
-            batch, steps = schedule(window, args)
-            points.append({"window": window, "seed": seed, "batch_size": batch, "steps": steps,
-                           "tokens_seen": window * batch * steps,
+            batch, steps, segments = point_schedule(window, memory, args)
+            points.append({"window": window, "seed": seed, "config": name, "memory": window if memory else 0,
+                           "segments": segments, "batch_size": batch, "steps": steps,
+                           "tokens_seen": window * segments * batch * steps,
                            **checkpoint_facts(step_output("train", run_dir)),
                            "wall_s": wall, "commands": {k: " ".join(["nice", "-n", str(args.nice), *map(portable, v)])
                                                         for k, v in cmds.items()},
                            "figures": read_point(run_dir)})
+    if args.keep_json:
+        run_now = {config_name(w, m) for w, m in configs}
+        points += [p for p in json.loads(Path(args.keep_json).read_text())["points"] if point_config(p) not in run_now]
     if not points:
         raise SystemExit("no finished run")
     summary = summarise(points)
@@ -290,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         doc = {"what": "context-length curve, issue 22 part 1", "recipe": args.recipe, "genome": str(GENOME.name),
                "reference": str(REFERENCE.name), "tokens_per_step": args.tokens_per_step, "steps": args.steps,
                "fit_function": args.fit_function, "env": "PYTHONPATH=<repo> OMP_NUM_THREADS=1",
-               "summary": {str(w): r for w, r in summary.items()}, "points": points,
+               "summary": summary, "points": points,
                "markdown": table(summary)}
         tmp = Path(args.json).with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
