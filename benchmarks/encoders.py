@@ -1,9 +1,10 @@
 """Encoder benchmark: one training step of genolong's encoders against the public ones.
 
     python benchmarks/encoders.py [--lengths 16384,65536,262144,1048576] [--json PATH]
+    python benchmarks/encoders.py --device cuda --batches 16384:1,32;65536:1,8   # training load too
 
 One step = forward + backward of cross-entropy over every token through a 4101-way head;
-batch 1, d=256, 4 heads, FF 1024, depth 4, LSH bucket 64 x 4 hashes, 2 threads. genolong runs
+batch 1 (or the --batches sizes: the training load, every system at the same batch), d=256, 4 heads, FF 1024, depth 4, LSH bucket 64 x 4 hashes, 2 threads. genolong runs
 its head and loss through `chunked_linear_loss` (4096 positions of logits at a time); the peers
 make all L x 4101 logits. Every configuration runs in a fresh subprocess (peak RSS is measured
 there, above the baseline after the model is built) and gives up after --timeout seconds
@@ -44,7 +45,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _build(system: str, length: int, depth: int, device: str = "cpu"):
+def _build(system: str, length: int, depth: int, device: str = "cpu", batch: int = 1):
     """A model and a step function that returns the loss after backward. On CUDA every system
     runs under bf16 autocast (what `trainer=gpu` does); on CPU in float32."""
     import contextlib
@@ -52,7 +53,7 @@ def _build(system: str, length: int, depth: int, device: str = "cpu"):
     import torch
     from torch import nn
 
-    tokens = torch.randint(5, VOCAB, (1, length), device=device)
+    tokens = torch.randint(5, VOCAB, (batch, length), device=device)  # (batch, L)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" \
         else contextlib.nullcontext()
     system = system.removesuffix("-nomallopt")  # the same model, GENOLONG_MALLOC_TUNE=0 (run_one)
@@ -73,7 +74,7 @@ def _build(system: str, length: int, depth: int, device: str = "cpu"):
             # the same loss as the peers', with the 4101-way logits made 4096 positions at a time
             with amp:
                 features = head.features(enc(tokens)).view(-1, D)
-                loss = chunked_linear_loss(features, head.output, tokens.view(-1), loss_sum) / length
+                loss = chunked_linear_loss(features, head.output, tokens.view(-1), loss_sum) / tokens.numel()
             loss.backward()
             return loss
     elif system == "lucidrains-reformer":
@@ -171,7 +172,7 @@ def worker(spec: dict) -> None:
               flush=True)
         return
     device = spec.get("device", "cpu")
-    params, step = _build(spec["system"], spec["length"], spec["depth"], device)
+    params, step = _build(spec["system"], spec["length"], spec["depth"], device, spec.get("batch", 1))
     base = _rss_mb()
     if device == "cuda":
         base_gpu = torch.cuda.memory_allocated() / 2 ** 20
@@ -262,6 +263,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                     help="cuda: bf16 autocast, peak GPU memory instead of RSS (use --envs default)")
     ap.add_argument("--envs", default="default,tuned")
+    ap.add_argument("--batches", default="",
+                    help="L:B,B;... - batch sizes run at those lengths (default 1 everywhere); on a GPU the "
+                         "training load is a batch that fills about half its memory")
     ap.add_argument("--tuned-lengths", default="16384",
                     help="lengths also run in the tuned allocator env (all: every length)")
     ap.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
@@ -294,12 +298,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def _jobs(args) -> list[tuple[str, int, int, str]]:
-    """(system, L, depth, env) of every configuration, in the order they run."""
+def _jobs(args) -> list[tuple[str, int, int, str, int]]:
+    """(system, L, depth, env, batch) of every configuration, in the order they run."""
     lengths = [int(x) for x in args.lengths.split(",")]
     at = {int(k): v.split(",") for k, v in (p.split(":") for p in args.systems_at.split(";") if p)}
+    batches = {int(k): [int(b) for b in v.split(",")] for k, v in (p.split(":") for p in args.batches.split(";") if p)}
     env_names = args.envs.split(",")
-    jobs = [("matmul", 0, DEPTH, env_names[0])]
+    jobs = [("matmul", 0, DEPTH, env_names[0], 1)]
     for env in env_names:
         for n in lengths:
             if env == "tuned" and args.tuned_lengths != "all" \
@@ -308,7 +313,7 @@ def _jobs(args) -> list[tuple[str, int, int, str]]:
             systems = at.get(n, args.systems.split(","))
             if env == "tuned":  # mallopt off there already: the variant is the same run
                 systems = [x for x in systems if not x.endswith("-nomallopt")]
-            jobs += [(x, n, DEPTH, env) for x in systems]
+            jobs += [(x, n, DEPTH, env, b) for b in batches.get(n, [1]) for x in systems]
     return jobs
 
 
@@ -320,12 +325,12 @@ def run_jobs(args, jobs) -> list[dict]:
     results = []
     with Progress(console=Console(stderr=True, width=160)) as progress:
         task = progress.add_task("benchmark", total=len(jobs))
-        for system, length, depth, env in jobs:
-            progress.update(task, description=f"{env:7s} {system} L={length} depth={depth}")
+        for system, length, depth, env, batch in jobs:
+            progress.update(task, description=f"{env:7s} {system} L={length} batch={batch} depth={depth}")
             steps = 0 if length >= args.long_from else args.steps
             spec = {"system": system, "length": length, "depth": depth, "steps": steps,
-                    "device": args.device}
-            r = run_one(spec, envs[env], args.timeout * max(1.0, length / 16384))
+                    "device": args.device, "batch": batch}
+            r = run_one(spec, envs[env], args.timeout * max(1.0, batch * length / 16384))
             r["env"] = env
             r["step_s"] = step_seconds(r)
             results.append(r)
@@ -338,21 +343,22 @@ def run_jobs(args, jobs) -> list[dict]:
 
 def annotate_results(results: list[dict]) -> list[dict]:
     """Add tokens/s, the share of the FLOP floor and the ratios to the peers to every row."""
-    by = {(r["env"], r["system"], r["length"], r["depth"]): r for r in results}
+    by = {(r["env"], r["system"], r["length"], r["depth"], r.get("batch", 1)): r for r in results}
     for r in results:
         s = r.get("step_s")
         if r["system"] == "matmul" or s is None:
             continue
-        r["tokens_per_s"] = r["length"] / s
+        r["tokens_per_s"] = r.get("batch", 1) * r["length"] / s
         gf = model_gflop(r["system"], r["length"], r["depth"])
+        gf = None if gf is None else gf * r.get("batch", 1)
         if gf and r.get("gemm_gflops"):
             # the floor: this arithmetic at the GEMM rate measured in the same process
             r["floor_s"] = gf / r["gemm_gflops"]
             r["floor_share"] = r["floor_s"] / s
         for peer in PEERS:
-            ps = by.get((r["env"], peer, r["length"], r["depth"]), {}).get("step_s")
+            ps = by.get((r["env"], peer, r["length"], r["depth"], r.get("batch", 1)), {}).get("step_s")
             r[f"speedup_vs_{peer}"] = ps / s if ps else None
-        lp = by.get((r["env"], "lucidrains-reformer", r["length"], r["depth"]), {})
+        lp = by.get((r["env"], "lucidrains-reformer", r["length"], r["depth"], r.get("batch", 1)), {})
         r["mem_vs_lucidrains"] = r["peak_mb"] / lp["peak_mb"] \
             if lp.get("step_s") and r.get("peak_mb") else None
     return results
@@ -370,24 +376,25 @@ def markdown(summary: dict) -> str:
                else "peak MB above model | max RSS GB")
         lines += [f"**{env} allocator env**" + (" (CUDA, bf16 autocast)"
                                                   if summary.get("device") == "cuda" else ""), "",
-                  f"| system | L | step s | tokens/s | {mem} | "
+                  f"| system | L | batch | step s | tokens/s | {mem} | "
                   "% of FLOP floor | x lucidrains | x HF Reformer | x HF Longformer | "
                   "mem / lucidrains |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in summary["results"]:
             if r.get("env") != env or r["system"] == "matmul" or r["depth"] != DEPTH:
                 continue
             s = r.get("step_s")
             if s is None:
                 why = r["status"] + (f": {r['error']}" if r.get("error") else "")
-                lines.append(f"| {r['system']} | {r['length']} | {why} |" + " |" * 8)
+                lines.append(f"| {r['system']} | {r['length']} | {r.get('batch', 1)} | {why} |" + " |" * 8)
                 continue
             note = "" if r["status"] == "ok" else f" ({r['status']})"
             if len(r.get("times", [])) == 1:
                 note += " (1 step)"
             share = r.get("floor_share")
             lines.append(
-                f"| {r['system']} | {r['length']} | {s:.2f}{note} | {r['length'] / s:,.0f} | "
+                f"| {r['system']} | {r['length']} | {r.get('batch', 1)} | {s:.2f}{note} | "
+                f"{r.get('batch', 1) * r['length'] / s:,.0f} | "
                 f"{r['peak_mb']:.0f} | {fmt(r.get('maxrss_mb', 0) / 1024, '.2f')} | "
                 f"{'-' if share is None else f'{100 * share:.0f}%'} | "
                 + " | ".join(fmt(r.get(f"speedup_vs_{p}"), ".2f") for p in PEERS)
