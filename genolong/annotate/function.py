@@ -188,7 +188,7 @@ class FunctionPredictor:
                 [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
 
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
-        from genolong.training.gene_function import predict_gene_function
+        from genolong.models.gene_function import predict_gene_function
 
         network = predict_gene_function(self.net, proteins, states)
         n = len(proteins)

@@ -9,7 +9,8 @@ import torch
 from genolong.annotate.function import blend, load_bundle, pool_states, save_bundle, translate_gene
 from genolong.models.gene_function import (GeneFunctionBundle, GeneFunctionConfig, GeneFunctionNet, encode_protein,
                                            pad_proteins)
-from genolong.training.gene_function import GeneExamples, fit_gene_function, fmax_score, predict_gene_function
+from genolong.models.gene_function import predict_gene_function
+from genolong.training.gene_function import GeneExamples, fit_gene_function, fmax_score
 
 RNG = np.random.default_rng(0)
 AA = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
