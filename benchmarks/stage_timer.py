@@ -7,7 +7,9 @@ Each stage's time is exclusive: a stage nested in another (the network forward i
 record loop, the homology search inside the function step) and every module import (counted
 once, in `imports`, wherever it happens) are taken out of the enclosing stage, so the rows add
 up to the process's wall time from the interpreter's start (`interpreter` is what Python needed
-before this script ran, read from the process's start time). Functions that `annotate` imports
+before this script ran, read from the process's start time). Stages run on other threads (the
+network forward at `--threads` > 1) are summed over those threads and listed apart; the main
+thread's wait for them stays in the stage that waits (`tile, stitch, ...`). Functions that `annotate` imports
 lazily are wrapped as soon as their module is loaded.
 """
 
@@ -18,6 +20,7 @@ import functools
 import json
 import os
 import sys
+import threading
 import time
 
 T_SCRIPT = time.perf_counter()
@@ -37,7 +40,7 @@ STAGES = [
     ("genolong.annotate.homology", "HomologyIndex.load", "function: homology index load"),
     ("genolong.annotate.function", "annotate_function", "function: pooling, translation, names"),
     ("genolong.annotate.homology", "HomologyIndex.search", "function: homology search"),
-    ("genolong.training.gene_function", "predict_gene_function", "function: gene network"),
+    ("genolong.models.gene_function", "predict_gene_function", "function: gene network"),
     ("genolong.annotate.annotator", "AnnotationResult.write", "write (rest)"),
     ("genolong.annotate.annotator", "save_probs", "write probs.npz"),
     ("genolong.annotate.formats", "write_genbank", "write gbk"),
@@ -46,20 +49,25 @@ STAGES = [
     ("genolong.annotate.function", "save_function", "write function.npz"),
 ]
 
-totals: dict[str, float] = {}
-_stack: list[list] = []  # [stage, start, time of children]
+totals: dict[str, float] = {}  # the main thread's stages: they add up to its wall time
+worker_totals: dict[str, float] = {}  # stages run on other threads (the network's workers), summed over threads
+_local = threading.local()
 
 
 def _enter(stage: str) -> None:
-    _stack.append([stage, time.perf_counter(), 0.0])
+    if not hasattr(_local, "stack"):
+        _local.stack = []  # [stage, start, time of children]
+    _local.stack.append([stage, time.perf_counter(), 0.0])
 
 
 def _leave() -> None:
-    stage, start, children = _stack.pop()
+    stack = _local.stack
+    stage, start, children = stack.pop()
     spent = time.perf_counter() - start
-    totals[stage] = totals.get(stage, 0.0) + spent - children
-    if _stack:
-        _stack[-1][2] += spent
+    into = totals if threading.current_thread() is threading.main_thread() else worker_totals
+    into[stage] = into.get(stage, 0.0) + spent - children
+    if stack:
+        stack[-1][2] += spent
 
 
 def _timed(fn, stage):
@@ -142,8 +150,10 @@ def main(argv: list[str]) -> int:
     for stage, seconds in rows.items():
         print(f"{stage:<45} {seconds:8.2f} s {100 * seconds / total:5.1f}%", file=sys.stderr)
     print(f"{'total':<45} {total:8.2f} s", file=sys.stderr)
+    for stage, seconds in worker_totals.items():
+        print(f"{stage + ' (worker threads, summed)':<45} {seconds:8.2f} s", file=sys.stderr)
     with open(out, "w") as fh:
-        json.dump({"stages": rows, "total_s": total, "argv": cli_args}, fh, indent=1)
+        json.dump({"stages": rows, "total_s": total, "worker_stages": worker_totals, "argv": cli_args}, fh, indent=1)
     return rc
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from genolong.models.masking import fp32_region, score_dtype, scores_in_fp32
+from genolong.models.masking import fp32_region, score_dtype
 
 
 def _windows(k: torch.Tensor) -> torch.Tensor:
@@ -111,41 +111,5 @@ def band_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torc
     dtype = q.dtype
     sdt = score_dtype(dtype)
     q, k, v = (t.to(sdt).contiguous() for t in (q, k, v))
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        out, lse = _BandAttention.apply(q, k, v, bias.to(sdt), scale, keep_probs)
-    else:
-        with scores_in_fp32(q.device):
-            out, lse = _attend_blocks(q, k, v, bias.to(sdt), scale)
+    out, lse = _BandAttention.apply(q, k, v, bias.to(sdt), scale, keep_probs)
     return out.to(dtype), lse
-
-
-# score elements (blocks x chunks x size x 3·size) computed at once without a gradient: 64 MB of float32
-NO_GRAD_SCORES = 1 << 24
-
-
-def _attend_blocks(q, k, v, bias, scale):
-    """The forward of `_BandAttention` without a gradient: as many blocks per batched matmul as
-    fit in NO_GRAD_SCORES, not one block at a time. The same operations on the same numbers;
-    inference (annotation) runs thousands of small windows, where per-block calls of a few
-    microseconds of work each cost more than the work, and more still on two threads."""
-    blocks, n, size, d = q.shape
-    out = torch.empty_like(q)
-    lse = q.new_empty(q.shape[:-1])
-    per = max(1, NO_GRAD_SCORES // (n * size * 3 * size))
-    for a in range(0, blocks, per):
-        b = min(blocks, a + per)
-        # each block's (previous, own, next) key windows: strided views, as `_windows` makes them
-        kw, vw = (x.as_strided((b - a, n, 3 * size, d), (x.stride(0), size * d, d, 1),
-                               x.storage_offset() + a * x.stride(0)) for x in (k, v))
-        if bias.shape[0] == blocks:  # per block (LSH): a view
-            block_bias = bias[a:b]
-        else:  # per batch or shared
-            block_bias = bias[torch.arange(a, b, device=bias.device) * bias.shape[0] // blocks]
-        block_bias = block_bias.expand(b - a, n, size, 3 * size).reshape(-1, size, 3 * size)
-        scores = torch.baddbmm(block_bias, q[a:b].reshape(-1, size, d), kw.reshape(-1, 3 * size, d).transpose(1, 2),
-                               alpha=scale)  # ((b - a)·n, size, 3·size)
-        probs = torch.softmax(scores, dim=-1)
-        lse[a:b] = scores.amax(-1).sub_(probs.amax(-1).log_()).view(b - a, n, size)
-        del scores
-        torch.bmm(probs, vw.reshape(-1, 3 * size, d), out=out[a:b].view(-1, size, d))
-    return out, lse
