@@ -336,8 +336,8 @@ class Annotator:
 
     def _batch_logits(self, tokens: np.ndarray, windows: list[Window]):
         """(batch of windows, their logits) in window order; on `threads` CPU threads at once
-        (`parallel.py`: the same numbers at any thread count)."""
-        from genolong.annotate.parallel import ordered_map
+        (`genolong/parallel.py`: the same numbers at any thread count)."""
+        from genolong.parallel import ordered_map
 
         threads = self.threads if self.device == "cpu" else 1
         return ordered_map(lambda chunk: (chunk, self._forward(tokens, chunk)),

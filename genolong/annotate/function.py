@@ -190,7 +190,7 @@ class FunctionPredictor:
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
         from genolong.models.gene_function import predict_gene_function
 
-        network = predict_gene_function(self.net, proteins, states)
+        network = predict_gene_function(self.net, proteins, states, threads=self.threads)
         n = len(proteins)
         if self.index is None:
             homology, identity, best = None, np.full(n, np.nan), [None] * n

@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from genolong.annotate.parallel import ordered_map
+from genolong.parallel import ordered_map
 
 
 def test_results_in_order_with_few_items_in_flight():
