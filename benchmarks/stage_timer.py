@@ -41,6 +41,7 @@ STAGES = [
     ("genolong.annotate.function", "annotate_function", "function: pooling, translation, names"),
     ("genolong.annotate.homology", "HomologyIndex.search", "function: homology search"),
     ("genolong.models.gene_function", "predict_gene_function", "function: gene network"),
+    ("genolong.training.gene_function", "predict_gene_function", "function: gene network"),  # before 2026-12-04
     ("genolong.annotate.annotator", "AnnotationResult.write", "write (rest)"),
     ("genolong.annotate.annotator", "save_probs", "write probs.npz"),
     ("genolong.annotate.formats", "write_genbank", "write gbk"),
@@ -95,7 +96,9 @@ def _patch_loaded() -> None:
         if "." in attr:
             cls_name, name = attr.split(".")
             owner = getattr(module, cls_name)
-        raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        raw = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+        if raw is None:  # not in this version of the code
+            continue
         if isinstance(raw, classmethod):
             setattr(owner, name, classmethod(_timed(raw.__func__, stage)))
         else:
