@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
         meta = {"bp": total_bp, "tokens": n_tokens, "overlap_factor": overlap_factor, "strands": strands,
                 "flop_per_token_per_strand": flop_per_token, "genome_gflop": genome_flop / 1e9,
-                "torch": torch.__version__, "command": " ".join(sys.argv[1:])}
+                "torch": torch.__version__,
+                "command": " ".join(Path(a).name if "/" in a else a for a in sys.argv[1:])}
         atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=1))
     return 0
 
