@@ -75,8 +75,8 @@ def test_tricky_lines_read_as_obonet_reads_them():
     assert "GO:0000005" not in ours[0] and "GO:0000404" in ours[0]
 
 
-@pytest.mark.parametrize("line", ["name: a ! b", "name: a  ! b", "name:a", "name: a  ", "name: ! only a comment", "x: y: z ! w",
-                                  "name: a\t! b", "is_a: GO:1 {x=\"y\"} ! c", "def: \"a\" [b:c]"])
+@pytest.mark.parametrize("line", ["name: a ! b", "name: a  ! b", "name:a", "name: a  ", "name: ! only a comment",
+                                  "x: y: z ! w", "name: a\t! b", "is_a: GO:1 {x=\"y\"} ! c", "def: \"a\" [b:c]"])
 def test_tag_value_matches_obonet(line):
     tag_line = obonet.read.parse_tag_line(line + "\n")
     assert tag_value(line + "\n") == (tag_line.tag, tag_line.value)
