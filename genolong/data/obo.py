@@ -4,11 +4,11 @@ alt_ids, is_a and relationships, obsolete terms left out.
 It gives what `obonet.read_obo` gives for those fields (its tag-line rules: a value ends at
 the first whitespace followed by `!`, a trailing `{...}` modifier is dropped, a later
 single-valued tag of a stanza overrides an earlier one, a term that appears twice has its
-fields merged, an edge to an id without a [Term] stanza makes a node without data) at a fraction
-of the cost: `genolong annotate` reads the GO graph on every run, and obonet's regular
-expression on each of its ~235,000 tag lines plus the networkx graph took longer than the network
-forward over a 1 Mbp genome. Lines of the common shape (no tab, backslash or brace) are split
-with string operations; any other line goes through obonet's own expression.
+fields merged, an edge to an id without a [Term] stanza makes a node without data) in a fifth of
+the time: `genolong annotate` reads the GO graph on every run, and obonet's regular expression on
+each of its ~235,000 tag lines plus the networkx graph took 3.6 s of a 47 s Afade run (one thread;
+0.7-1.1 s this way, benchmarks/README.md). Lines of the common shape (no tab, backslash or brace)
+are split with string operations; any other line goes through obonet's own expression.
 """
 
 from __future__ import annotations
