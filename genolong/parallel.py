@@ -1,9 +1,10 @@
 """Batches of windows through the network on several CPU threads at once, in order.
 
-The network over a window is hundreds of small operations (a 1-layer d=64 Reformer does ~0.1
-MFLOP per token, most of it on 32 x 96 attention blocks). Split inside each operation (torch's
-intra-op threads), every one of them ends in a barrier; with another job on the machine the
-waiting threads spin, and two threads were 10x slower than one (issue 20). Here each thread runs
+The network over a window is hundreds of small operations (make demo's 1-layer d=64 Reformer:
+0.13 MFLOP per token, its time mostly in elementwise passes over 32 x 96 attention blocks). Split
+inside each operation (torch's intra-op threads), every one of them ends in a barrier; with other
+jobs on the machine the waiting threads spin: its forward on two threads took 10x as long as on
+one (issue 20; benchmarks/README.md, "Annotation speed"). Here each thread runs
 whole batches with single-threaded operations instead: no barrier, and a batch's numbers do not
 depend on the thread count (the same operations on the same rows), so `--threads 1` and `2` give
 bit-identical probabilities. torch releases the GIL inside every operation.
