@@ -21,7 +21,10 @@ and a pyrodigal meta process (reading the genome, calling genes, writing a GFF3)
 child, with its wall time and peak RSS (`os.wait4`), and the ratio of their Mbp/s:
 
     python benchmarks/annotate.py --versus-prodigal --checkpoint CKPT --threads 2 --genomes afade umn026 \
-        [--transl-table 11] --json PATH
+        [--genome-file umn026=PATH] [--transl-table 11] --json PATH
+
+Where the time of one such process goes, stage by stage: `benchmarks/stage_timer.py`; the
+network's arithmetic floor against this machine's matrix-product rate: `benchmarks/forward_floor.py`.
 """
 
 from __future__ import annotations
@@ -145,6 +148,17 @@ def _one(length_bp: int, checkpoint: str | None, net: str, window: int, batch: i
 
 GENOMES = {"afade": REPO / "data" / "mycoides_Afade.fna.gz", "umn026": REPO / "data" / "ecoli_UMN026.gbk.gz"}
 
+
+def _genome_paths(overrides: list[str]) -> dict[str, Path]:
+    """GENOMES with `name=PATH` overrides (UMN026 is not in the repository)."""
+    paths = dict(GENOMES)
+    for item in overrides:
+        name, _, path = item.partition("=")
+        if name not in GENOMES or not path:
+            sys.exit(f"--genome-file {item}: expected NAME=PATH with NAME one of {', '.join(sorted(GENOMES))}")
+        paths[name] = Path(path)
+    return paths
+
 PYRODIGAL = """
 import sys, pyrodigal
 from genolong.data.genome import open_genome
@@ -175,8 +189,9 @@ def versus_prodigal(args) -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        genomes = _genome_paths(args.genome_file)
         for name in args.genomes:
-            path = GENOMES[name]
+            path = genomes[name]
             with open_genome(path) as genome:
                 bp = sum(genome.lengths.values())
             cmd = [sys.executable, "-m", "genolong", "annotate", "--checkpoint", args.checkpoint, "--genome", str(path),
@@ -214,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--versus-prodigal", action="store_true",
                         help="time whole `genolong annotate` and pyrodigal meta processes on --genomes")
     parser.add_argument("--genomes", nargs="+", choices=sorted(GENOMES), default=["afade"])
+    parser.add_argument("--genome-file", nargs="+", default=[], metavar="NAME=PATH",
+                        help="where a --genomes entry is (e.g. umn026=../shared/data/ecoli_UMN026.gbk.gz)")
     parser.add_argument("--threads", type=int, default=None, help="genolong annotate --threads (default: its own)")
     parser.add_argument("--transl-table", type=int, default=None, help="genolong annotate --transl-table")
     args = parser.parse_args(argv)

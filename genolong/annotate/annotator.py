@@ -328,12 +328,21 @@ class Annotator:
                 tokens, None if on_window is None else lambda a, b: on_window([Window(a, b)]))
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = Stitcher(len(tokens), self.n_columns, self.overlap, self.stitch)
-        for chunk in batches(windows, self.batch_size):
-            for w, logits in zip(chunk, self._forward(tokens, chunk)):
+        for chunk, chunk_logits in self._batch_logits(tokens, windows):
+            for w, logits in zip(chunk, chunk_logits):
                 stitcher.add(w, logits)
             if on_window is not None:
                 on_window(chunk)
         return stitcher.logits()
+
+    def _batch_logits(self, tokens: np.ndarray, windows: list[Window]):
+        """(batch of windows, their logits) in window order; on `threads` CPU threads at once
+        (`genolong/parallel.py`: the same numbers at any thread count)."""
+        from genolong.parallel import ordered_map
+
+        threads = self.threads if self.device == "cpu" else 1
+        return ordered_map(lambda chunk: (chunk, self._forward(tokens, chunk)),
+                           batches(windows, self.batch_size), threads)
 
     def record_probs(self, tokens: np.ndarray, on_window=None, spill_file: SpillFile | None = None) -> SpillArray:
         """Probabilities (n_tokens, C) of one record, written to disk (`spill_file`, else a file of
@@ -347,8 +356,8 @@ class Annotator:
         windows = plan_windows(len(tokens), self.window, self.overlap)
         stitcher = StreamingStitcher(len(tokens), self.n_columns, self.window, self.overlap,
                                      lambda first, logits: out.append(self.probabilities(logits)), self.stitch)
-        for chunk in batches(windows, self.batch_size):
-            for w, logits in zip(chunk, self._forward(tokens, chunk)):
+        for chunk, chunk_logits in self._batch_logits(tokens, windows):
+            for w, logits in zip(chunk, chunk_logits):
                 stitcher.add(w, logits)
             if on_window is not None:
                 on_window(chunk)

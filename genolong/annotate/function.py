@@ -188,9 +188,9 @@ class FunctionPredictor:
                 [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
 
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
-        from genolong.training.gene_function import predict_gene_function
+        from genolong.models.gene_function import predict_gene_function
 
-        network = predict_gene_function(self.net, proteins, states)
+        network = predict_gene_function(self.net, proteins, states, threads=self.threads)
         n = len(proteins)
         if self.index is None:
             homology, identity, best = None, np.full(n, np.nan), [None] * n

@@ -209,8 +209,8 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
                                             save_bundle, with_neighbours)
     from genolong.annotate.homology import HomologyIndex, IndexedProtein, is_labelled
     from genolong.data.store import TokenStore
-    from genolong.models.gene_function import GeneFunctionBundle, GeneFunctionConfig
-    from genolong.training.gene_function import GeneExamples, fit_gene_function, predict_gene_function
+    from genolong.models.gene_function import GeneFunctionBundle, GeneFunctionConfig, predict_gene_function
+    from genolong.training.gene_function import GeneExamples, fit_gene_function
 
     log = (lambda msg: print(msg, file=sys.stderr))
     from genolong.training.checkpoint import load_checkpoint

@@ -1,7 +1,8 @@
 """The Gene Ontology graph: term names, namespaces, alt ids, ancestors and the true-path rule.
 
 `GeneOntology.read()` parses an OBO file (plain or gzip; the embedded
-`data/go-basic_2022-07-01.obo.gz` by default) with obonet. Obsolete terms are left out, so they
+`data/go-basic_2022-07-01.obo.gz` by default) with `obo.read_terms` (obonet's reading of the
+fields used, several times faster). Obsolete terms are left out, so they
 count as unknown. Ancestors follow `is_a` and `part_of` only: that is the propagation CAFA uses,
 and go-basic keeps both inside one namespace, while `regulates` is not a "kind of" or "part of"
 relation. The three namespace roots are ancestors of everything and carry no information, so
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import obonet
 
 from genolong.data.genome import check_readable
+from genolong.data.obo import read_terms
 from genolong.errors import GenolongError
 
 ROOTS = frozenset({"GO:0003674", "GO:0008150", "GO:0005575"})
@@ -211,18 +212,18 @@ def _read_cached(path: str) -> GeneOntology:
         with open(path, "rb") as fh:
             gzipped = fh.read(2) == b"\x1f\x8b"
         with (gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8")) as fh:
-            graph = obonet.read_obo(fh)
+            terms = read_terms(fh)
     except (OSError, EOFError, UnicodeDecodeError, ValueError) as e:
         raise GenolongError(f"{path}: cannot read as OBO: {' '.join(str(e).split())}") from e
-    if graph.number_of_nodes() == 0:
+    if not terms.nodes:
         raise GenolongError(f"{path}: no GO terms ([Term] stanzas with an id) in the file")
-    parents: dict[str, list[str]] = {t: [] for t in graph.nodes}
-    for child, parent, relation in graph.edges(keys=True):
-        if relation in PROPAGATING and parent in parents:  # parents that are obsolete or absent: dropped
+    parents: dict[str, list[str]] = {t: [] for t in terms.nodes}
+    for child, relation, parent in dict.fromkeys(terms.edges):  # a graph keeps one edge per (child, relation, parent)
+        if relation in PROPAGATING:
             parents[child].append(parent)
-    names = {t: d.get("name", "") for t, d in graph.nodes(data=True)}
-    namespaces = {t: _namespace_code(d, path, t) for t, d in graph.nodes(data=True)}
-    alt_ids = {alt: t for t, d in graph.nodes(data=True) for alt in d.get("alt_id", ()) if alt not in parents}
+    names = {t: d.get("name", "") for t, d in terms.nodes.items()}
+    namespaces = {t: _namespace_code(d, path, t) for t, d in terms.nodes.items()}
+    alt_ids = {alt: t for t, d in terms.nodes.items() for alt in d.get("alt_id", ()) if alt not in parents}
     return GeneOntology({t: tuple(sorted(ps)) for t, ps in parents.items()}, names, namespaces, alt_ids, path)
 
 

@@ -155,6 +155,25 @@ class GeneFunctionNet(nn.Module):
         return torch.sigmoid(logits) if self.cfg.kind == "multilabel" else torch.softmax(logits, dim=-1)
 
 
+def predict_gene_function(net: GeneFunctionNet, proteins: list[str], states: np.ndarray | None,
+                          batch_size: int = 256, threads: int = 1) -> np.ndarray:
+    """Probabilities (n, n_outputs) of genes under `net` (eval mode, no gradients); batches on
+    `threads` threads at once (`genolong/parallel.py`: the same numbers at any thread count)."""
+    from genolong.parallel import ordered_map
+
+    d = net.cfg.d_states
+
+    def batch(a: int) -> np.ndarray:
+        ids = [encode_protein(p, net.cfg.max_length) for p in proteins[a : a + batch_size]]
+        protein, pad = pad_proteins(ids)
+        s = None if not d else torch.from_numpy(np.asarray(states[a : a + batch_size], dtype=np.float32))
+        with torch.inference_mode():  # per thread: a worker thread does not inherit the mode
+            return net.probabilities(net(protein, pad, s)).float().numpy()
+
+    out = list(ordered_map(batch, range(0, len(proteins), batch_size), threads))
+    return np.concatenate(out) if out else np.zeros((0, net.cfg.n_outputs), dtype=np.float32)
+
+
 def _plain(value):
     if isinstance(value, np.generic):
         return value.item()

@@ -311,8 +311,9 @@ def _lsh_bias(perm: torch.Tensor, chunk_of: torch.Tensor, pad: torch.Tensor | No
         # masked below shares at least its own round with the query: count 0 only happens at
         # masked keys, which the padding value overwrites
         table = torch.arange(rounds + 1, dtype=dtype, device=perm.device).log_().neg_()
-        bias = torch.zeros(count.shape, dtype=dtype, device=perm.device)
-        for c in range(2, rounds + 1):
+        # 0 where a pair meets once; the first value by `where`, which saves a pass of zeros
+        bias = torch.where(count == 2, table[2], torch.zeros((), dtype=dtype, device=perm.device))
+        for c in range(3, rounds + 1):
             bias.masked_fill_(count == c, table[c])
     # a token's own key sits on the diagonal of the middle third of its window
     bias.diagonal(offset=bs, dim1=-2, dim2=-1).fill_(SELF_VALUE)

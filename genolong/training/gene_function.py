@@ -153,17 +153,3 @@ def fit_gene_function(config: GeneFunctionConfig, train: GeneExamples, val: Gene
     return net, {"val_score": module.best_score, "epochs": epochs,
                  "best_epoch": int(np.argmax(module.history)) + 1 if module.history else 0,
                  "n_train": len(train), "n_val": len(val)}
-
-
-def predict_gene_function(net: GeneFunctionNet, proteins: list[str], states: np.ndarray | None,
-                          batch_size: int = 256) -> np.ndarray:
-    """Probabilities (n, n_outputs) of genes under `net` (eval mode, no gradients)."""
-    out = []
-    d = net.cfg.d_states
-    with torch.inference_mode():
-        for a in range(0, len(proteins), batch_size):
-            ids = [encode_protein(p, net.cfg.max_length) for p in proteins[a : a + batch_size]]
-            protein, pad = pad_proteins(ids)
-            s = None if not d else torch.from_numpy(np.asarray(states[a : a + batch_size], dtype=np.float32))
-            out.append(net.probabilities(net(protein, pad, s)).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, net.cfg.n_outputs), dtype=np.float32)

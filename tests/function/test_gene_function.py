@@ -8,8 +8,8 @@ import torch
 
 from genolong.annotate.function import blend, load_bundle, pool_states, save_bundle, translate_gene
 from genolong.models.gene_function import (GeneFunctionBundle, GeneFunctionConfig, GeneFunctionNet, encode_protein,
-                                           pad_proteins)
-from genolong.training.gene_function import GeneExamples, fit_gene_function, fmax_score, predict_gene_function
+                                           pad_proteins, predict_gene_function)
+from genolong.training.gene_function import GeneExamples, fit_gene_function, fmax_score
 
 RNG = np.random.default_rng(0)
 AA = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
@@ -51,6 +51,19 @@ def test_padding_never_changes_a_proteins_logits(protein, d_states):
         alone = net(alone_ids, alone_pad, states[:1] if d_states else None)
     assert both.shape == (2, 3)
     torch.testing.assert_close(both[:1], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_predictions_identical_on_one_and_two_threads():
+    torch.manual_seed(2)
+    net = GeneFunctionNet(GeneFunctionConfig(n_outputs=5, d_states=4, embed=8, hidden=8)).eval()
+    proteins = [random_protein(int(n)) for n in RNG.integers(20, 300, 50)]
+    states = RNG.standard_normal((50, 4)).astype(np.float32)
+    before = torch.get_num_threads()
+    one = predict_gene_function(net, proteins, states, batch_size=8, threads=1)
+    two = predict_gene_function(net, proteins, states, batch_size=8, threads=2)
+    assert torch.get_num_threads() == before
+    assert one.shape == (50, 5)
+    np.testing.assert_array_equal(one, two)
 
 
 def test_bundle_round_trip_predicts_the_same(tmp_path):
