@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--circular", nargs="+", metavar="SEQID",
                         help="records to read as circular, so a gene may cross the origin (written as GFF3 ends "
                              "past the record's length and GenBank joins), besides those the files mark (GenBank "
-                             "LOCUS topology, GFF3 Is_circular=true); `all`: every record")
+                             "LOCUS topology, GFF3 Is_circular=true); `all`: every record. Gene-model "
+                             "checkpoints only: label runs read every record as it is")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "

@@ -228,3 +228,26 @@ def test_matching_goes_round_the_circle():
     scores = coding_metrics(fragment, ref)
     assert (scores["n_matched"], scores["exact_stop"], scores["exact_start"]) == (1, 1.0, 0.0)
     assert coding_metrics(fragment, [Interval("c", 9500, 10100, "+")])["n_matched"] == 0  # not known circular
+
+
+def test_circle_reads_round_the_origin_and_keeps_each_gene_once(tmp_path):
+    from genolong.annotate.circular import Circle
+    from genolong.annotate.orf_decode import GeneModel
+    from genolong.data.genome import open_genome
+
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), 1000))
+    (tmp_path / "c.fa").write_text(f">c\n{seq}\n>l\n{seq}\n")
+    with open_genome(tmp_path / "c.fa") as genome:
+        circle = Circle(genome, ["c", "l"], ["c"], 300, KmerTokenizer(6))
+        assert circle.lengths == {"c": 1600, "l": 1000}
+        assert circle.fetch("c").decode() == seq[-300:] + seq + seq[:300] and circle.fetch("l").decode() == seq
+        crossing = GeneModel("c", 1200, 1450, "+", "protein_coding", 1.0)  # the record's 900..1150: across the origin
+        start = GeneModel("c", 310, 400, "+", "protein_coding", 0.5)  # shares 90 bp with it, scores less
+        trna = GeneModel("c", 500, 580, "+", "tRNA", 0.9)
+        before, after = GeneModel("c", 100, 250, "-", "protein_coding", 2.0), GeneModel("c", 1350, 1500, "+", "protein_coding", 2.0)
+        models = {"c": [before, start, trna, crossing, after], "l": [before]}
+        assert circle.select(models, 60) == {"c": [trna, crossing], "l": [before]}
+        stronger = GeneModel("c", 310, 400, "+", "protein_coding", 5.0)  # 450 in total: the crossing gene goes
+        assert circle.select({"c": [stronger, crossing]}, 60) == {"c": [stronger]}
+        assert circle.select({"c": [start, crossing]}, 100) == {"c": [start, crossing]}  # 90 bp is allowed
