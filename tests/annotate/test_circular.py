@@ -110,6 +110,22 @@ def test_joins_across_the_origin_read_as_one_span(plasmids):
     assert all(len(g.parts) == 1 for g in crossing)
 
 
+def test_prepare_paints_both_ends_of_a_gene_across_the_origin(plasmids):
+    from genolong.data.store import TokenStore
+    from genolong.data.structure import STRUCTURE_CLASSES
+
+    root, gbk, _, _ = plasmids
+    assert main(["prepare", "--genome", str(gbk), "--labels", "biotype", "--split", "contiguous:val=0.2;test=0.1;gap=100",
+                 "--allow-leak",  # the two records are one plasmid
+                 "--out", str(root / "store")]) == 0
+    store = TokenStore(root / "store")
+    # YP_pPCP01 runs 9096..9609,1..509 on pPCP1_r600: coding at both ends, codon positions counted on
+    first = [STRUCTURE_CLASSES[c] for c in store.structure("pPCP1_r600")[:3]]
+    # token 0's centre (base 3) is the gene's base 9609 - 9095 + 3 = 517: codon position 517 % 3 = 1
+    assert first == ["CDS1(+)", "CDS1(+)", "CDS1(+)"]
+    assert STRUCTURE_CLASSES[store.structure("pPCP1_r600")[-1]].startswith("CDS")
+
+
 def test_gene_across_the_origin_is_called_whole(plasmids, circular_run):
     result, _ = circular_run
     reference = read_annotation(plasmids[1])
