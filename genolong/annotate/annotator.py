@@ -477,9 +477,9 @@ class Annotator:
                                dataclasses.replace(self.decode_config, table=table))
         from genolong.annotate import rna_genes
 
-        models, n_dropped = rna_genes.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table,
-                                                                                self.threads))
-        models = genome.select(models, self.decode_config.max_overlap)  # `genome`: a circular.Circle
+        # `genome` is a circular.Circle: RNA genes merged on the extended records, then each gene once
+        models, n_dropped = genome.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table, self.threads),
+                                             self.decode_config.max_overlap)
         rna_genes.print_summary(self.rna, models, n_dropped)
         return genome.to_record([g for s in ids for g in models_to_genes(
             models[s], probs[s].columns(slice(0, self.n_function)), list(self.labels.classes), self.labels.kind,

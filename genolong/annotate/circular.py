@@ -87,9 +87,24 @@ class Circle:
                 out[seqid] = genes
                 continue
             length = self.record_lengths[seqid]
-            kept = [g for g in genes if m <= g.start < m + length and g.end - g.start <= length]
+            kept = [g for g in genes if self._stands_for_record(g) and g.end - g.start <= length]
             out[seqid] = _settle_origin(kept, m + length, length, max_overlap)
         return out
+
+    def merge_rna(self, models: dict[str, list], rna: dict | None, max_overlap: int) -> tuple[dict[str, list], int]:
+        """`rna_genes.merge_rna` on the extended records (each copy with its RNA neighbours), then
+        `select`; the count of dropped protein-coding calls is of those that stood for the record."""
+        from genolong.annotate import rna_genes
+
+        merged, _ = rna_genes.merge_rna(models, rna)
+        kept = {id(g) for genes in merged.values() for g in genes}
+        n_dropped = sum(1 for genes in models.values() for g in genes
+                        if g.biotype == "protein_coding" and id(g) not in kept and self._stands_for_record(g))
+        return self.select(merged, max_overlap), n_dropped
+
+    def _stands_for_record(self, g) -> bool:
+        m = self.margins.get(g.seqid)
+        return m is None or m <= g.start < m + self.record_lengths[g.seqid]
 
     def to_record(self, calls: list) -> list:
         """Gene calls (GeneCall, extended coordinates) moved back to their record's coordinates."""
