@@ -397,7 +397,7 @@ class Annotator:
             lengths = {s: int(genome.lengths[s]) for s in ids}
             # gene models cross the origin of circular records; label runs read every record as it is
             circle = Circle(genome, ids, circular if self.structure_labels is not None else (),
-                            self.decode_config.margin_bp, self.tokenizer)
+                            self.decode_config.margin_bp, self.tokenizer, self.window - self.overlap)
             probs: dict[str, SpillArray] = {}
             spill_file = SpillFile()  # every record's probabilities, one after the other
             segments: list[Segment] = []

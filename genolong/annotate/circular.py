@@ -5,9 +5,11 @@ Which records are circular: those the genome file marks (a GenBank LOCUS line's 
 writes it) and those named by `--circular SEQID ... | all` (a FASTA says nothing).
 
 A circular record of L bp is annotated as its sequence with m bp of each end copied round the
-other, `seq[L-m:] + seq + seq[:m]` (m = min(L, the decoder's `margin_bp`, the longest gene it
-finds whole), cut to a multiple of the tokenizer's stride so the record's own tokens are tokens of
-the extended sequence). The network reads the origin with context on both sides and the decoder
+other, `seq[L-m:] + seq + seq[:m]` (m = the decoder's `margin_bp`, the longest gene it finds
+whole, rounded up to a whole number of the network's window steps, so the windows over the
+record's copy are those of the record read alone and away from the origin it reads the same;
+at most L, and then a multiple of the tokenizer's stride, so the record's own tokens are tokens
+of the extended sequence). The network reads the origin with context on both sides and the decoder
 sees an ORF across it as one ORF. Of the genes found, those whose start lies in the record's own
 copy ([m, m + L) of the extended sequence) and no longer than L are kept and moved back by m:
 each gene once, and a gene across the origin ends past the record's end, as the GFF3
@@ -53,15 +55,20 @@ class Circle:
     """The genome as annotate reads it: circular records extended round their origin (a view with
     `ids`, `lengths` and `fetch`, like a Genome), and the way back to record coordinates."""
 
-    def __init__(self, genome, ids: Sequence[str], circular: Iterable[str], margin_bp: int, tokenizer):
+    def __init__(self, genome, ids: Sequence[str], circular: Iterable[str], margin_bp: int, tokenizer,
+                 window_step: int = 1):
+        """`window_step`: tokens from one network window to the next (window - overlap)."""
         self.genome, self.ids, self.path = genome, list(ids), getattr(genome, "path", None)
         self.tokenizer = tokenizer
         stride = tokenizer.stride
         self.record_lengths = {s: int(genome.lengths[s]) for s in self.ids}
         # seqid -> m, the bp copied round each end (circular records only)
         self.margins = {}
+        step = max(1, window_step) * stride
         for s in circular:
-            m = min(margin_bp, self.record_lengths[s]) // stride * stride
+            length = self.record_lengths[s]
+            m = -(-margin_bp // step) * step
+            m = m if m <= length else length // stride * stride
             if m > 0:
                 self.margins[s] = m
         self.lengths = {s: n + 2 * self.margins.get(s, 0) for s, n in self.record_lengths.items()}

@@ -81,11 +81,11 @@ def plasmids(data_dir, tmp_path_factory):
     return root, gbk, fasta, original
 
 
-def annotate(plasmids, genome, reference=None, circular=None):
+def annotate(plasmids, genome, reference=None, circular=None, **kwargs):
     root, gbk, _, _ = plasmids
     ann = CircularOracle(read_annotation(gbk), two_head_net(len(BIOTYPE.classes)), KmerTokenizer(6), BIOTYPE,
                          window=256, progress=False, structure_labels=LabelVocab("structure", "single", STRUCTURE),
-                         transl_table=11, rna="off")
+                         transl_table=11, rna="off", **kwargs)
     return ann.annotate(genome, reference=reference, circular=circular)
 
 
@@ -146,6 +146,23 @@ def test_linear_records_never_wrap(plasmids):
     assert not coding(result.predicted) & CROSSING  # the origin cuts them: what a linear reading can do
 
 
+def test_away_from_the_origin_a_circular_record_reads_as_a_linear_one(plasmids):
+    """The copied margin is a whole number of window steps, so the network's windows over the
+    record are those of the record read alone: the probabilities agree but near the origin."""
+    from genolong.annotate.orf_decode import DecodeConfig
+
+    step_bp = (256 - 64) * 6  # window 256 tokens, overlap 64 (window / 4), stride 6
+    decode = DecodeConfig(margin_bp=2 * step_bp - 100)  # rounded up to 2 steps
+    ring = annotate(plasmids, plasmids[2], circular=["all"], decode=decode)
+    line = annotate(plasmids, plasmids[2], decode=decode)
+    for seqid in CUTS:
+        a, b = np.asarray(ring.probs[seqid]), np.asarray(line.probs[seqid])
+        assert a.shape == b.shape
+        inner = slice(256, a.shape[0] - 256)  # a window from either end
+        assert np.allclose(a[inner], b[inner], atol=1e-5)
+        assert not np.allclose(a[:64], b[:64], atol=1e-5)  # at the origin the ring sees across it
+
+
 def test_outputs_as_refseq_writes_them(plasmids, circular_run):
     import gffutils
 
@@ -183,7 +200,7 @@ def test_outputs_as_refseq_writes_them(plasmids, circular_run):
 
 
 def test_evaluate_matches_genes_across_the_origin(plasmids, circular_run, tmp_path):
-    root, gbk, _, _ = plasmids
+    _, gbk, _, _ = plasmids
     prefix = str(circular_run[1]["gff3"]).removesuffix(".gff3")
     reference_gff3 = tmp_path / "reference.gff3"  # a GFF3 reference: ends past the length, Is_circular
     shutil.copy(circular_run[1]["gff3"], reference_gff3)
