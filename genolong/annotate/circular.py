@@ -17,10 +17,14 @@ specification writes it (GenBank writes it as a `join`, `formats.py`). The other
 fragments at the extended sequence's ends (where a gene has no upstream context), all start
 outside the record's copy. The two copies of the origin's neighbourhood are decided apart, so a
 kept gene across the origin and a kept protein-coding gene at the record's start that share more
-than the decoder's `max_overlap` leave the one with the lower total score out. The record's
-probabilities (probs.npz, pooling) are the rows of its own copy.
+than the decoder's `max_overlap` leave the one with the lower total score out. RNA genes (the
+feature sources' or the decoder's) are merged on the extended records, each copy beside its own
+neighbours, before that choice. The decoder's self-trained start and coding models learn from
+every copy, so the 2m copied bp count twice there. The record's probabilities (probs.npz,
+pooling) are the rows of its own copy.
 
-A linear record is read as it is, and no gene of it ever runs past its end.
+A linear record is read as it is, and no gene of it ever runs past its end. Checkpoints without
+a structure head (label runs) read every record as linear.
 """
 
 from __future__ import annotations
