@@ -40,6 +40,8 @@ def _translation(codon: str) -> str:
     from genolong.annotate.genes import GeneCall
 
     class Genome:
+        lengths = {"c": 12}
+
         def fetch(self, seqid, a, b):
             return ("ATG" + codon + "AAATAA").encode()[a:b]
 

@@ -56,6 +56,7 @@ class AnnotationResult:
     go_threshold: float = 0.5  # GO terms written into GFF3 / GenBank reach this pooled probability
     n_structure: int = 0  # structure columns after the function columns of `spilled`
     function: object = None  # annotate.function.FunctionResult: per-gene function of `predicted` (and `genes`)
+    circular: frozenset = frozenset()  # records read as circular (annotate/circular.py): genes may cross their origin
 
     @property
     def gene_models(self) -> bool:
@@ -77,10 +78,10 @@ class AnnotationResult:
 
             if path is not None:
                 write_gene_gff3(path, self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
-                                self.go_threshold)
+                                self.go_threshold, self.circular)
                 return None
             return "".join(gene_gff3_lines(self.predicted, self.lengths, self.kind, self.labels, self.transl_table,
-                                           self.go_threshold))
+                                           self.go_threshold, self.circular))
         if path is not None:
             write_gff3(path, self.segments, self.lengths)
             return None
@@ -89,9 +90,9 @@ class AnnotationResult:
     def to_bed(self, path: str | os.PathLike | None = None) -> str | None:
         items = self.predicted if self.gene_models else self.segments
         if path is not None:
-            write_bed(path, items, self.classes)
+            write_bed(path, items, self.classes, self.lengths)
             return None
-        return "".join(bed_lines(items, self.classes))
+        return "".join(bed_lines(items, self.classes, self.lengths))
 
     def to_tsv(self, path: str | os.PathLike | None = None) -> str | None:
         if path is not None:
@@ -130,7 +131,7 @@ class AnnotationResult:
             def gbk(path):
                 with _opened(self.genome) as genome:
                     write_genbank(path, genome, self.lengths, self.predicted, self.kind, self.labels,
-                                  self.transl_table, self.go_threshold)
+                                  self.transl_table, self.go_threshold, self.circular)
 
             def faa(path):
                 with _opened(self.genome) as genome:
@@ -375,8 +376,12 @@ class Annotator:
         return np.concatenate(out, axis=1).astype(np.float32)
 
     # ---- whole genomes ------------------------------------------------------------------
-    def annotate(self, genome, reference=None, seqids: Sequence[str] | None = None) -> AnnotationResult:
-        """Annotate a Genome (or a path to one); pool `reference` genes (or a path) when given."""
+    def annotate(self, genome, reference=None, seqids: Sequence[str] | None = None,
+                 circular: Sequence[str] | None = None) -> AnnotationResult:
+        """Annotate a Genome (or a path to one); pool `reference` genes (or a path) when given.
+        `circular`: records to read as circular besides those the files mark (`all`: every one)."""
+        from genolong.annotate.circular import Circle, circular_records
+
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -386,19 +391,23 @@ class Annotator:
             from genolong.data.genome import open_genome
 
             genome = open_genome(genome)
-        reference_name = "--annotation"
+        reference_name, marked = "--annotation", frozenset()
         if isinstance(reference, (str, os.PathLike)):
-            from genolong.data.annotation import read_annotation
+            from genolong.data.annotation import read_annotation_topology
 
-            reference_name, reference = str(reference), read_annotation(reference)
+            reference_name, (reference, marked) = str(reference), read_annotation_topology(reference)
         try:
+            ids = list(seqids) if seqids is not None else list(genome.ids)
+            circular = circular_records(genome, ids, circular, marked)
             if reference is not None:
                 from genolong.data.annotation import check_ends
 
-                check_ends(reference, genome.lengths, reference_name)  # before the network runs
+                check_ends(reference, genome.lengths, reference_name, circular)  # before the network runs
             table = self.genetic_code_for(genome, reference)
-            ids = list(seqids) if seqids is not None else list(genome.ids)
             lengths = {s: int(genome.lengths[s]) for s in ids}
+            # gene models cross the origin of circular records; label runs read every record as it is
+            circle = Circle(genome, ids, circular if self.structure_labels is not None else (),
+                            self.decode_config.margin_bp, self.tokenizer, self.window - self.overlap)
             probs: dict[str, SpillArray] = {}
             spill_file = SpillFile()  # every record's probabilities, one after the other
             segments: list[Segment] = []
@@ -408,14 +417,15 @@ class Annotator:
                 TextColumn("annotate {task.description}"), BarColumn(), TransferSpeedColumn(),
                 TimeRemainingColumn(), console=Console(stderr=True), disable=not self.progress, transient=False,
             ) as bar:
-                task = bar.add_task("", total=sum(lengths.values()))
+                task = bar.add_task("", total=sum(circle.lengths.values()))
                 for seqid in ids:
                     bar.update(task, description=seqid)
-                    probs[seqid] = self._record(genome, seqid, lengths[seqid], bar, task, spill_file)
+                    probs[seqid] = self._record(circle, seqid, circle.lengths[seqid], bar, task, spill_file)
                     if self.structure_labels is None:
                         segments += self._label_runs(seqid, lengths[seqid], probs[seqid])
             if self.structure_labels is not None:  # the whole genome at once: its start model needs every record
-                predicted = self._gene_models(genome, ids, lengths, probs, table)
+                predicted = self._gene_models(circle, ids, circle.lengths, probs, table)
+                probs = circle.record_rows(probs)
             seconds = time.perf_counter() - t0
         finally:
             if owned:
@@ -444,7 +454,7 @@ class Annotator:
             list(self.labels.classes), self.labels.kind, self.labels.to_dict(), self.tokenizer.to_dict(), seconds,
             predicted, structure, None if self.structure_labels is None else self.structure_labels.to_dict(),
             table, source if owned else genome, probs, n_structure=self.n_classes - self.n_function,
-            function=gene_function,
+            function=gene_function, circular=circular,
         )
 
     def _record(self, genome, seqid: str, length: int, bar, task, spill_file: SpillFile | None = None) -> SpillArray:
@@ -477,11 +487,13 @@ class Annotator:
                                dataclasses.replace(self.decode_config, table=table))
         from genolong.annotate import rna_genes
 
-        models, n_dropped = rna_genes.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table,
-                                                                                self.threads))
+        # `genome` is a circular.Circle: RNA genes merged on the extended records, then each gene once
+        models, n_dropped = genome.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table, self.threads),
+                                             self.decode_config.max_overlap)
         rna_genes.print_summary(self.rna, models, n_dropped)
-        return [g for s in ids for g in models_to_genes(models[s], probs[s].columns(slice(0, self.n_function)),
-                                                        list(self.labels.classes), self.labels.kind, k, stride)]
+        return genome.to_record([g for s in ids for g in models_to_genes(
+            models[s], probs[s].columns(slice(0, self.n_function)), list(self.labels.classes), self.labels.kind,
+            k, stride)])
 
     def _pool_reference(self, reference, function: dict, lengths: dict, ids: list[str]) -> list[GeneCall]:
         reference = list(reference)
@@ -492,7 +504,7 @@ class Annotator:
                 f", ...) are in the genome ({', '.join(ids[:3])}, ...)"
             )
         return pool_reference_genes(known, function, list(self.labels.classes), self.labels.kind,
-                                    self.tokenizer.k, self.tokenizer.stride)
+                                    self.tokenizer.k, self.tokenizer.stride, lengths)
 
     def genetic_code_for(self, genome, reference=None) -> int | None:
         """The gene models' genetic code: --transl-table, else the checkpoint's, else the genome's

@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "RNA segments), off (none); auto (default): aragorn when both packages are "
                              "installed, else network. A protein-coding call with > 50%% of its length inside "
                              "an RNA gene is dropped")
+    parser.add_argument("--circular", nargs="+", metavar="SEQID",
+                        help="records to read as circular, so a gene may cross the origin (written as GFF3 ends "
+                             "past the record's length and GenBank joins), besides those the files mark (GenBank "
+                             "LOCUS topology, GFF3 Is_circular=true); `all`: every record. Gene-model "
+                             "checkpoints only: label runs read every record as it is")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -105,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         stream=args.stream, function=predictor, rna=args.rna, threads=n_threads,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
-    result = annotator.annotate(args.genome, reference=args.annotation)
+    result = annotator.annotate(args.genome, reference=args.annotation, circular=args.circular)
     result.go_threshold = args.go_threshold
     paths = result.write(args.out, inputs)
     print_throughput(result)

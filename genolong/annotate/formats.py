@@ -16,6 +16,12 @@ vocabularies, `function_class`. Without one: the token head's pooled GO terms ab
 `/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS, its
 header the gene ID, the product and the location. Translations are Biopython's, `cds=True` (start
 codon read as Met, the stop dropped), so they equal what a reader computes from the coordinates.
+
+Circular records (`annotate/circular.py`) are written as RefSeq writes them: GFF3 gives each a
+`region` row with `Is_circular=true`, and a gene across the origin ends past the record's length
+(end = position + length, as the GFF3 specification allows on a circular landmark); GenBank
+writes `circular` on the LOCUS line and such a gene as `join(s..L,1..e)` (`complement(join(...))`
+on the minus strand); its protein is read across the origin.
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ def cds_sequence(genome, gene: GeneCall):
     """The called CDS as a Biopython Seq, on the gene's strand."""
     from Bio.Seq import Seq
 
-    seq = Seq(genome.fetch(gene.seqid, gene.start, gene.end).decode("ascii").upper())
+    from genolong.data.genome import fetch_circular
+
+    seq = Seq(fetch_circular(genome, gene.seqid, gene.start, gene.end).decode("ascii").upper())
     return seq if gene.strand == "+" else seq.reverse_complement()
 
 
@@ -95,10 +103,15 @@ def translate_bases(bases: str, table: int) -> str:
 
 
 def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: str, labels: dict,
-                    table: int | None, go_threshold: float = GO_THRESHOLD) -> Iterable[str]:
+                    table: int | None, go_threshold: float = GO_THRESHOLD,
+                    circular: Iterable[str] = ()) -> Iterable[str]:
     yield "##gff-version 3\n"
     for seqid, length in lengths.items():
         yield f"##sequence-region {escape_seqid(seqid)} 1 {length}\n"
+    for seqid, length in lengths.items():
+        if seqid in circular:  # the landmark a gene may run past the end of (GFF3 specification)
+            yield "\t".join([escape_seqid(seqid), SOURCE, "region", "1", str(length), ".", "+", ".",
+                             f"ID={escape_attr(seqid)};Is_circular=true"]) + "\n"
     for g in genes:
         gid = escape_attr(g.gene_id)
         score = "." if g.gene_score is None else f"{g.gene_score:.4f}"
@@ -127,26 +140,39 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
 
 
 def write_gene_gff3(path: str | os.PathLike, genes: Sequence[GeneCall], lengths: dict[str, int], kind: str,
-                    labels: dict, table: int | None, go_threshold: float = GO_THRESHOLD) -> None:
+                    labels: dict, table: int | None, go_threshold: float = GO_THRESHOLD,
+                    circular: Iterable[str] = ()) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(gene_gff3_lines(genes, lengths, kind, labels, table, go_threshold))
+        fh.writelines(gene_gff3_lines(genes, lengths, kind, labels, table, go_threshold, circular))
+
+
+def location(g: GeneCall, length: int):
+    """The Biopython location of a call: a `join` at the origin when it runs past the record's end."""
+    from Bio.SeqFeature import CompoundLocation, FeatureLocation
+
+    strand = 1 if g.strand == "+" else -1
+    if g.end <= length:
+        return FeatureLocation(g.start, g.end, strand=strand)
+    pieces = [FeatureLocation(g.start, length, strand=strand), FeatureLocation(0, g.end - length, strand=strand)]
+    return CompoundLocation(pieces if strand > 0 else pieces[::-1])  # listed along the gene
 
 
 def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str, labels: dict,
-                    table: int, go_threshold: float = GO_THRESHOLD):
+                    table: int, go_threshold: float = GO_THRESHOLD, circular: Iterable[str] = ()):
     """One Biopython SeqRecord per record, with gene and CDS / RNA features."""
     from Bio.Seq import Seq
-    from Bio.SeqFeature import FeatureLocation, SeqFeature
+    from Bio.SeqFeature import SeqFeature
     from Bio.SeqRecord import SeqRecord
 
     by_seqid: dict[str, list[GeneCall]] = {}
     for g in genes:
         by_seqid.setdefault(g.seqid, []).append(g)
     for seqid, length in lengths.items():
+        annotations = {"molecule_type": "DNA", **({"topology": "circular"} if seqid in circular else {})}
         record = SeqRecord(Seq(genome.fetch(seqid).decode("ascii")), id=seqid, name=seqid[:16],
-                           description=f"{seqid} annotated by genolong", annotations={"molecule_type": "DNA"})
+                           description=f"{seqid} annotated by genolong", annotations=annotations)
         for g in by_seqid.get(seqid, []):
-            loc = FeatureLocation(g.start, g.end, strand=1 if g.strand == "+" else -1)
+            loc = location(g, length)
             record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
             quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)]}
             if g.function is not None:
@@ -165,15 +191,17 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
 
 
 def write_genbank(path: str | os.PathLike, genome, lengths: dict[str, int], genes: Sequence[GeneCall], kind: str,
-                  labels: dict, table: int, go_threshold: float = GO_THRESHOLD) -> None:
+                  labels: dict, table: int, go_threshold: float = GO_THRESHOLD, circular: Iterable[str] = ()) -> None:
     from Bio import SeqIO
 
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        SeqIO.write(genbank_records(genome, lengths, genes, kind, labels, table, go_threshold), fh, "genbank")
+        SeqIO.write(genbank_records(genome, lengths, genes, kind, labels, table, go_threshold, circular), fh,
+                    "genbank")
 
 
 def write_faa(path: str | os.PathLike, genome, genes: Sequence[GeneCall], table: int) -> None:
-    """Protein FASTA: `>gene_id product [location=seqid:start-end(strand)]`, 60 residues a line."""
+    """Protein FASTA: `>gene_id product [location=seqid:start-end(strand)]` (1-based, the end past the
+    record's length for a gene across the origin, as in the GFF3), 60 residues a line."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
         for g in genes:
             if g.biotype != "protein_coding":

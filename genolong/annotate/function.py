@@ -304,10 +304,11 @@ def translate_gene(genome, gene, table: int) -> str:
     from Bio.Seq import reverse_complement
 
     from genolong.annotate.formats import translate_bases
+    from genolong.data.genome import fetch_circular
 
     parts = getattr(gene, "parts", None) or ((gene.start, gene.end, gene.strand),)
     strand = gene.strand if gene.strand in "+-" else parts[0][2]
-    bases = "".join(genome.fetch(gene.seqid, s, e).decode("ascii") for s, e, _ in sorted(parts))
+    bases = "".join(fetch_circular(genome, gene.seqid, s, e).decode("ascii") for s, e, _ in sorted(parts))
     return translate_bases(bases if strand == "+" else reverse_complement(bases), table)
 
 

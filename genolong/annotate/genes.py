@@ -61,16 +61,21 @@ def label_from_probs(probs: np.ndarray, classes: Sequence[str], kind: str, thres
 
 
 def pool_reference_genes(
-    genes: Iterable, probs_by_seqid: dict[str, np.ndarray], classes: Sequence[str], kind: str, k: int, stride: int
+    genes: Iterable, probs_by_seqid: dict[str, np.ndarray], classes: Sequence[str], kind: str, k: int, stride: int,
+    lengths: dict[str, int] | None = None,
 ) -> list[GeneCall]:
-    """One GeneCall per reference gene (genolong.data.annotation.Gene) on a record we annotated."""
+    """One GeneCall per reference gene (genolong.data.annotation.Gene) on a record we annotated;
+    with the records' `lengths`, a gene across the origin of a circular record pools both ends."""
+    from genolong.data.annotation import record_parts
+
     calls = []
     for gene in genes:
         probs = probs_by_seqid.get(gene.seqid)
         if probs is None:
             continue
         parts = gene.parts or ((gene.start, gene.end, gene.strand),)
-        idx = np.unique(np.concatenate([part_tokens(s, e, k, stride, probs.shape[0]) for s, e, _ in parts]))
+        pieces = parts if lengths is None else record_parts(parts, lengths[gene.seqid])
+        idx = np.unique(np.concatenate([part_tokens(s, e, k, stride, probs.shape[0]) for s, e, _ in pieces]))
         if idx.size == 0:
             continue
         pooled = probs[idx].astype(np.float32).mean(axis=0)

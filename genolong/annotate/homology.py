@@ -103,7 +103,10 @@ def _coding_bases(genome, gene: Gene) -> str | None:
         return None
     from Bio.Seq import reverse_complement
 
-    bases = "".join(genome.fetch(gene.seqid, s, e).decode("ascii") for s, e, _ in gene.parts)
+    from genolong.data.genome import fetch_circular
+
+    # a gene across the origin of a circular record ends past the record's end: read round it
+    bases = "".join(fetch_circular(genome, gene.seqid, s, e).decode("ascii") for s, e, _ in gene.parts)
     return bases if gene.strand == "+" else reverse_complement(bases)
 
 

@@ -86,6 +86,16 @@ class SpillArray:
     def columns(self, cols: slice) -> "ColumnView":
         return ColumnView(self, cols)
 
+    def window(self, start: int, stop: int) -> "SpillArray":
+        """Rows [start, stop) as an array of their own over the same file (no copy), for reading
+        only: a circular record's own rows among those of its extended sequence (`circular.py`)."""
+        start, stop = max(0, int(start)), min(self.n_rows, int(stop))
+        view = SpillArray.__new__(SpillArray)
+        view.n_cols, view.dtype, view._fh = self.n_cols, self.dtype, self._fh
+        view._offset = self._offset + start * self.n_cols * self.dtype.itemsize
+        view.n_rows = max(0, stop - start)
+        return view
+
     def memmap(self) -> np.ndarray:
         """The whole array as a read-only memory map (an in-memory empty array when empty)."""
         if self.n_rows == 0:

@@ -1,7 +1,10 @@
 """GFF3, BED9 and TSV writers for predicted segments and gene calls; every file is atomic.
 
 Coordinates are 0-based half-open in Python and converted here: GFF3 is 1-based closed, BED is
-0-based half-open. Multilabel function labels (";"-joined GO terms) become comma-separated
+0-based half-open. A gene across the origin of a circular record (its end past the record's
+length, `annotate/circular.py`) is two BED lines, one each side of the origin, with the same name:
+BED has no circular convention, and genome browsers and `bedToBigBed` refuse an end past the
+chromosome's size. Multilabel function labels (";"-joined GO terms) become comma-separated
 GFF3 attribute values, each escaped.
 """
 
@@ -70,8 +73,10 @@ def write_gff3(path: str | os.PathLike, segments: Iterable[Segment], lengths: di
         fh.writelines(gff3_lines(segments, lengths))
 
 
-def bed_lines(segments: Iterable[Segment | GeneCall], classes: Sequence[str]) -> Iterable[str]:
-    """BED9 of decoded segments or of gene calls (whose multilabel label is ";"-joined terms)."""
+def bed_lines(segments: Iterable[Segment | GeneCall], classes: Sequence[str],
+              lengths: dict[str, int] | None = None) -> Iterable[str]:
+    """BED9 of decoded segments or of gene calls (whose multilabel label is ";"-joined terms); with
+    the records' `lengths`, a call past its record's end is cut at the origin into two lines."""
     colours = class_colours(classes)
     yield 'track name=genolong description="genolong predicted genes" itemRgb="On"\n'
     for seg in segments:
@@ -79,14 +84,20 @@ def bed_lines(segments: Iterable[Segment | GeneCall], classes: Sequence[str]) ->
         r, g, b = colours.get(first_label, PALETTE[-1])
         score = int(round(max(0.0, min(1.0, seg.score)) * 1000))
         name = seg.label.replace("\t", " ").replace(" ", "_") or "."
-        cols = [seg.seqid, str(seg.start), str(seg.end), name, str(score), seg.strand,
-                str(seg.start), str(seg.end), f"{r},{g},{b}"]
-        yield "\t".join(cols) + "\n"
+        length = None if lengths is None else lengths.get(seg.seqid)
+        pieces = [(seg.start, seg.end)]
+        if length is not None and seg.end > length:
+            pieces = [(seg.start, length), (0, seg.end - length)]
+        for start, end in pieces:
+            cols = [seg.seqid, str(start), str(end), name, str(score), seg.strand, str(start), str(end),
+                    f"{r},{g},{b}"]
+            yield "\t".join(cols) + "\n"
 
 
-def write_bed(path: str | os.PathLike, segments: Iterable[Segment], classes: Sequence[str]) -> None:
+def write_bed(path: str | os.PathLike, segments: Iterable[Segment], classes: Sequence[str],
+              lengths: dict[str, int] | None = None) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(bed_lines(segments, classes))
+        fh.writelines(bed_lines(segments, classes, lengths))
 
 
 TSV_FIXED = ["seqid", "start", "end", "strand", "gene_id", "name", "biotype", "source", "label", "score"]

@@ -17,6 +17,12 @@ How genes are assembled:
   pseudogene flag or type; then the child types (CDS/mRNA -> protein_coding, tRNA, rRNA, ...).
 - `attributes` merges the gene's and all its children's attributes/qualifiers (GO terms sit on
   the CDS, not the gene), keeping values in file order without repeats.
+- Circular records (GenBank LOCUS topology `circular`; GFF3 a row, the `region`, with
+  `Is_circular=true`): a gene across the origin is one gene whose coordinates run past the
+  record's end, as the GFF3 specification writes it (end = position + the record's length): its
+  start lies in [0, length) and its end beyond length. GenBank `join(s..L,1..e)` and GFF3 rows
+  split at the origin become that one span (`unwrap_origin`). Only a circular record may hold one
+  (`check_ends`); `record_parts` cuts such a gene back into pieces inside the record.
 
 GFF attribute columns are split with gffutils' dialect-aware parser (GTF `key "value";`, GFF3
 `key=v1,v2;`, percent-escapes, stray commas); the hierarchy is resolved here in one pass over the
@@ -104,6 +110,36 @@ def _biotype(attrs: dict[str, list[str]], types: set[str], pseudo: bool) -> str:
     return rna[0] if rna else "gene"
 
 
+def unwrap_origin(parts, length: int) -> tuple[tuple[int, int, str], ...]:
+    """Sorted parts of a gene on a circular record of `length` bp, with those after the origin
+    moved past the record's end when the gene crosses it (it has a part starting at 0 and one
+    ending at `length` on one strand); the parts before the largest gap between them are the ones
+    after the origin. Anything else is returned as it is."""
+    parts = _merge_parts(parts)
+    at_zero = {st for s, _, st in parts if s == 0}
+    at_end = {st for _, e, st in parts if e == length}
+    if len(parts) < 2 or not at_zero & at_end:
+        return parts
+    gaps = [parts[i + 1][0] - parts[i][1] for i in range(len(parts) - 1)]
+    last = gaps.index(max(gaps))  # parts[: last + 1] follow the origin
+    return _merge_parts([(s + length, e + length, st) if i <= last else (s, e, st)
+                         for i, (s, e, st) in enumerate(parts)])
+
+
+def record_parts(parts, length: int) -> list[tuple[int, int, str]]:
+    """`parts` as pieces inside a record of `length` bp: a part past the end (a gene across the
+    origin of a circular record) is cut at the origin and its rest counted from 0."""
+    out = []
+    for s, e, st in parts:
+        if e <= length:
+            out.append((s, e, st))
+        else:
+            if s < length:
+                out.append((s, length, st))
+            out.append((max(s, length) - length, e - length, st))
+    return out
+
+
 def _strand(parts) -> str:
     strands = {st for _, _, st in parts}
     return strands.pop() if len(strands) == 1 else "."
@@ -133,6 +169,7 @@ def _bio_parts(location) -> list[tuple[int, int, str]]:
 def _genbank_genes(records, path: Path) -> list[Gene]:
     genes: list[Gene] = []
     for rec in records:
+        circle = len(rec.seq) if rec.annotations.get("topology") == "circular" else None
         groups: dict = {}
         order: list = []
         by_name: dict[str, list] = defaultdict(list)
@@ -159,13 +196,13 @@ def _genbank_genes(records, path: Path) -> list[Gene]:
                 order.append(key)
             groups[key].append(feat)
         for key in order:
-            gene = _genbank_gene(rec.id, groups[key])
+            gene = _genbank_gene(rec.id, groups[key], circle)
             if gene is not None:
                 genes.append(gene)
     return _unique_ids(genes)
 
 
-def _genbank_gene(seqid: str, feats) -> Gene | None:
+def _genbank_gene(seqid: str, feats, circle: int | None = None) -> Gene | None:
     types = {f.type for f in feats}
     rna = [f for f in feats if f.type in RNA_TYPES]
     cds = [f for f in feats if f.type == "CDS"]
@@ -174,6 +211,8 @@ def _genbank_gene(seqid: str, feats) -> Gene | None:
     if not source:
         return None
     parts = _merge_parts(p for f in source for p in _bio_parts(f.location))
+    if circle is not None:
+        parts = unwrap_origin(parts, circle)
     attrs = _merge_attrs([{k: [str(x) for x in v] for k, v in f.qualifiers.items()} for f in feats])
     pseudo = "pseudo" in attrs or "pseudogene" in attrs
     if "ncRNA" in types and attrs.get("ncRNA_class") and not pseudo:
@@ -298,7 +337,7 @@ def _group_gtf(rows: list[_Row], path: Path) -> list[list[_Row]]:
     return list(groups.values())
 
 
-def _gff_gene(members: list[_Row], fmt: str, path: Path) -> tuple[Gene, int]:
+def _gff_gene(members: list[_Row], fmt: str, path: Path, circle: int | None = None) -> tuple[Gene, int]:
     seqids = {m.seqid for m in members}
     first = members[0]
     if len(seqids) > 1:
@@ -311,6 +350,8 @@ def _gff_gene(members: list[_Row], fmt: str, path: Path) -> tuple[Gene, int]:
         or members
     )
     parts = _merge_parts((m.start, m.end, m.strand) for m in pick)
+    if circle is not None:
+        parts = unwrap_origin(parts, circle)
     gene_rows = [m for m in members if m.type.endswith("gene")] or [first]
     attrs = _merge_attrs([m.attrs for m in gene_rows] + [m.attrs for m in members])
     if fmt == "gtf":
@@ -332,25 +373,33 @@ def _gff_gene(members: list[_Row], fmt: str, path: Path) -> tuple[Gene, int]:
     return gene, first.lineno
 
 
-def _gff_genes(path: Path, fmt: str) -> tuple[list[Gene], dict[str, int]]:
+def _circular_rows(rows: list[_Row]) -> dict[str, int | None]:
+    """seqid -> length (None if unknown) of every record a row (the `region`) marks `Is_circular=true`."""
+    out: dict[str, int | None] = {}
+    for r in rows:
+        if [v.lower() for v in r.attrs.get("Is_circular", [])] == ["true"]:
+            out[r.seqid] = r.end if r.start == 0 else out.get(r.seqid)
+    return out
+
+
+def _gff_genes(path: Path, fmt: str) -> tuple[list[Gene], dict[str, int], frozenset[str]]:
     rows = _read_gff_rows(path, fmt)
     groups = _group_gtf(rows, path) if fmt == "gtf" else _group_gff3(rows)
+    circular = _circular_rows(rows)
     genes, lines = [], []
     for members in groups:
-        gene, lineno = _gff_gene(members, fmt, path)
+        gene, lineno = _gff_gene(members, fmt, path, circular.get(members[0].seqid))
         genes.append(gene)
         lines.append(lineno)
     order = sorted(range(len(genes)), key=lambda i: lines[i])
     genes = _unique_ids([genes[i] for i in order])
-    return genes, {g.gene_id: lines[i] for g, i in zip(genes, order)}
+    return genes, {g.gene_id: lines[i] for g, i in zip(genes, order)}, frozenset(circular)
 
 
 # ---- entry points -----------------------------------------------------------------------------
-def read_annotation(path: str | os.PathLike, genome: Genome | None = None) -> list[Gene]:
-    """Gene table of a GFF3, GTF or GenBank file, checked against `genome` when given."""
-    p = check_readable(path, "annotation file")
+def _read(p: Path, genome: Genome | None) -> tuple[list[Gene], dict[str, int], frozenset[str]]:
+    """(genes, gene_id -> line for GFF/GTF, the records the file marks circular)."""
     fmt = sniff_format(p)
-    lines: dict[str, int] = {}
     if fmt == "genbank":
         if genome is not None and genome.genbank_records is not None and Path(genome.path).resolve() == p.resolve():
             records = genome.genbank_records
@@ -358,35 +407,59 @@ def read_annotation(path: str | os.PathLike, genome: Genome | None = None) -> li
             from genolong.data.genome import GenBankGenome
 
             records = GenBankGenome(p).genbank_records
-        genes = _genbank_genes(records, p)
-    elif fmt in ("gff3", "gtf"):
-        genes, lines = _gff_genes(p, fmt)
-    else:
-        raise GenolongError(f"{p}: is a FASTA genome, expected a GFF3, GTF or GenBank annotation")
+        circular = frozenset(r.id for r in records if r.annotations.get("topology") == "circular")
+        return _genbank_genes(records, p), {}, circular
+    if fmt in ("gff3", "gtf"):
+        return _gff_genes(p, fmt)
+    raise GenolongError(f"{p}: is a FASTA genome, expected a GFF3, GTF or GenBank annotation")
+
+
+def read_annotation(path: str | os.PathLike, genome: Genome | None = None) -> list[Gene]:
+    """Gene table of a GFF3, GTF or GenBank file, checked against `genome` when given."""
+    return read_annotation_topology(path, genome)[0]
+
+
+def read_annotation_topology(path: str | os.PathLike, genome: Genome | None = None) -> tuple[list[Gene], frozenset[str]]:
+    """`read_annotation`, and the records the file marks circular (GenBank topology, GFF3
+    `Is_circular=true`); with `genome`, the genome's own marks count too."""
+    p = check_readable(path, "annotation file")
+    genes, lines, circular = _read(p, genome)
     if genome is not None:
-        check_against_genome(genes, genome, p, lines)
-    return genes
+        circular = circular | genome.circular
+        check_against_genome(genes, genome, p, lines, circular)
+    return genes, circular
 
 
-def check_ends(genes: list[Gene], lengths: dict[str, int], path) -> None:
-    """Genes on the records of `lengths` must end within them; genes on other records are left to
-    the caller (annotating a subset of a reference's records is allowed)."""
+def check_ends(genes: list[Gene], lengths: dict[str, int], path, circular=frozenset()) -> None:
+    """Genes on the records of `lengths` must end within them, or, on a record in `circular`,
+    start within it and span at most its length (a gene across the origin); genes on other
+    records are left to the caller (annotating a subset of a reference's records is allowed)."""
     for g in genes:
         length = lengths.get(g.seqid)
-        if length is not None and g.end > length:
-            raise GenolongError(f"{path}: gene {g.gene_id} ends at {g.end}, past the end of record {g.seqid} "
-                                f"(length {length})")
+        if length is not None:
+            _check_end(g, length, g.seqid in circular, f"{path}: gene {g.gene_id}")
 
 
-def check_against_genome(genes: list[Gene], genome: Genome, path: Path, lines: dict[str, int] | None = None) -> None:
+def _check_end(g: Gene, length: int, circular: bool, where: str) -> None:
+    if g.end <= length:
+        return
+    if not circular:
+        # a span that fits could be a gene across the origin: say what would allow it
+        hint = "; a gene across the origin needs the record marked circular" if g.end - g.start <= length else ""
+        raise GenolongError(f"{where} ends at {g.end}, past the end of record {g.seqid} (length {length}){hint}")
+    if g.start >= length or g.end - g.start > length:
+        raise GenolongError(f"{where} runs {g.start + 1}..{g.end}: a gene across the origin of circular record "
+                            f"{g.seqid} must start inside it and be at most its length ({length} bp)")
+
+
+def check_against_genome(genes: list[Gene], genome: Genome, path: Path, lines: dict[str, int] | None = None,
+                         circular=frozenset()) -> None:
     lines = lines or {}
     for g in genes:
         where = f"line {lines[g.gene_id]}" if g.gene_id in lines else f"gene {g.gene_id}"
         if g.seqid not in genome.lengths:
             raise GenolongError(f"{path}: {where}: seqid {g.seqid!r} is not in the genome {genome.path} (records: {', '.join(genome.ids[:5])})")
-        length = genome.lengths[g.seqid]
-        if g.end > length:
-            raise GenolongError(f"{path}: {where}: gene {g.gene_id} ends at {g.end}, past the end of record {g.seqid} (length {length})")
+        _check_end(g, genome.lengths[g.seqid], g.seqid in circular, f"{path}: {where}: gene {g.gene_id}")
 
 
 # ---- genes.tsv --------------------------------------------------------------------------------

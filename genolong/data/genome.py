@@ -9,6 +9,8 @@
   is written to a temporary folder instead.
 - GenBank goes through biopython; its records (sequence and features) are parsed once and kept,
   so `annotation.read_annotation` can reuse them via `Genome.genbank_records`.
+- `Genome.circular`: the records the file itself says are circular (a GenBank LOCUS line's
+  topology; FASTA says nothing). `fetch_circular` reads a range across the origin of one.
 
 Every user mistake (missing or unreadable path, empty file, not FASTA/GenBank, empty record,
 duplicate ids, GenBank without sequence, malformed FASTA lines) raises GenolongError.
@@ -89,6 +91,7 @@ class Genome:
     format: str
     ids: list[str]
     lengths: dict[str, int]
+    circular: frozenset[str] = frozenset()  # records the file marks circular
 
     def fetch(self, seqid: str, start: int = 0, end: int | None = None) -> bytes:
         raise GenolongError(f"{self.path}: fetch is not available on {type(self).__name__}")
@@ -130,6 +133,7 @@ class GenBankGenome(Genome):
         self._seqs: dict[str, bytes] = {}
         self._records = []
         self.ids, self.lengths = [], {}
+        circular = set()
         try:
             with _open_text(path) as fh:
                 for rec in SeqIO.parse(fh, "genbank"):
@@ -139,6 +143,8 @@ class GenBankGenome(Genome):
                         raise GenolongError(f"{path}: record {rec.id}: GenBank record has no sequence (no ORIGIN data)") from None
                     self._add(rec.id, seq)
                     self._records.append(rec)
+                    if rec.annotations.get("topology") == "circular":
+                        circular.add(rec.id)
         except GenolongError:
             raise
         except Exception as exc:  # biopython raises ValueError/ParserFailureError variants
@@ -147,6 +153,7 @@ class GenBankGenome(Genome):
             raise GenolongError(f"{path}: malformed GenBank: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         if not self.ids:
             raise GenolongError(f"{path}: no GenBank records found")
+        self.circular = frozenset(circular)
 
     def _add(self, seqid: str, seq: bytes) -> None:
         if seqid in self._seqs:
@@ -303,6 +310,23 @@ class FastaGenome(Genome):
     def __del__(self):
         if getattr(self, "_tmpdir", None):
             shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+def fetch_circular(genome: Genome, seqid: str, start: int, end: int) -> bytes:
+    """Bases [start, end) of a record read around its circle: positions count modulo the record's
+    length, so a range past its end (a gene across the origin, [start, end) with end > length) or
+    before its start continues from the other end, as many times round as the range asks. A range
+    inside the record is `fetch` itself."""
+    length = genome.lengths[seqid]
+    if 0 <= start <= end <= length:
+        return genome.fetch(seqid, start, end)
+    pieces, pos = [], start
+    while pos < end:
+        a = pos % length
+        b = min(length, a + (end - pos))
+        pieces.append(genome.fetch(seqid, a, b))
+        pos += b - a
+    return b"".join(pieces)
 
 
 def open_genome(path: str | os.PathLike) -> Genome:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genolong.data.annotation import Gene
+from genolong.data.annotation import Gene, record_parts
 from genolong.errors import GenolongError
 from genolong.data.genome import check_readable
 from genolong.data.tokenizer import KmerTokenizer
@@ -383,10 +383,13 @@ def class_prior(targets, kind: str, n_outputs: int) -> np.ndarray:
     return positives / np.maximum(totals, 1)
 
 
-def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: KmerTokenizer) -> np.ndarray:
+def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: KmerTokenizer,
+                 length: int | None = None) -> np.ndarray:
     """Paint one record's targets into `out` (zeroed here): shape (n,) or (n, n_outputs).
 
-    `genes` must all lie on that record. Loops over gene parts, never over bases.
+    `genes` must all lie on that record; `length`, the record's bp, lets a gene across the origin
+    of a circular record (its end past `length`) paint its part after the origin too. Loops over
+    gene parts, never over bases.
     """
     vocab = labels.vocab
     n = out.shape[0]
@@ -396,7 +399,7 @@ def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: Km
         for g in sorted(genes, key=lambda g: g.start):
             labs = labels.by_gene.get(g.gene_id)
             value = index[labs[0]] if labs else UNKNOWN
-            for s, e, _ in g.parts:
+            for s, e, _ in (g.parts if length is None else record_parts(g.parts, length)):
                 a, b = tok.centre_range(s, e, n)
                 out[a:b] = value
         return out
@@ -405,7 +408,7 @@ def fill_targets(out: np.ndarray, genes: list[Gene], labels: GeneLabels, tok: Km
     for g in genes:
         labs = labels.by_gene.get(g.gene_id)
         cols = [col[t] for t in (labs or []) if t in col]
-        for s, e, _ in g.parts:
+        for s, e, _ in (g.parts if length is None else record_parts(g.parts, length)):
             a, b = tok.centre_range(s, e, n)
             if a == b:
                 continue

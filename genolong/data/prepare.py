@@ -189,8 +189,10 @@ def write_store(inputs: Inputs, genome_path: Path, labels: str, out: Path, progr
                 "tokens": (np.uint16, (), lambda arr, s=seqid, t=task: tok.encode_record(
                     lambda a, b: genome.fetch(s, a, b), length, arr, progress=lambda d: bar.advance(t, d))),
                 "targets": (np.uint8, target_shape,
-                            lambda arr, s=seqid: fill_targets(arr, by_seqid.get(s, []), gene_labels, tok)),
-                "structure": (np.uint8, (), lambda arr, s=seqid: fill_structure(arr, by_seqid.get(s, []), tok)),
+                            lambda arr, s=seqid: fill_targets(arr, by_seqid.get(s, []), gene_labels, tok,
+                                                              genome.lengths[s])),
+                "structure": (np.uint8, (), lambda arr, s=seqid: fill_structure(arr, by_seqid.get(s, []), tok,
+                                                                               genome.lengths[s])),
             })
             bar.update(task, completed=max(length, 1))
         writer.write_genes(inputs.genes, dict(gene_labels.by_gene), vocab)

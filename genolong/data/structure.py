@@ -59,23 +59,33 @@ def _codon_start(gene: Gene) -> int:
         return 0
 
 
-def _paint_cds(out: np.ndarray, gene: Gene, tok: KmerTokenizer) -> None:
+def _pieces(s: int, e: int, length: int | None) -> list[tuple[int, int, int]]:
+    """Part [s, e) as (start, end, shift) pieces inside a record of `length` bp (None: as it is):
+    a part past the end of a circular record goes on from 0, its bases `shift` bp further on."""
+    if length is None or e <= length:
+        return [(s, e, 0)]
+    return [(s, length, 0)] * (s < length) + [(max(s, length) - length, e - length, length)]
+
+
+def _paint_cds(out: np.ndarray, gene: Gene, tok: KmerTokenizer, length: int | None = None) -> None:
     n = out.shape[0]
     minus = gene.strand == "-"
     parts = sorted(gene.parts, reverse=minus)  # along the gene's direction
     base = _INDEX["CDS0(-)"] if minus else _INDEX["CDS0(+)"]
     done = -_codon_start(gene)  # coding bases before the current part, in frame
     for s, e, _ in parts:
-        a, b = tok.centre_range(s, e, n)
-        if b > a:
-            centres = np.arange(a, b) * tok.stride + tok.k // 2  # (m,)
-            offset = (e - 1 - centres) if minus else (centres - s)
-            out[a:b] = base + (done + offset) % 3
+        for lo, hi, shift in _pieces(s, e, length):
+            a, b = tok.centre_range(lo, hi, n)
+            if b > a:
+                centres = np.arange(a, b) * tok.stride + tok.k // 2 + shift  # (m,) in the part's coordinates
+                offset = (e - 1 - centres) if minus else (centres - s)
+                out[a:b] = base + (done + offset) % 3
         done += e - s
 
 
-def fill_structure(out: np.ndarray, genes: list[Gene], tok: KmerTokenizer) -> np.ndarray:
-    """Paint one record's structure classes into `out` (n_tokens,) uint8 (zeroed here)."""
+def fill_structure(out: np.ndarray, genes: list[Gene], tok: KmerTokenizer, length: int | None = None) -> np.ndarray:
+    """Paint one record's structure classes into `out` (n_tokens,) uint8 (zeroed here); `length`
+    (the record's bp) lets a gene across the origin of a circular record paint both its ends."""
     n = out.shape[0]
     out[...] = 0
     for gene in sorted(genes, key=lambda g: g.start):
@@ -83,12 +93,13 @@ def fill_structure(out: np.ndarray, genes: list[Gene], tok: KmerTokenizer) -> np
         if kind is None or gene.strand not in ("+", "-"):
             continue
         if kind == "CDS":
-            _paint_cds(out, gene, tok)
+            _paint_cds(out, gene, tok, length)
             continue
         value = _INDEX[f"{kind}({gene.strand})"]
         for s, e, _ in gene.parts:
-            a, b = tok.centre_range(s, e, n)
-            out[a:b] = value
+            for lo, hi, _ in _pieces(s, e, length):
+                a, b = tok.centre_range(lo, hi, n)
+                out[a:b] = value
     return out
 
 

@@ -54,7 +54,7 @@ def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
             if len(cols) != 9:
                 raise GenolongError(f"{path}: line {lineno}: expected 9 tab-separated columns, found {len(cols)}")
             attrs = dict(kv.split("=", 1) for kv in cols[8].split(";") if "=" in kv)
-            if "Parent" in attrs:
+            if "Parent" in attrs or cols[2] == "region":  # children; a circular record's landmark row
                 continue
             try:
                 start, end = int(cols[3]) - 1, int(cols[4])
@@ -266,7 +266,7 @@ def check_sequences(tp, pred, source, lengths: dict[str, int], genome=None) -> N
 def load_scored(pred, reference, regions, genome=None) -> Scored:
     """Read the predictions and the reference, check both (and --genome) describe the annotated
     sequences, and line them up over the regions."""
-    from genolong.data.annotation import check_ends, read_annotation
+    from genolong.data.annotation import check_ends, read_annotation_topology
     from genolong.data.labels import LabelVocab
     from genolong.data.tokenizer import KmerTokenizer
 
@@ -285,8 +285,8 @@ def load_scored(pred, reference, regions, genome=None) -> Scored:
                 raise GenolongError(f"{genome}: --genome has no record {missing[0]!r} of the predictions "
                                     f"{pred}.probs.npz: not the annotated genome")
             check_sequences(tp, pred, f"{genome} (--genome)", genome_obj.lengths, genome_obj)
-    all_genes = read_annotation(reference, genbank)
-    check_ends(all_genes, tp.lengths, reference)
+    all_genes, circular = read_annotation_topology(reference, genbank)
+    check_ends(all_genes, tp.lengths, reference, circular)  # genes across the origin: circular records only
     inside = _region_filter(regions, tp.lengths, str(reference))
     genes = [g for g in all_genes if g.seqid in tp.probs and inside(g)]
     if not genes:
@@ -297,12 +297,12 @@ def load_scored(pred, reference, regions, genome=None) -> Scored:
     ref = project_labels(genes, vocab, str(reference))
     probs32 = {s: np.asarray(p, dtype=np.float32) for s, p in tp.probs.items()}
     masks = {s: _token_mask(regions, s, probs32[s].shape[0], tok) for s in tp.seqids}
-    targets = _concat([token_targets(ref, s, probs32[s].shape[0], tok)[masks[s]] for s in tp.seqids],
+    targets = _concat([token_targets(ref, s, probs32[s].shape[0], tok, tp.lengths[s])[masks[s]] for s in tp.seqids],
                       None if vocab.kind == "single" else len(classes), np.uint8)
     token_probs = _concat([probs32[s][masks[s]] for s in tp.seqids], len(classes), np.float32)
-    pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride)
+    pooled = pool_reference_genes(genes, probs32, classes, vocab.kind, tok.k, tok.stride, tp.lengths)
     by_id = {g.gene_id: g for g in genes}
-    predicted = read_predicted_gff3(f"{pred}.gff3", vocab.kind)
+    predicted = M.on_circles(read_predicted_gff3(f"{pred}.gff3", vocab.kind), tp.lengths)
     gff3_lengths, _ = _reference_sequences(f"{pred}.gff3")
     for seqid, length in gff3_lengths.items():
         if tp.lengths.get(seqid) != length:
@@ -313,7 +313,8 @@ def load_scored(pred, reference, regions, genome=None) -> Scored:
         pred=str(pred), tp=tp, vocab=vocab, tok=tok, genes=genes, ref=ref, probs32=probs32, targets=targets,
         token_probs=token_probs, pooled=pooled, pooled_genes=[by_id[p.gene_id] for p in pooled],
         predicted=_clip(predicted, regions),
-        ref_intervals=[M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes],
+        ref_intervals=M.on_circles([M.Interval(g.seqid, g.start, g.end, g.strand, g.biotype) for g in genes],
+                                   tp.lengths),
     )
 
 

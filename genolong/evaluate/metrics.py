@@ -11,14 +11,16 @@ Conventions:
   at least one term predicted at >= t, recall over all genes with GO annotation;
   Fmax = max_t 2PR / (P + R).
 - Segments match at >= 50% reciprocal overlap on the same record and a compatible strand
-  ("." matches either), one-to-one, greedily by overlap fraction.
+  ("." matches either), one-to-one, greedily by overlap fraction. On a circular record the
+  overlap is taken round the circle: a gene across the origin (its end past the record's length,
+  `Interval.circle` the length) also overlaps what lies at the record's start.
 - Protein-coding genes (`coding_metrics`): the same matching; among matched pairs, the stop is
   exact when the 3' ends agree (end on +, start on -) and the start when the 5' ends agree.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -109,6 +111,22 @@ class Interval:
     end: int
     strand: str = "."
     biotype: str = ""
+    circle: int = 0  # the circular record's length when the interval runs past its end (across the origin)
+
+
+def on_circles(intervals: Sequence[Interval], lengths: dict[str, int]) -> list[Interval]:
+    """`intervals` with `circle` set on those that run past their record's end (`lengths`): genes
+    across the origin of a circular record, as GFF3 and genolong write them."""
+    out = []
+    for it in intervals:
+        length = lengths.get(it.seqid)
+        out.append(replace(it, circle=length) if length is not None and it.end > length else it)
+    return out
+
+
+def _turns(it: Interval) -> list[Interval]:
+    """The interval, and for one across the origin the same interval a turn back (over the start)."""
+    return [it, replace(it, start=it.start - it.circle, end=it.end - it.circle)] if it.circle else [it]
 
 
 def _strand_ok(a: str, b: str) -> bool:
@@ -124,30 +142,32 @@ def reciprocal_overlap(a: Interval, b: Interval) -> float:
 
 
 def match_segments(pred: Sequence[Interval], ref: Sequence[Interval], min_overlap: float = 0.5) -> list[tuple[int, int]]:
-    """One-to-one (pred index, ref index) pairs with reciprocal overlap >= min_overlap."""
-    candidates = []
+    """One-to-one (pred index, ref index) pairs with reciprocal overlap >= min_overlap (round the
+    circle for intervals across the origin of a circular record)."""
+    best: dict[tuple[int, int], float] = {}
+    entries = [(r, j) for j, r0 in enumerate(ref) for r in _turns(r0)]  # a gene across the origin twice
     by_seq: dict[str, list[int]] = {}
-    for j, r in enumerate(ref):
-        by_seq.setdefault(r.seqid, []).append(j)
+    for e, (r, _) in enumerate(entries):
+        by_seq.setdefault(r.seqid, []).append(e)
     for seq, idx in by_seq.items():
-        idx.sort(key=lambda j: ref[j].start)
-        by_seq[seq] = idx
-    ref_starts = {seq: np.array([ref[j].start for j in idx]) for seq, idx in by_seq.items()}
-    max_len = {seq: max(ref[j].end - ref[j].start for j in idx) for seq, idx in by_seq.items()}
-    for i, p in enumerate(pred):
-        idx = by_seq.get(p.seqid)
+        idx.sort(key=lambda e: entries[e][0].start)
+    ref_starts = {seq: np.array([entries[e][0].start for e in idx]) for seq, idx in by_seq.items()}
+    max_len = {seq: max(entries[e][0].end - entries[e][0].start for e in idx) for seq, idx in by_seq.items()}
+    for i, p0 in enumerate(pred):
+        idx = by_seq.get(p0.seqid)
         if not idx:
             continue
-        lo = np.searchsorted(ref_starts[p.seqid], p.start - max_len[p.seqid], side="left")
-        hi = np.searchsorted(ref_starts[p.seqid], p.end, side="left")
-        for j in idx[lo:hi]:
-            r = ref[j]
-            if not _strand_ok(p.strand, r.strand):
-                continue
-            ov = reciprocal_overlap(p, r)
-            if ov >= min_overlap:
-                candidates.append((ov, i, j))
-    candidates.sort(key=lambda c: -c[0])
+        for p in _turns(p0):
+            lo = np.searchsorted(ref_starts[p.seqid], p.start - max_len[p.seqid], side="left")
+            hi = np.searchsorted(ref_starts[p.seqid], p.end, side="left")
+            for e in idx[lo:hi]:
+                r, j = entries[e]
+                if not _strand_ok(p.strand, r.strand):
+                    continue
+                ov = reciprocal_overlap(p, r)
+                if ov >= min_overlap and ov > best.get((i, j), 0.0):
+                    best[(i, j)] = ov
+    candidates = sorted(((ov, i, j) for (i, j), ov in best.items()), key=lambda c: -c[0])
     used_p, used_r, pairs = set(), set(), []
     for _, i, j in candidates:
         if i in used_p or j in used_r:
@@ -198,8 +218,13 @@ def coding_metrics(pred: Sequence[Interval], ref: Sequence[Interval], min_overla
     """Gene P/R/F1 of protein-coding calls, and exact-start / exact-stop rates among the matches."""
     pairs = match_segments(pred, ref, min_overlap)
     out = _prf(len(pred), len(ref), len(pairs))
-    starts = [_ends(pred[i])[0] == _ends(ref[j])[0] for i, j in pairs]
-    stops = [_ends(pred[i])[1] == _ends(ref[j])[1] for i, j in pairs]
+
+    def same(a: int, b: int, p: Interval, r: Interval) -> bool:  # round the circle: positions modulo its length
+        circle = p.circle or r.circle
+        return a == b if not circle else (a - b) % circle == 0
+
+    starts = [same(_ends(pred[i])[0], _ends(ref[j])[0], pred[i], ref[j]) for i, j in pairs]
+    stops = [same(_ends(pred[i])[1], _ends(ref[j])[1], pred[i], ref[j]) for i, j in pairs]
     out["exact_start"] = float(np.mean(starts)) if pairs else None
     out["exact_stop"] = float(np.mean(stops)) if pairs else None
     return out

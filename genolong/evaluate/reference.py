@@ -66,12 +66,12 @@ def project_labels(genes: list, vocab, source: str) -> Reference:
     return Reference(genes, by_gene, vocab, {})
 
 
-def token_targets(ref: Reference, seqid: str, n_tokens: int, tokenizer) -> np.ndarray:
-    """Targets of one record, exactly as `genolong prepare` paints them."""
+def token_targets(ref: Reference, seqid: str, n_tokens: int, tokenizer, length: int | None = None) -> np.ndarray:
+    """Targets of one record (`length` bp), exactly as `genolong prepare` paints them."""
     from genolong.data.labels import GeneLabels, fill_targets
 
     vocab = ref.vocab
     shape = (n_tokens,) if vocab.kind == "single" else (n_tokens, vocab.n_outputs)
     out = np.zeros(shape, dtype=np.uint8)
     genes = [g for g in ref.genes if g.seqid == seqid]
-    return fill_targets(out, genes, GeneLabels(vocab, ref.by_gene), tokenizer)
+    return fill_targets(out, genes, GeneLabels(vocab, ref.by_gene), tokenizer, length)

@@ -32,6 +32,11 @@ def cases(tmp: Path, data: Path, ckpt: Path) -> dict:
     gff.write_text("##gff-version 3\n" + GFF_ROW.format(type="gene", s=1, e=300, id="g1"))
     past = tmp / "past.gff3"
     past.write_text("##gff-version 3\n" + GFF_ROW.format(type="CDS", s=1, e=999999, id="c1"))
+    wraps = tmp / "wraps.gff3"  # a gene across the origin of a record nothing marks circular
+    wraps.write_text("##gff-version 3\n" + GFF_ROW.format(type="CDS", s=2901, e=3120, id="w1"))
+    too_long = tmp / "too_long.gff3"  # circular, but the gene is longer than the record
+    too_long.write_text("##gff-version 3\nNC_005816.1\tx\tregion\t1\t3000\t.\t+\t.\tID=r;Is_circular=true\n"
+                        + GFF_ROW.format(type="CDS", s=2901, e=6120, id="w2"))
     other_seqid = tmp / "other.gff3"
     other_seqid.write_text("##gff-version 3\n" + GFF_ROW.format(type="gene", s=1, e=300, id="g1").replace("NC_005816.1", "chrZ"))
     rna = tmp / "rna.fa"
@@ -76,6 +81,15 @@ def cases(tmp: Path, data: Path, ckpt: Path) -> dict:
         "RNA genome": ([*base, "--genome", str(rna), "--out", out], "rna.fa: record r: an RNA sequence (U, line 2)"),
         "CDS past the end": ([*base, "--genome", str(fa), "--annotation", str(past), "--out", out],
                              "past.gff3: gene c1 ends at 999999, past the end of record NC_005816.1"),
+        "gene across a linear origin": ([*base, "--genome", str(fa), "--annotation", str(wraps), "--out", out],
+                                        "wraps.gff3: gene w1 ends at 3120, past the end of record NC_005816.1 "
+                                        "(length 3000); a gene across the origin needs the record marked circular"),
+        "circular gene too long": ([*base, "--genome", str(fa), "--annotation", str(too_long), "--out", out],
+                                   "must start inside it and be at most its length (3000 bp)"),
+        "circular unknown record": ([*base, "--genome", str(fa), "--circular", "chrQ", "--out", out],
+                                    "--circular chrQ: "),
+        "circular all and a name": ([*base, "--genome", str(fa), "--circular", "all", "NC_005816.1", "--out", out],
+                                    "`all` stands alone"),
         "annotation seqid absent": ([*base, "--genome", str(fa), "--annotation", str(other_seqid), "--out", out],
                                     "none of its sequence ids (chrZ"),
         "missing annotation": ([*base, "--genome", str(fa), "--annotation", str(tmp / "none.gff3"), "--out", out],
@@ -98,6 +112,7 @@ NAMES = [
     "prefix = genome", "prefix = annotation", "unwritable folder", "parent is a file", "output is a folder",
     "missing checkpoint", "truncated checkpoint", "text as checkpoint", "missing genome", "empty genome",
     "text as genome", "bad characters", "duplicate ids", "RNA genome", "CDS past the end",
+    "gene across a linear origin", "circular gene too long", "circular unknown record", "circular all and a name",
     "annotation seqid absent", "missing annotation", "go threshold", "switch prob", "window", "overlap",
     "batch size", "device", "min gene length", "min length", "transl table", "store not a store"]
 

@@ -64,6 +64,8 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
     empty.write_text("")
     past = tmp / "past.gff3"
     past.write_text(f"##gff-version 3\n{SEQID}\tx\tCDS\t1\t999999\t.\t+\t0\tID=c1\n")
+    wraps = tmp / "wraps.gff3"  # a gene across the origin of a record the reference does not mark circular
+    wraps.write_text(f"##gff-version 3\n##sequence-region {SEQID} 1 9609\n{SEQID}\tx\tCDS\t9001\t9700\t.\t+\t0\tID=w1\n")
     shorter = tmp / "shorter.gff3"
     shorter.write_text(f"##gff-version 3\n##sequence-region {SEQID} 1 5000\n{SEQID}\tx\tgene\t10\t400\t.\t+\t.\tID=g1\n")
     swapped = tmp / "swapped.fa"  # the same name and length, other bases
@@ -98,6 +100,9 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
                                 "D10483.gbk: none of its"),
         "CDS past the end": (["--pred", str(copy), "--reference", str(past), "--out", out],
                              "past.gff3: gene c1 ends at 999999, past the end of record NC_005816.1"),
+        "gene across a linear origin": (["--pred", str(copy), "--reference", str(wraps), "--out", out],
+                                        "wraps.gff3: gene w1 ends at 9700, past the end of record NC_005816.1 "
+                                        "(length 9609); a gene across the origin needs the record marked circular"),
         "reference of another length": (["--pred", str(copy), "--reference", str(shorter), "--out", out],
                                         "shorter.gff3: record NC_005816.1 is 5,000 bp, but"),
         "genome other bases": ([*base, "--genome", str(swapped), "--out", out],
@@ -120,7 +125,7 @@ def cases(tmp: Path, data: Path, pred: Path) -> dict:
 
 NAMES = ["out is a file", "out under a file", "out unwritable", "pred missing", "pred broken", "pred without gff3",
          "pred gff3 columns", "pred of two runs", "reference missing", "reference is FASTA", "reference empty", "reference elsewhere",
-         "CDS past the end", "reference of another length", "genome other bases", "genome other length",
+         "CDS past the end", "gene across a linear origin", "reference of another length", "genome other bases", "genome other length",
          "genome without the record", "genome missing", "baseline missing", "baseline not a model",
          "store not a store", "split without store", "train log not Lightning's", "train log missing",
          "translation table"]

@@ -116,6 +116,7 @@ def test_training_learns_a_planted_motif():
 class _Genome:
     def __init__(self, seqs):
         self.seqs = seqs
+        self.lengths = {s: len(seq) for s, seq in seqs.items()}
 
     def fetch(self, seqid, start=0, end=None):
         return self.seqs[seqid][start:end].encode()
