@@ -70,6 +70,34 @@ def test_frameshifted_copy_flagged_intact_copy_not(planted):
     assert lone == ["partial", "partial"]
 
 
+def test_a_late_start_is_not_a_fragment(planted, tmp_path):
+    """The intact gene called from an internal ATG covers part of its homolog, but its own ORF
+    reaches the missing N-terminus: a start to fix, not a broken gene. A real N-terminal
+    truncation (a stop codon just upstream) is one."""
+    from genolong.evaluate.metrics import Interval
+
+    _, fasta, index, calls, intact, _ = planted
+    seq = fasta.read_text().split("\n")[1]
+    internal = next(i for i in range(intact[0] + 240, intact[1], 3) if seq[i:i + 3] == "ATG")
+    late = Interval("planted", internal, intact[1], "+", "protein_coding")
+    with open_genome(fasta) as genome:
+        assert pseudogenes.upstream_codons(genome, late, 11) >= (internal - intact[0]) // 3
+        assert pseudogenes.flag_calls(genome, [late], 11, index) == [None]
+    stopped = tmp_path / "stopped.fa"  # the same bases with a stop codon right before that ATG
+    stopped.write_text(f">planted\n{seq[:internal - 3]}TAA{seq[internal:]}\n")
+    with open_genome(stopped) as genome:
+        assert pseudogenes.upstream_codons(genome, late, 11) == 0
+        assert pseudogenes.flag_calls(genome, [late], 11, index) == ["partial"]
+    # the minus strand reads its upstream codons from the other side
+    rc = tmp_path / "rc.fa"
+    from Bio.Seq import reverse_complement
+
+    rc.write_text(f">planted\n{reverse_complement(seq)}\n")
+    minus = Interval("planted", len(seq) - late.end, len(seq) - late.start, "-", "protein_coding")
+    with open_genome(fasta) as genome, open_genome(rc) as flipped:
+        assert pseudogenes.upstream_codons(flipped, minus, 11) == pseudogenes.upstream_codons(genome, late, 11)
+
+
 def _call(start, end, biotype, note=None):
     return GeneCall("planted", start, end, "+", f"g{start}", f"g{start}", biotype, "hypothetical protein", 0.9,
                     np.zeros(1, dtype=np.float32), parts=((start, end, "+"),), gene_score=1.0, note=note)
