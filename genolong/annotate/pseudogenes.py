@@ -171,11 +171,17 @@ def load_record(rec: dict, where: str) -> tuple[HomologyIndex, PseudogeneConfig]
     """The index and thresholds a `record` names; the index must be the one the run searched."""
     from genolong.errors import GenolongError
 
-    index = HomologyIndex.load(rec["index"])
-    if rec.get("sha256") and index.sha256 != rec["sha256"]:
-        raise GenolongError(f"{where}: the pseudogene pass searched {rec['index']} with sha256 {rec['sha256'][:12]}, "
+    try:
+        cfg = PseudogeneConfig(**rec.get("config", {}))
+        path, sha256 = str(rec["index"]), str(rec.get("sha256") or "")
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise GenolongError(f"{where}: unreadable pseudogene pass record ({exc}); annotate again with this genolong") \
+            from None
+    index = HomologyIndex.load(path)
+    if sha256 and index.sha256 != sha256:
+        raise GenolongError(f"{where}: the pseudogene pass searched {path} with sha256 {sha256[:12]}, "
                             f"but that file now has {index.sha256[:12]}")
-    return index, PseudogeneConfig(**rec.get("config", {}))
+    return index, cfg
 
 
 def summary(n: int, total: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from genolong.annotate.orf_decode import DecodeConfig, GeneModel, decode_genome, no_evidence
 from genolong.data.structure import STRUCTURE_CLASSES
 from genolong.evaluate import orf_baseline
+from genolong.errors import GenolongError
 from genolong.evaluate.metrics import Interval
 
 SYSTEM = "no network"
@@ -50,6 +51,7 @@ def pseudogene_pass(genome, calls: list[Interval], table: int, pred) -> tuple[li
     pass's, not the network's. Returns the calls and a phrase for the rule."""
     import dataclasses
     import json
+    import zipfile
     from pathlib import Path
 
     import numpy as np
@@ -59,8 +61,11 @@ def pseudogene_pass(genome, calls: list[Interval], table: int, pred) -> tuple[li
     path = Path(f"{pred}.function.npz")
     if not path.is_file():
         return calls, "no pseudogene pass (the model's run had none)"
-    with np.load(path, allow_pickle=False) as z:
-        rec = json.loads(str(z["meta"])).get("pseudogenes")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            rec = json.loads(str(z["meta"])).get("pseudogenes")
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
+        raise GenolongError(f"{path}: not a readable genolong function file: {exc}") from None
     if not rec:
         return calls, "no pseudogene pass (the model's run had none)"
     index, cfg = pseudogenes.load_record(rec, str(path))

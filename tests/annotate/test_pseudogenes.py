@@ -154,4 +154,10 @@ def test_network_free_row_gets_the_runs_pass(planted, tmp_path):
                  meta=np.array(json.dumps({"format": 1, "pseudogenes": {**rec, "sha256": "0" * 64}})))
         with pytest.raises(GenolongError) as err:
             no_network.pseudogene_pass(genome, calls, 11, prefix)
-    assert "sha256" in str(err.value) and "\n" not in str(err.value)
+        assert "sha256" in str(err.value) and "\n" not in str(err.value)
+        # so is a record this genolong cannot read (a threshold it does not know)
+        np.savez(f"{prefix}.function.npz", meta=np.array(json.dumps(
+            {"format": 1, "pseudogenes": {**rec, "config": {"min_identity": 0.9, "from_the_future": 1}}})))
+        with pytest.raises(GenolongError) as err:
+            no_network.pseudogene_pass(genome, calls, 11, prefix)
+        assert "pseudogene pass record" in str(err.value) and "\n" not in str(err.value)
