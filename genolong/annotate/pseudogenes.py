@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 from genolong.annotate.homology import Hit, HomologyIndex
+from genolong.errors import GenolongError
 
 
 @dataclass(frozen=True)
@@ -162,15 +164,11 @@ def upstream_codons(genome, call, table: int) -> int:
 def record(index: HomologyIndex, source: str, cfg: PseudogeneConfig | None = None) -> dict:
     """What a run's function file keeps of the pass, so `genolong evaluate` can give the
     network-free row the same one (`load_record`)."""
-    from pathlib import Path
-
     return {"index": str(Path(source).resolve()), "sha256": index.sha256, "config": asdict(cfg or PseudogeneConfig())}
 
 
 def load_record(rec: dict, where: str) -> tuple[HomologyIndex, PseudogeneConfig]:
     """The index and thresholds a `record` names; the index must be the one the run searched."""
-    from genolong.errors import GenolongError
-
     try:
         cfg = PseudogeneConfig(**rec.get("config", {}))
         path, sha256 = str(rec["index"]), str(rec.get("sha256") or "")
@@ -184,14 +182,6 @@ def load_record(rec: dict, where: str) -> tuple[HomologyIndex, PseudogeneConfig]
     return index, cfg
 
 
-def summary(n: int, total: int) -> str:
-    return f"pseudogenes: {n} of {total} protein-coding call(s) are fragments of a broken gene (written as pseudo)"
-
-
-def print_summary(n: int, total: int) -> None:
-    print(summary(n, total), file=sys.stderr)
-
-
 def flag_predicted(genome, predicted: Sequence, table: int, predictor, function) -> dict | None:
     """annotate's pass: flag the protein-coding calls of `predicted` with the hits the function
     head's search found (`function.predicted.hits`, in the calls' order) and say how many; the
@@ -202,5 +192,6 @@ def flag_predicted(genome, predicted: Sequence, table: int, predictor, function)
         return None
     cfg = PseudogeneConfig()
     notes = flag_calls(genome, coding, table, predictor.index, function.predicted.hits, cfg=cfg)
-    print_summary(apply(coding, notes), len(coding))
+    print(f"pseudogenes: {apply(coding, notes)} of {len(coding)} protein-coding call(s) are fragments of a broken "
+          f"gene (written as pseudogenes)", file=sys.stderr)
     return record(predictor.index, predictor.index_source, cfg)
