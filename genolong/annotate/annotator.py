@@ -208,6 +208,7 @@ class Annotator:
         function=None,
         rna: str = "network",
         threads: int = 1,
+        pseudogenes: bool = True,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -242,6 +243,7 @@ class Annotator:
         from genolong.annotate.rna_genes import resolve_mode
 
         self.rna, self.threads = resolve_mode(rna), threads
+        self.pseudogenes = pseudogenes  # flag pseudogene fragments by homology (annotate/pseudogenes.py)
         # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
         # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
         from genolong.data.structure import check_transl_table
@@ -446,6 +448,10 @@ class Annotator:
             with _opened(source if owned else genome) as g:
                 gene_function = annotate_function(self.function, g, table, predicted, genes if reference is not None
                                                   else None, states, self.tokenizer.k, self.tokenizer.stride)
+                if self.pseudogenes:
+                    from genolong.annotate.pseudogenes import flag_predicted
+
+                    gene_function.pseudogenes = flag_predicted(g, predicted, table, self.function, gene_function)
         structure = {}
         if self.structure_labels is not None:
             structure = LazyRecords(probs, slice(self.n_function, self.n_classes))

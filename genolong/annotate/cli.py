@@ -50,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the one saved beside the checkpoint, if any")
     parser.add_argument("--no-homology", action="store_true",
                         help="gene function from the network alone, even when the checkpoint has an index")
+    parser.add_argument("--pseudogenes", action=argparse.BooleanOptionalAction, default=True,
+                        help="write protein-coding calls that the homology index shows to be fragments of a broken "
+                             "gene (a partial copy of a training protein) as pseudogenes, pseudo=true, as RefSeq "
+                             "does; `genolong evaluate` does not count them as genes and gives its network-free "
+                             "row the same pass (default on; needs the homology index)")
     parser.add_argument("--rna", choices=RNA_MODES, default="auto",
                         help="where tRNA / tmRNA / rRNA genes come from: aragorn (ARAGORN for tRNA and tmRNA, "
                              "barrnap for rRNA, through pyaragorn / pybarrnap), network (the structure head's own "
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
-        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads,
+        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads, pseudogenes=args.pseudogenes,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation, circular=args.circular)

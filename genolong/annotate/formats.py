@@ -13,7 +13,12 @@ recipe's threshold, most specific first; GFF3 specification), `function_score` a
 vocabularies, `function_class`. Without one: the token head's pooled GO terms above
 `--go-threshold` and its class. A CDS also carries its `transl_table`. GenBank (Biopython): `gene`
 + `CDS` (with `/product`, `/inference`, GO ids in `/db_xref`, `/translation`, `/transl_table`,
-`/codon_start`) or RNA features, locus tags shared. Protein FASTA: one translation per CDS, its
+`/codon_start`) or RNA features, locus tags shared. Pseudogene fragments (`annotate/pseudogenes.py`,
+biotype `pseudogene`) are written as RefSeq writes pseudogenes: a `pseudogene` row
+(`gene_biotype=pseudogene;pseudo=true`) whose child carries the function, `pseudo=true` and a
+`Note` (`frameshifted`, `partial`); RefSeq's child is a `CDS`, which `gt gff3validator
+-typecheck so` refuses under a pseudogene, so here it is SO's `pseudogenic_CDS`. GenBank: `gene`
+and `CDS` with `/pseudo` and `/note`, no `/translation`; no protein in the FASTA. Protein FASTA: one translation per CDS, its
 header the gene ID, the product and the location. Translations are Biopython's, `cds=True` (start
 codon read as Met, the stop dropped), so they equal what a reader computes from the coordinates.
 
@@ -33,7 +38,9 @@ from genolong.annotate.genes import GeneCall
 from genolong.annotate.writers import SOURCE, escape_attr, escape_seqid
 from genolong.atomic import atomic_open
 
-CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "tmRNA": "tmRNA", "ncRNA": "ncRNA"}
+CHILD_TYPE = {"protein_coding": "CDS", "tRNA": "tRNA", "rRNA": "rRNA", "tmRNA": "tmRNA", "ncRNA": "ncRNA",
+              "pseudogene": "pseudogenic_CDS"}
+CODING = ("protein_coding", "pseudogene")  # biotypes whose product is a protein's (a pseudogene's: the broken one's)
 UNKNOWN_PRODUCT = "hypothetical protein"
 
 
@@ -45,7 +52,7 @@ def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRE
     probability reaches `threshold`. genes.tsv keeps every probability for ranking."""
     if gene.function is not None:
         return [t for t, _ in gene.function.go]
-    if kind != "multilabel" or gene.biotype != "protein_coding":
+    if kind != "multilabel" or gene.biotype not in CODING:
         return []
     terms = labels["classes"][1:]
     return [t for t, p in zip(terms, gene.probs[1:]) if p >= threshold and t.startswith("GO:")]
@@ -54,7 +61,7 @@ def go_terms(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRE
 def product(gene: GeneCall, kind: str, labels: dict, threshold: float = GO_THRESHOLD) -> str:
     """The product name: an RNA's from its feature source (`tRNA-Ala(tgc)`), else its type; a
     CDS's function class, or the names of its GO terms."""
-    if gene.biotype != "protein_coding":
+    if gene.biotype not in CODING:
         return gene.product or gene.biotype
     if gene.function is not None:
         return gene.function.product
@@ -117,10 +124,14 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
         score = "." if g.gene_score is None else f"{g.gene_score:.4f}"
         common = [escape_seqid(g.seqid), SOURCE]
         span = [str(g.start + 1), str(g.end), score, g.strand]
-        yield "\t".join(common + ["gene"] + span + [".", f"ID={gid};locus_tag={gid};gene_biotype={g.biotype}"]) + "\n"
+        pseudo = g.biotype == "pseudogene"
+        gene_attrs = f"ID={gid};locus_tag={gid};gene_biotype={g.biotype}" + (";pseudo=true" if pseudo else "")
+        yield "\t".join(common + ["pseudogene" if pseudo else "gene"] + span + [".", gene_attrs]) + "\n"
         child = CHILD_TYPE.get(g.biotype, "ncRNA")
         attrs = [f"ID={gid}.{child.lower()}", f"Parent={gid}", f"locus_tag={gid}",
                  f"product={escape_attr(product(g, kind, labels, go_threshold))}"]
+        if pseudo:
+            attrs += ["pseudo=true"] + ([f"Note={escape_attr(g.note)}"] if getattr(g, "note", None) else [])
         if g.function is not None:
             attrs.append(f"inference={escape_attr(g.function.inference)}")
             attrs.append(f"function_score={g.function.score:.4f}")
@@ -133,9 +144,9 @@ def gene_gff3_lines(genes: Iterable[GeneCall], lengths: dict[str, int], kind: st
         terms = go_terms(g, kind, labels, go_threshold)
         if terms:
             attrs.append("Ontology_term=" + ",".join(escape_attr(t) for t in terms))
-        if child == "CDS" and table is not None:
+        if child in ("CDS", "pseudogenic_CDS") and table is not None:
             attrs.append(f"transl_table={table}")
-        phase = "0" if child == "CDS" else "."
+        phase = "0" if child in ("CDS", "pseudogenic_CDS") else "."
         yield "\t".join(common + [child] + span + [phase, ";".join(attrs)]) + "\n"
 
 
@@ -173,12 +184,15 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
                            description=f"{seqid} annotated by genolong", annotations=annotations)
         for g in by_seqid.get(seqid, []):
             loc = location(g, length)
-            record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id]}))
-            quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)]}
+            pseudo = {"pseudo": [None]} if g.biotype == "pseudogene" else {}  # INSDC's valueless /pseudo
+            record.features.append(SeqFeature(loc, type="gene", qualifiers={"locus_tag": [g.gene_id], **pseudo}))
+            quals = {"locus_tag": [g.gene_id], "product": [product(g, kind, labels, go_threshold)], **pseudo}
+            if pseudo and getattr(g, "note", None):
+                quals["note"] = [g.note]
             if g.function is not None:
                 quals["inference"] = [g.function.inference]
                 if g.function.function_class:
-                    quals["note"] = [f"genolong function class: {g.function.function_class}"]
+                    quals.setdefault("note", []).append(f"genolong function class: {g.function.function_class}")
             elif g.inference is not None:
                 quals["inference"] = [g.inference]
             terms = go_terms(g, kind, labels, go_threshold)
@@ -186,7 +200,10 @@ def genbank_records(genome, lengths: dict[str, int], genes: Sequence[GeneCall], 
                 quals["db_xref"] = terms
             if g.biotype == "protein_coding":
                 quals.update(codon_start=["1"], transl_table=[str(table)], translation=[translate(genome, g, table)])
-            record.features.append(SeqFeature(loc, type=CHILD_TYPE.get(g.biotype, "ncRNA"), qualifiers=quals))
+            elif pseudo:  # a pseudogene has no protein
+                quals.update(codon_start=["1"], transl_table=[str(table)])
+            child = "CDS" if pseudo else CHILD_TYPE.get(g.biotype, "ncRNA")
+            record.features.append(SeqFeature(loc, type=child, qualifiers=quals))
         yield record
 
 

@@ -46,12 +46,14 @@ class FunctionScores:
     output: np.ndarray
     identity: np.ndarray  # (n,) best hit's identity in [0, 1]; NaN: no hit (or no index)
     best: list  # (IndexedProtein, identity) of the best hit with a named product, or None
+    hits: list | None = None  # per gene, every homology.Hit of the search (None: no index); pseudogenes.py reads them
 
     def subset(self, rows) -> "FunctionScores":
         rows = list(rows)
         return FunctionScores([self.gene_ids[i] for i in rows], self.network[rows],
                               None if self.homology is None else self.homology[rows], self.output[rows],
-                              self.identity[rows], [self.best[i] for i in rows])
+                              self.identity[rows], [self.best[i] for i in rows],
+                              None if self.hits is None else [self.hits[i] for i in rows])
 
 
 @dataclass
@@ -156,7 +158,7 @@ class FunctionPredictor:
         return float(self.recipe.get("vote_fraction", 0.0))
 
     def homology_scores(self, proteins: list[str], exclude_genomes: list[str] | None = None,
-                        vote_fractions=None):
+                        vote_fractions=None, with_hits: bool = False):
         """(scores (n, T), identity (n,), best named IndexedProtein per gene) from the index.
 
         Only hits that carry a label vote, and the identity is the best voting hit's: half of a
@@ -165,7 +167,8 @@ class FunctionPredictor:
         the best bitscore vote (0: all of them, DeepGOPlus; 1: the best hit alone, as a BLAST
         best-hit transfer does). The name comes from the best hit with a named product.
         `exclude_genomes` (one per query): hits to that genome's proteins are left out.
-        `vote_fractions` (a list): scores for each of them instead, {fraction: (n, T)}."""
+        `vote_fractions` (a list): scores for each of them instead, {fraction: (n, T)}.
+        `with_hits`: the search's hits per protein come fourth."""
         from genolong.annotate.homology import best_hit, term_scores
 
         unique = list(dict.fromkeys(proteins))  # a called gene and its reference gene share a protein
@@ -184,8 +187,8 @@ class FunctionPredictor:
         scores = {f: votes(f) for f in vote_fractions} if vote_fractions is not None else votes(self.vote_fraction)
         identity = np.array([np.nan if b is None else b.identity for b in best_vote], dtype=np.float64)
         named = [best_hit([h for h in hs if is_named_product(self.index.proteins[h.target].product)]) for hs in hits]
-        return (scores, identity,
-                [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
+        out = (scores, identity, [None if b is None else (self.index.proteins[b.target], b.identity) for b in named])
+        return (*out, hits) if with_hits else out
 
     def score(self, gene_ids: list[str], proteins: list[str], states: np.ndarray | None) -> FunctionScores:
         from genolong.models.gene_function import predict_gene_function
@@ -193,13 +196,13 @@ class FunctionPredictor:
         network = predict_gene_function(self.net, proteins, states, threads=self.threads)
         n = len(proteins)
         if self.index is None:
-            homology, identity, best = None, np.full(n, np.nan), [None] * n
+            homology, identity, best, hits = None, np.full(n, np.nan), [None] * n, None
         else:
-            homology, identity, best = self.homology_scores(proteins)
+            homology, identity, best, hits = self.homology_scores(proteins, with_hits=True)
         output = blend(network, homology, ~np.isnan(identity), self.alphas(identity))
         if self.kind == "multilabel":
             output = self.ontology.propagate_scores(output, self.outputs)
-        return FunctionScores(list(gene_ids), network, homology, output.astype(np.float32), identity, best)
+        return FunctionScores(list(gene_ids), network, homology, output.astype(np.float32), identity, best, hits)
 
     # ---- names --------------------------------------------------------------------------
     def gene_function(self, scores: FunctionScores, row: int) -> GeneFunction:
@@ -325,6 +328,7 @@ class FunctionResult:
     reference: FunctionScores | None = None
     products: dict = field(default_factory=dict)  # predicted gene_id -> product written
     locations: dict = field(default_factory=dict)  # predicted gene_id -> (seqid, start, end, strand)
+    pseudogenes: dict | None = None  # pseudogenes.record of the pass over these calls; None: no pass
 
 
 def annotate_function(predictor: FunctionPredictor, genome, table: int, predicted: list, reference: list | None,
@@ -382,7 +386,8 @@ def save_function(path: str | os.PathLike, result: FunctionResult) -> None:
     from genolong.atomic import atomic_open
 
     arrays = {"meta": np.array(json.dumps({"format": 1, "outputs": result.outputs, "kind": result.kind,
-                                            "recipe": result.recipe, "evidence": result.evidence}))}
+                                            "recipe": result.recipe, "evidence": result.evidence,
+                                            **({"pseudogenes": result.pseudogenes} if result.pseudogenes else {})}))}
     arrays.update(_scores_arrays("predicted", result.predicted,
                                  [result.products.get(i, UNKNOWN_PRODUCT) for i in result.predicted.gene_ids]))
     locs = [result.locations.get(i, ("", 0, 0, ".")) for i in result.predicted.gene_ids]

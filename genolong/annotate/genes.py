@@ -33,6 +33,7 @@ class GeneCall:
     function: object = None  # annotate.function.GeneFunction: product, GO terms, inference (CDS with a function head)
     product: str | None = None  # RNA genes from a feature source (annotate/rna_genes.py): their product name
     inference: str | None = None  # ... and the program that called them (INSDC `COORDINATES:profile:...`)
+    note: str | None = None  # pseudogene fragments (annotate/pseudogenes.py): `frameshifted` or `partial`
 
 
 def part_tokens(start: int, end: int, k: int, stride: int, n_tokens: int) -> np.ndarray:

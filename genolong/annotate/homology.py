@@ -75,6 +75,12 @@ class Hit:
     query_coverage: float  # aligned query span / query length
     bitscore: float
     evalue: float
+    # the aligned spans, 0-based half-open in residues (pseudogene fragments cover part of a
+    # target: annotate/pseudogenes.py); the target's length is len(index.proteins[target].sequence)
+    query_start: int = 0
+    query_end: int = 0
+    target_start: int = 0
+    target_end: int = 0
 
 
 # ---- proteins from genomes ---------------------------------------------------------------------
@@ -352,7 +358,8 @@ class HomologyIndex:
             for k, r in zip(keep, full):
                 ali = r.alignment
                 hits.append(Hit(int(cands[i][k]), ali.count("M") / max(len(ali), 1), float(r.coverage("query")),
-                                float(bits[k]), float(evalues[k])))
+                                float(bits[k]), float(evalues[k]), int(r.query_start), int(r.query_end) + 1,
+                                int(r.target_start), int(r.target_end) + 1))  # pyopal's ends are inclusive
             return hits
 
         from rich.console import Console

@@ -393,9 +393,12 @@ def _no_network_baseline(genome_obj, scored: Scored, regions, table: int) -> dic
     from genolong.evaluate import no_network
 
     cfg = DecodeConfig(table=table)
-    calls = _clip(no_network.call_genes(genome_obj, scored.tp.seqids, table, scored.tok, cfg), regions)
+    calls, pseudo = no_network.pseudogene_pass(genome_obj, no_network.call_genes(genome_obj, scored.tp.seqids, table,
+                                                                                scored.tok, cfg), table, scored.pred)
+    calls = _clip(calls, regions)
     return {"segment": M.segment_metrics(calls, scored.ref_intervals),
-            "protein_coding": M.coding_metrics(calls, scored.ref_coding), "rule": no_network.rule(cfg)}
+            "protein_coding": M.coding_metrics(coding_calls(calls), scored.ref_coding),
+            "rule": f"{no_network.rule(cfg)}; {pseudo}"}
 
 
 def _rna_anchors(genome_obj, scored: Scored, regions, table: int, notes: list[str]) -> dict:
