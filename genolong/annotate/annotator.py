@@ -207,6 +207,7 @@ class Annotator:
         function=None,
         rna: str = "network",
         threads: int = 1,
+        rna_caller=None,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -240,7 +241,8 @@ class Annotator:
         # own segments, the library default), `aragorn` (ARAGORN + barrnap), `off`; `auto` resolved here
         from genolong.annotate.rna_genes import resolve_mode
 
-        self.rna, self.threads = resolve_mode(rna), threads
+        self.rna, self.threads = resolve_mode(rna, rna_caller is not None), threads
+        self.rna_caller = rna_caller  # annotate.rna_caller.RNACaller (`genolong fit-rna`), or None
         # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
         # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
         from genolong.data.structure import check_transl_table
@@ -468,8 +470,8 @@ class Annotator:
         from genolong.annotate import rna_genes
 
         models, n_dropped = rna_genes.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table,
-                                                                                self.threads))
-        rna_genes.print_summary(self.rna, models, n_dropped)
+                                                                                self.threads, self.rna_caller))
+        rna_genes.print_summary(self.rna, models, n_dropped, self.rna_caller)
         return [g for s in ids for g in models_to_genes(models[s], probs[s].columns(slice(0, self.n_function)),
                                                         list(self.labels.classes), self.labels.kind, k, stride)]
 

@@ -1,0 +1,154 @@
+"""RNA genes from the RNA-caller network (`rna_caller.pt`, written by `genolong fit-rna`).
+
+`RNACaller.load(path)` -> `.call(genome, seqids, table) -> list[rna_genes.RNAGene]`: every
+record in overlapping chunks through `models/rna_net.RNACallerNet` (both strands in one pass),
+per-base classes -> runs of one RNA kind on one strand (the argmax; runs of one kind split by a
+short gap joined, runs shorter than the kind's minimum dropped) -> genes with their product:
+a tRNA's amino acid is the codon its anticodon reads, the anticodon being the triplet inside the
+call where the network's anticodon bits are highest; the rRNA's subunit is the kind itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from genolong import __version__
+from genolong.annotate.rna_genes import RNAGene
+from genolong.data.trna import amino_acid, reverse_complement
+from genolong.errors import GenolongError
+
+CALLER_FILE = "rna_caller.pt"  # beside a checkpoint, `annotate --rna auto/network` uses it
+# decoding defaults (a bundle's recipe may override): shortest call kept and longest gap joined, bp
+MIN_LENGTH = {"tRNA": 50, "tmRNA": 200, "5S": 60, "16S": 300, "23S": 300}
+MAX_GAP = {"tRNA": 10, "tmRNA": 30, "5S": 20, "16S": 60, "23S": 60}
+FULL_LENGTH = {"5S": 110, "16S": 1500, "23S": 2900}  # under 80% of this: `(partial)`, as barrnap names them
+PRODUCTS = {"tmRNA": "transfer-messenger RNA", "5S": "5S ribosomal RNA", "16S": "16S ribosomal RNA",
+            "23S": "23S ribosomal RNA"}
+
+
+def load_bundle(path: str | os.PathLike):
+    """An `RNACallerBundle` from `rna_caller.pt` (weights only: never unpickles objects)."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    from genolong.models.rna_net import RNACallerBundle
+
+    try:
+        return RNACallerBundle.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError,
+            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenolongError(f"{path}: not a readable RNA-caller file: {first}") from None
+
+
+def save_bundle(path: str | os.PathLike, bundle) -> None:
+    import torch
+
+    from genolong.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(bundle.to_dict(), tmp)
+
+
+def beside(checkpoint: str | os.PathLike | None) -> str | None:
+    """The `rna_caller.pt` in a checkpoint's folder, if there is one."""
+    if checkpoint is None:
+        return None
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), CALLER_FILE)
+    return path if os.path.isfile(path) else None
+
+
+def predict(net, codes: np.ndarray, chunk: int = 1 << 16, batch: int = 8) -> np.ndarray:
+    """(L, n_outputs) float32 of one record: class probabilities (softmax), then the anticodon
+    probabilities (sigmoid). Chunks overlap by the net's reach on each side, padded with N."""
+    import torch
+
+    cfg = net.cfg
+    s = cfg.stride
+    margin = -(-cfg.reach // s) * s
+    chunk = max(s, chunk // s * s)
+    n, n_classes = len(codes), len(cfg.classes)
+    out = np.empty((n, cfg.n_outputs), dtype=np.float32)
+    starts = list(range(0, n, chunk))
+    padded = np.concatenate([np.full(margin, 4, np.uint8), codes, np.full(chunk + margin, 4, np.uint8)])
+    with torch.inference_mode():
+        for first in range(0, len(starts), batch):
+            group = starts[first : first + batch]
+            x = torch.from_numpy(np.stack([padded[a : a + chunk + 2 * margin] for a in group]).astype(np.int64))
+            logits = net(x)[:, margin : margin + chunk]  # (B, chunk, n_outputs)
+            probs = torch.cat([torch.softmax(logits[..., :n_classes], -1), torch.sigmoid(logits[..., n_classes:])], -1)
+            for a, p in zip(group, probs.numpy()):
+                out[a : min(n, a + chunk)] = p[: min(n, a + chunk) - a]
+    return out
+
+
+def runs(mask: np.ndarray, max_gap: int, min_length: int) -> list[tuple[int, int]]:
+    """Half-open runs of True, runs split by at most `max_gap` False joined, short runs dropped."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    spans: list[list[int]] = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        if spans and a - spans[-1][1] <= max_gap:
+            spans[-1][1] = int(b)
+        else:
+            spans.append([int(a), int(b)])
+    return [(a, b) for a, b in spans if b - a >= min_length]
+
+
+def trna_product(seq: bytes, anticodon: np.ndarray, start: int, end: int, strand: str, table: int) -> str:
+    """`tRNA-Xxx(nnn)` from the triplet of the call [start, end) with the highest anticodon bits
+    on its strand (`anticodon`: (L, 2) probabilities, + then -)."""
+    col = anticodon[start:end, 0 if strand == "+" else 1]
+    if len(col) < 3:
+        return "tRNA-Xxx"
+    j = start + int(np.argmax(np.convolve(col, np.ones(3), mode="valid")))
+    triplet = seq[j : j + 3].decode("ascii", "replace").upper()
+    if strand == "-":
+        triplet = reverse_complement(triplet)
+    return f"tRNA-{amino_acid(triplet, table)}({triplet.lower()})"
+
+
+class RNACaller:
+    def __init__(self, bundle, source: str = ""):
+        self.bundle, self.source = bundle, source
+        self.net = bundle.build()
+        recipe = bundle.recipe
+        self.min_length = {**MIN_LENGTH, **recipe.get("min_length", {})}
+        self.max_gap = {**MAX_GAP, **recipe.get("max_gap", {})}
+        self.inference = f"COORDINATES:ab initio prediction:genolong-rna:{__version__}"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "RNACaller":
+        return cls(load_bundle(path), str(path))
+
+    def record_genes(self, seqid: str, seq: bytes, table: int) -> list[RNAGene]:
+        from genolong.models.rna_net import encode_bases
+
+        cfg = self.net.cfg
+        classes = cfg.classes
+        probs = predict(self.net, encode_bases(seq))
+        n = len(classes)
+        best = probs[:, :n].argmax(axis=1)
+        genes = []
+        for c in range(1, n):
+            kind, strand = classes[c][:-1], classes[c][-1]
+            for a, b in runs(best == c, self.max_gap[kind], self.min_length[kind]):
+                if kind == "tRNA":
+                    product = trna_product(seq, probs[:, n:], a, b, strand, table)
+                else:
+                    product = PRODUCTS[kind]
+                    if kind in FULL_LENGTH and b - a < 0.8 * FULL_LENGTH[kind]:
+                        product += " (partial)"
+                biotype = kind if kind in ("tRNA", "tmRNA") else "rRNA"
+                score = float(probs[a:b, c].mean())
+                genes.append(RNAGene(seqid, a, b, strand, biotype, product, self.inference, score))
+        return sorted(genes, key=lambda g: (g.start, g.end))
+
+    def call(self, genome, seqids: list[str], table: int) -> list[RNAGene]:
+        genes = []
+        for seqid in seqids:
+            genes += self.record_genes(seqid, genome.fetch(seqid), table)
+        return genes
