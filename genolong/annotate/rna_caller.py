@@ -22,7 +22,9 @@ from genolong.errors import GenolongError
 CALLER_FILE = "rna_caller.pt"  # beside a checkpoint, `annotate --rna auto/network` uses it
 # decoding defaults (a bundle's recipe may override): shortest call kept and longest gap joined, bp
 MIN_LENGTH = {"tRNA": 50, "tmRNA": 200, "5S": 60, "16S": 300, "23S": 300}
-MAX_GAP = {"tRNA": 10, "tmRNA": 30, "5S": 20, "16S": 60, "23S": 60}
+MAX_GAP = {"tRNA": 3, "tmRNA": 30, "5S": 20, "16S": 60, "23S": 60}
+SMOOTH = {"other": 9, "tRNA": 9, "tmRNA": 31, "5S": 31, "16S": 101, "23S": 101}  # box filter per class, bp
+MAX_LENGTH = {"tRNA": 110}  # longer runs are tandem genes: split (`split_long`)
 FULL_LENGTH = {"5S": 110, "16S": 1500, "23S": 2900}  # under 80% of this: `(partial)`, as barrnap names them
 PRODUCTS = {"tmRNA": "transfer-messenger RNA", "5S": "5S ribosomal RNA", "16S": "16S ribosomal RNA",
             "23S": "23S ribosomal RNA"}
@@ -62,12 +64,17 @@ def beside(checkpoint: str | os.PathLike | None) -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def predict(net, codes: np.ndarray, chunk: int = 1 << 16, batch: int = 8) -> np.ndarray:
+def predict(net, codes: np.ndarray, chunk: int = 1 << 16, batch: int = 8, both_strands: bool = True) -> np.ndarray:
     """(L, n_outputs) float32 of one record: class probabilities (softmax), then the anticodon
-    probabilities (sigmoid). Chunks overlap by the net's reach on each side, padded with N."""
+    probabilities (sigmoid). Chunks overlap by the net's reach on each side, padded with N. With
+    `both_strands`, each chunk is also read reverse-complemented and the two readings (strand
+    classes swapped back) averaged: a strand-symmetric call at twice the cost."""
     import torch
 
+    from genolong.models.rna_net import strand_swap
+
     cfg = net.cfg
+    swap = torch.tensor(strand_swap(cfg.kinds))
     s = cfg.stride
     margin = -(-cfg.reach // s) * s
     chunk = max(s, chunk // s * s)
@@ -79,11 +86,41 @@ def predict(net, codes: np.ndarray, chunk: int = 1 << 16, batch: int = 8) -> np.
         for first in range(0, len(starts), batch):
             group = starts[first : first + batch]
             x = torch.from_numpy(np.stack([padded[a : a + chunk + 2 * margin] for a in group]).astype(np.int64))
-            logits = net(x)[:, margin : margin + chunk]  # (B, chunk, n_outputs)
-            probs = torch.cat([torch.softmax(logits[..., :n_classes], -1), torch.sigmoid(logits[..., n_classes:])], -1)
+            probs = _probabilities(net(x), n_classes)
+            if both_strands:
+                rc = torch.where(x < 4, 3 - x, x).flip(1)
+                probs = 0.5 * (probs + _probabilities(net(rc), n_classes).flip(1)[..., swap])
+            probs = probs[:, margin : margin + chunk]  # (B, chunk, n_outputs)
             for a, p in zip(group, probs.numpy()):
                 out[a : min(n, a + chunk)] = p[: min(n, a + chunk) - a]
     return out
+
+
+def box(p: np.ndarray, width: int) -> np.ndarray:
+    """Mean of `p` over a centred `width`-bp window (shorter at the ends)."""
+    if width <= 1:
+        return p
+    c = np.concatenate([[0.0], np.cumsum(p, dtype=np.float64)])
+    i = np.arange(len(p))
+    lo, hi = np.maximum(i - width // 2, 0), np.minimum(i + width // 2 + 1, len(p))
+    return ((c[hi] - c[lo]) / (hi - lo)).astype(np.float32)
+
+
+def _probabilities(logits, n_classes: int):
+    import torch
+
+    return torch.cat([torch.softmax(logits[..., :n_classes], -1), torch.sigmoid(logits[..., n_classes:])], -1)
+
+
+def split_long(a: int, b: int, p: np.ndarray, max_length: int, margin: int) -> list[tuple[int, int]]:
+    """A run [a, b) longer than `max_length` (tandem tRNAs called as one) cut where the class
+    probability `p` (smoothed over 9 bp) is lowest, at least `margin` bp from either end, until
+    every piece fits."""
+    if b - a <= max_length or b - a < 2 * margin + 1:
+        return [(a, b)]
+    smooth = np.convolve(p[a:b], np.ones(9) / 9, mode="same")
+    cut = a + margin + int(np.argmin(smooth[margin : b - a - margin]))
+    return split_long(a, cut, p, max_length, margin) + split_long(cut, b, p, max_length, margin)
 
 
 def runs(mask: np.ndarray, max_gap: int, min_length: int) -> list[tuple[int, int]]:
@@ -96,6 +133,17 @@ def runs(mask: np.ndarray, max_gap: int, min_length: int) -> list[tuple[int, int
         else:
             spans.append([int(a), int(b)])
     return [(a, b) for a, b in spans if b - a >= min_length]
+
+
+def exclusive(genes: list[RNAGene], max_overlap: float = 0.5) -> list[RNAGene]:
+    """Calls in order of probability mass (mean probability x length), each dropped when more
+    than `max_overlap` of it lies in one already kept, on either strand: one base is one RNA gene
+    (the 16S called 23S over half its length, the tRNA called on both strands, keep one)."""
+    kept: list[RNAGene] = []
+    for g in sorted(genes, key=lambda g: -(g.score or 0.0) * (g.end - g.start)):
+        if all(min(g.end, k.end) - max(g.start, k.start) <= max_overlap * (g.end - g.start) for k in kept):
+            kept.append(g)
+    return kept
 
 
 def trna_product(seq: bytes, anticodon: np.ndarray, start: int, end: int, strand: str, table: int) -> str:
@@ -118,6 +166,9 @@ class RNACaller:
         recipe = bundle.recipe
         self.min_length = {**MIN_LENGTH, **recipe.get("min_length", {})}
         self.max_gap = {**MAX_GAP, **recipe.get("max_gap", {})}
+        self.smooth = {**SMOOTH, **recipe.get("smooth", {})}
+        self.max_length = {**MAX_LENGTH, **recipe.get("max_length", {})}
+        self.both_strands = bool(recipe.get("both_strands", True))
         self.inference = f"COORDINATES:ab initio prediction:genolong-rna:{__version__}"
 
     @classmethod
@@ -129,13 +180,21 @@ class RNACaller:
 
         cfg = self.net.cfg
         classes = cfg.classes
-        probs = predict(self.net, encode_bases(seq))
+        probs = predict(self.net, encode_bases(seq), both_strands=self.both_strands)
         n = len(classes)
-        best = probs[:, :n].argmax(axis=1)
+        # each class smoothed at its own scale, so a long rRNA does not flicker between subunits
+        smoothed = np.stack([box(probs[:, c], self.smooth[name if c == 0 else name[:-1]])
+                             for c, name in enumerate(classes)], axis=1)
+        best = smoothed.argmax(axis=1)
+        del smoothed
         genes = []
         for c in range(1, n):
             kind, strand = classes[c][:-1], classes[c][-1]
-            for a, b in runs(best == c, self.max_gap[kind], self.min_length[kind]):
+            found = runs(best == c, self.max_gap[kind], self.min_length[kind])
+            if kind in self.max_length:
+                found = [piece for a, b in found
+                         for piece in split_long(a, b, probs[:, c], self.max_length[kind], self.min_length[kind] // 2)]
+            for a, b in found:
                 if kind == "tRNA":
                     product = trna_product(seq, probs[:, n:], a, b, strand, table)
                 else:
@@ -145,7 +204,7 @@ class RNACaller:
                 biotype = kind if kind in ("tRNA", "tmRNA") else "rRNA"
                 score = float(probs[a:b, c].mean())
                 genes.append(RNAGene(seqid, a, b, strand, biotype, product, self.inference, score))
-        return sorted(genes, key=lambda g: (g.start, g.end))
+        return sorted(exclusive(genes), key=lambda g: (g.start, g.end))
 
     def call(self, genome, seqids: list[str], table: int) -> list[RNAGene]:
         genes = []

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=4096, help="training window, bp (default 4096)")
     parser.add_argument("--val-fraction", type=float, default=0.15,
                         help="held-out end of every record for model selection (default 0.15)")
+    parser.add_argument("--init", metavar="PATH", help="start from this rna_caller.pt (same architecture)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--summary", metavar="JSON", help="write the training summary here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -63,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from genolong.models.rna_net import RNACallerBundle, RNACallerConfig
     from genolong.training.rna_net import fit_rna_caller, label_genome
 
-    config = RNACallerConfig()
+    config, init = RNACallerConfig(), None
+    if args.init:
+        from genolong.annotate.rna_caller import load_bundle
+
+        start = load_bundle(args.init)
+        config, init = start.config, start.state_dict
     window = args.window // config.stride * config.stride
     records, tables = [], []
     for genome, annotation in _inputs(args.genome):
@@ -75,13 +81,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         net, result = fit_rna_caller(config, records, window=window, epochs=args.epochs,
                                      windows_per_epoch=args.windows_per_epoch, val_fraction=args.val_fraction,
-                                     seed=args.seed, progress=not args.no_progress)
+                                     seed=args.seed, progress=not args.no_progress, init=init)
     except ValueError as exc:
         raise GenolongError(f"--genome: {exc}") from None
     summary = result["summary"]
     summary["train_seconds"] = round(time.perf_counter() - started, 1)
     summary["genomes"] = [g for g, _ in _inputs(args.genome)]
     summary["threads"] = n_threads
+    summary["init"] = args.init
     bundle = RNACallerBundle(config, net.state_dict(), {"seed": args.seed, "val_loss": summary["val_loss"]})
     summary["val_genes"] = validation_scores(bundle, records, result["val_ranges"])
     save_bundle(args.out, bundle)

@@ -246,9 +246,10 @@ class RNACallerModule(LightningModule):
 
 def fit_rna_caller(config: RNACallerConfig, records: list[LabelledRecord], window: int = 4096, epochs: int = 12,
                    windows_per_epoch: int = 512, batch_size: int = 16, val_fraction: float = 0.15, lr: float = 2e-3,
-                   seed: int = 0, progress: bool = False) -> tuple[RNACallerNet, dict]:
+                   seed: int = 0, progress: bool = False, init: dict | None = None) -> tuple[RNACallerNet, dict]:
     """Train on the records' training ranges, keep the epoch with the lowest validation loss;
-    returns (net in eval mode, summary with the validation ranges for decoding checks)."""
+    returns (net in eval mode, summary with the validation ranges for decoding checks). `init`:
+    a state dict of the same config to start from (more epochs on a caller already trained)."""
     import pytorch_lightning as pl
 
     if window % config.stride:
@@ -258,6 +259,8 @@ def fit_rna_caller(config: RNACallerConfig, records: list[LabelledRecord], windo
     if not train_ranges:
         raise ValueError(f"no record is at least {window} bp long")
     net = RNACallerNet(config)
+    if init is not None:
+        net.load_state_dict(init)
     sampler = WindowSampler(records, train_ranges, window, windows_per_epoch, seed)
     weight = class_weights(sampler, len(config.classes))
     module = RNACallerModule(net, weight, lr=lr)
