@@ -2,8 +2,11 @@
 
 `RNACaller.load(path)` -> `.call(genome, seqids, table) -> list[rna_genes.RNAGene]`: every
 record in overlapping chunks through `models/rna_net.RNACallerNet` (both strands in one pass),
-per-base classes -> runs of one RNA kind on one strand (the argmax; runs of one kind split by a
-short gap joined, runs shorter than the kind's minimum dropped) -> genes with their product:
+per-base classes (each smoothed at its kind's scale) -> runs of one RNA kind on one strand (the
+argmax; runs of one kind split by a short gap joined, runs longer than a tRNA split, runs shorter
+than the kind's minimum, rRNAs under 25% of their full length as barrnap does, and calls whose
+mean class probability is under 0.5 dropped; where calls overlap by more than half, the one with
+more probability mass stays) -> genes with their product:
 a tRNA's amino acid is the codon its anticodon reads, the anticodon being the triplet inside the
 call where the network's anticodon bits are highest; the rRNA's subunit is the kind itself.
 """
@@ -26,6 +29,8 @@ MAX_GAP = {"tRNA": 3, "tmRNA": 30, "5S": 20, "16S": 60, "23S": 60}
 SMOOTH = {"other": 9, "tRNA": 9, "tmRNA": 31, "5S": 31, "16S": 101, "23S": 101}  # box filter per class, bp
 MAX_LENGTH = {"tRNA": 110}  # longer runs are tandem genes: split (`split_long`)
 FULL_LENGTH = {"5S": 110, "16S": 1500, "23S": 2900}  # under 80% of this: `(partial)`, as barrnap names them
+REJECT = 0.25  # rRNA calls under this fraction of FULL_LENGTH are dropped, as barrnap drops its hits
+MIN_SCORE = 0.5  # a call's mean class probability: below it the class is not the majority over the call
 PRODUCTS = {"tmRNA": "transfer-messenger RNA", "5S": "5S ribosomal RNA", "16S": "16S ribosomal RNA",
             "23S": "23S ribosomal RNA"}
 
@@ -169,6 +174,7 @@ class RNACaller:
         self.smooth = {**SMOOTH, **recipe.get("smooth", {})}
         self.max_length = {**MAX_LENGTH, **recipe.get("max_length", {})}
         self.both_strands = bool(recipe.get("both_strands", True))
+        self.min_score = float(recipe.get("min_score", MIN_SCORE))
         self.inference = f"COORDINATES:ab initio prediction:genolong-rna:{__version__}"
 
     @classmethod
@@ -192,9 +198,15 @@ class RNACaller:
             kind, strand = classes[c][:-1], classes[c][-1]
             found = runs(best == c, self.max_gap[kind], self.min_length[kind])
             if kind in self.max_length:
-                found = [piece for a, b in found
-                         for piece in split_long(a, b, probs[:, c], self.max_length[kind], self.min_length[kind] // 2)]
+                found = [(a2, b2) for a, b in found
+                         for a2, b2 in split_long(a, b, probs[:, c], self.max_length[kind], self.min_length[kind] // 2)
+                         if b2 - a2 >= self.min_length[kind]]
+            if kind in FULL_LENGTH:
+                found = [(a, b) for a, b in found if b - a >= REJECT * FULL_LENGTH[kind]]
             for a, b in found:
+                score = float(probs[a:b, c].mean())
+                if score < self.min_score:
+                    continue
                 if kind == "tRNA":
                     product = trna_product(seq, probs[:, n:], a, b, strand, table)
                 else:
@@ -202,7 +214,6 @@ class RNACaller:
                     if kind in FULL_LENGTH and b - a < 0.8 * FULL_LENGTH[kind]:
                         product += " (partial)"
                 biotype = kind if kind in ("tRNA", "tmRNA") else "rRNA"
-                score = float(probs[a:b, c].mean())
                 genes.append(RNAGene(seqid, a, b, strand, biotype, product, self.inference, score))
         return sorted(exclusive(genes), key=lambda g: (g.start, g.end))
 
