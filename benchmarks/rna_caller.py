@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from genolong.annotate.rna_caller import RNACaller
@@ -80,7 +81,7 @@ def main() -> None:
         results.append(measure(caller, genome, annotation or None, int(table)))
         print(json.dumps(results[-1], indent=1))
     with open(args.out, "w") as fh:
-        json.dump({"caller": args.caller, "threads": 1, "results": results}, fh, indent=1)
+        json.dump({"caller": os.path.basename(args.caller), "threads": 1, "results": results}, fh, indent=1)
         fh.write("\n")
 
 

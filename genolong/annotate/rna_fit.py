@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         start = load_bundle(args.init)
         config, init = start.config, start.state_dict
     window = args.window // config.stride * config.stride
-    records, tables = [], []
-    for genome, annotation in _inputs(args.genome):
+    inputs = _inputs(args.genome)
+    records = []
+    for genome, annotation in inputs:
         labelled = label_genome(genome, annotation)
         if not any(r.genes for r in labelled):
             raise GenolongError(f"{annotation or genome}: no tRNA, tmRNA or rRNA feature to learn from")
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--genome: {exc}") from None
     summary = result["summary"]
     summary["train_seconds"] = round(time.perf_counter() - started, 1)
-    summary["genomes"] = [g for g, _ in _inputs(args.genome)]
+    summary["genomes"] = [g for g, _ in inputs]
     summary["threads"] = n_threads
     summary["init"] = args.init
     bundle = RNACallerBundle(config, net.state_dict(), {"seed": args.seed, "val_loss": summary["val_loss"]})
@@ -96,11 +97,15 @@ def run(args: argparse.Namespace) -> int:
         from genolong.atomic import atomic_write_text
 
         atomic_write_text(args.summary, json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    scores = ", ".join(f"{kind} R {v['recall']:.3f} P {v['precision'] if v['precision'] is not None else float('nan'):.3f}"
-                       f" ({v['n_ref']})" for kind, v in summary["val_genes"].items()) or "no held-out RNA genes"
+    scores = ", ".join(f"{kind} R {v['recall']:.3f} P {_num(v['precision'])} ({v['n_ref']})"
+                       for kind, v in summary["val_genes"].items()) or "no held-out RNA genes"
     print(f"RNA caller: best epoch {summary['best_epoch']}/{args.epochs}, val loss {summary['val_loss']:.4f}; "
           f"held-out genes: {scores}; wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def validation_scores(bundle, records, val_ranges) -> dict:
@@ -122,4 +127,5 @@ def validation_scores(bundle, records, val_ranges) -> dict:
                 name = classes[int(r.labels[a])]
                 kind, strand = name[:-1], name[-1]
                 ref.append(Interval(str(i), a - lo, b - lo, strand, kind if kind in ("tRNA", "tmRNA") else "rRNA"))
-    return {k: {key: v[key] for key in ("recall", "precision", "n_ref", "n_pred")} for k, v in rna_metrics(pred, ref).items()}
+    keys = ("recall", "precision", "n_ref", "n_pred")
+    return {kind: {key: v[key] for key in keys} for kind, v in rna_metrics(pred, ref).items()}

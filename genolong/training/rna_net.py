@@ -28,8 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from genolong.data.annotation import read_annotation
 from genolong.data.genome import open_genome
 from genolong.data.trna import anticodon_from_qualifier, find_anticodon, product_amino_acid, reverse_complement
-from genolong.models.rna_net import (KINDS, RNACallerConfig, RNACallerNet, encode_bases, reverse_complement_codes,
-                                     strand_swap)
+from genolong.models.rna_net import KINDS, RNACallerConfig, RNACallerNet, encode_bases, reverse_complement_codes
 
 ANTICODON_WEIGHT = 0.5  # the anticodon bits' BCE beside the class cross-entropy
 ANTICODON_POS_WEIGHT = 5.0  # 3 anticodon bases among ~76 of a tRNA

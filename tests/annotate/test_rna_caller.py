@@ -78,7 +78,8 @@ def test_planted_trna_called_on_its_strand(tiny_caller, trna):
     trnas = [g for g in calls if g.biotype == "tRNA"]
 
     def overlapping(span, strand):
-        return [g for g in trnas if g.strand == strand and min(g.end, span[1]) - max(g.start, span[0]) >= 0.5 * (span[1] - span[0])]
+        half = 0.5 * (span[1] - span[0])
+        return [g for g in trnas if g.strand == strand and min(g.end, span[1]) - max(g.start, span[0]) >= half]
 
     assert len(overlapping(minus, "-")) == 1 and not overlapping(minus, "+")
     assert len(overlapping(plus, "+")) == 1 and not overlapping(plus, "-")
@@ -144,5 +145,6 @@ def test_annotate_rna_network_writes_valid_features(tiny_caller, trna, tmp_path)
         assert f.attributes["product"][0].startswith("tRNA-")
         assert f.attributes["inference"][0].startswith("COORDINATES:ab initio prediction:genolong-rna:")
         assert db[f.attributes["Parent"][0]].attributes["gene_biotype"] == ["tRNA"]
-    run = subprocess.run(["gt", "gff3validator", "-typecheck", "so", str(paths["gff3"])], capture_output=True, text=True)
+    run = subprocess.run(["gt", "gff3validator", "-typecheck", "so", str(paths["gff3"])],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
