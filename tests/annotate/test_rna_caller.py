@@ -148,3 +148,15 @@ def test_annotate_rna_network_writes_valid_features(tiny_caller, trna, tmp_path)
     run = subprocess.run(["gt", "gff3validator", "-typecheck", "so", str(paths["gff3"])],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
+
+
+def test_annotate_refuses_a_caller_it_would_not_use(data_dir, tmp_path, capsys):
+    caller = tmp_path / "rna_caller.pt"
+    caller.write_bytes(b"x")
+    argv = ["annotate", "--checkpoint", str(data_dir / "checkpoint_c5387f4_longformer.ckpt"), "--genome",
+            str(data_dir / "NC_005816.gb"), "--out", str(tmp_path / "pred"), "--rna-caller", str(caller)]
+    assert main(argv + ["--rna", "aragorn"]) == 2
+    assert "only with --rna auto or network" in capsys.readouterr().err
+    assert main(argv + ["--rna", "network"]) == 2
+    assert "not a readable RNA-caller file" in capsys.readouterr().err
+    assert not list(tmp_path.glob("pred*"))
