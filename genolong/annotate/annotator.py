@@ -209,6 +209,7 @@ class Annotator:
         rna: str = "network",
         threads: int = 1,
         pseudogenes: bool = True,
+        rna_caller=None,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -242,7 +243,8 @@ class Annotator:
         # own segments, the library default), `aragorn` (ARAGORN + barrnap), `off`; `auto` resolved here
         from genolong.annotate.rna_genes import resolve_mode
 
-        self.rna, self.threads = resolve_mode(rna), threads
+        self.rna, self.threads = resolve_mode(rna, rna_caller is not None), threads
+        self.rna_caller = rna_caller  # annotate.rna_caller.RNACaller (`genolong fit-rna`), or None
         self.pseudogenes = pseudogenes  # flag pseudogene fragments by homology (annotate/pseudogenes.py)
         # the genetic code: `transl_table` (--transl-table) when given, else the checkpoint's, else
         # the genome's own (GenBank CDS or --annotation), else 11; see `genetic_code_for`
@@ -494,9 +496,10 @@ class Annotator:
         from genolong.annotate import rna_genes
 
         # `genome` is a circular.Circle: RNA genes merged on the extended records, then each gene once
-        models, n_dropped = genome.merge_rna(models, rna_genes.source_genes(self.rna, genome, ids, table, self.threads),
-                                             self.decode_config.max_overlap)
-        rna_genes.print_summary(self.rna, models, n_dropped)
+        models, n_dropped = genome.merge_rna(
+            models, rna_genes.source_genes(self.rna, genome, ids, table, self.threads, self.rna_caller),
+            self.decode_config.max_overlap)
+        rna_genes.print_summary(self.rna, models, n_dropped, self.rna_caller)
         return genome.to_record([g for s in ids for g in models_to_genes(
             models[s], probs[s].columns(slice(0, self.n_function)), list(self.labels.classes), self.labels.kind,
             k, stride)])

@@ -3,7 +3,8 @@
 Writes PREFIX.gff3, PREFIX.bed, PREFIX.genes.tsv and PREFIX.probs.npz (the per-token
 probabilities `genolong evaluate` scores), and with a two-head checkpoint PREFIX.gbk (GenBank)
 and PREFIX.faa (proteins), each atomically; progress and throughput go to stderr. Gene models'
-RNA genes come from `--rna` (annotate/rna_genes.py: ARAGORN and barrnap by default).
+RNA genes come from `--rna` (annotate/rna_genes.py: the RNA-caller network of `genolong fit-rna`
+when there is one, else ARAGORN and barrnap).
 """
 
 from __future__ import annotations
@@ -56,11 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "does; `genolong evaluate` does not count them as genes and gives its network-free "
                              "row the same pass (default on; needs the homology index)")
     parser.add_argument("--rna", choices=RNA_MODES, default="auto",
-                        help="where tRNA / tmRNA / rRNA genes come from: aragorn (ARAGORN for tRNA and tmRNA, "
-                             "barrnap for rRNA, through pyaragorn / pybarrnap), network (the structure head's own "
-                             "RNA segments), off (none); auto (default): aragorn when both packages are "
-                             "installed, else network. A protein-coding call with > 50%% of its length inside "
-                             "an RNA gene is dropped")
+                        help="where tRNA / tmRNA / rRNA genes come from: network (the RNA-caller network of "
+                             "--rna-caller or the rna_caller.pt beside the checkpoint, else the structure head's "
+                             "own RNA segments), aragorn (ARAGORN for tRNA and tmRNA, barrnap for rRNA, through "
+                             "pyaragorn / pybarrnap), off (none); auto (default): network when there is an RNA "
+                             "caller, else aragorn when both packages are installed, else network. A "
+                             "protein-coding call with > 50%% of its length inside an RNA gene is dropped")
+    parser.add_argument("--rna-caller", metavar="PATH",
+                        help="RNA-caller network (rna_caller.pt from `genolong fit-rna`); default: the one "
+                             "beside the checkpoint, if any")
     parser.add_argument("--circular", nargs="+", metavar="SEQID",
                         help="records to read as circular, so a gene may cross the origin (written as GFF3 ends "
                              "past the record's length and GenBank joins), besides those the files mark (GenBank "
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from genolong.annotate.output_set import check_outputs
     from genolong.errors import GenolongError
 
-    inputs = [args.genome, args.annotation, args.checkpoint, args.store, args.homology]
+    inputs = [args.genome, args.annotation, args.checkpoint, args.store, args.homology, args.rna_caller]
     check_outputs(args.out, ANNOTATION_OUTPUTS, inputs)
     n_threads = threads.apply(args.threads, torch=True)
 
@@ -93,6 +98,12 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--switch-prob {args.switch_prob}: must be between 0 and 1")
     if args.homology and args.no_homology:
         raise GenolongError("--homology and --no-homology: give one or the other")
+    from genolong.annotate.rna_caller import RNACaller, beside
+
+    if args.rna_caller and args.rna not in ("auto", "network"):
+        raise GenolongError(f"--rna-caller {args.rna_caller}: only with --rna auto or network, not {args.rna}")
+    caller_path = args.rna_caller or (beside(args.checkpoint) if args.rna in ("auto", "network") else None)
+    rna_caller = RNACaller.load(caller_path) if caller_path else None
     from genolong.annotate.function import FunctionPredictor
 
     # the per-gene function head and homology index saved beside the checkpoint by `genolong fit-function`
@@ -113,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
         stream=args.stream, function=predictor, rna=args.rna, threads=n_threads, pseudogenes=args.pseudogenes,
+        rna_caller=rna_caller,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation, circular=args.circular)

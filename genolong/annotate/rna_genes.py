@@ -3,8 +3,9 @@ pyaragorn) and barrnap (5S/16S/23S rRNA, through pybarrnap, whose profile HMMs s
 package: it reads no network). Both are optional extras (`genolong[prodigal]`).
 
 The network's structure head barely learns RNA genes (a few dozen among thousands of coding
-genes per genome), so `genolong annotate` takes them from these callers by default and the
-network's own RNA segments only when they are missing (`--rna`). Every source returns `RNAGene`s
+genes per genome); the dedicated RNA-caller network (`genolong fit-rna`, annotate/rna_caller.py)
+does. `genolong annotate --rna auto` uses that caller when it has one (beside the checkpoint or
+`--rna-caller`), else these callers, else the structure head's own RNA segments. Every source returns `RNAGene`s
 of one shape, the source named in `inference`; `merge_rna` puts them beside the protein-coding
 gene models and drops a coding call that lies mostly inside an RNA gene (Prokka's rule).
 `genolong evaluate` scores the same calls as its RNA anchors (evaluate/rna_anchors.py).
@@ -46,14 +47,15 @@ def version(module: str) -> str:
     return getattr(__import__(module), "__version__", "unknown")
 
 
-def resolve_mode(mode: str) -> str:
-    """`auto` -> `aragorn` when pyaragorn and pybarrnap are both importable, else `network`;
+def resolve_mode(mode: str, caller: bool = False) -> str:
+    """`auto` -> `network` when an RNA-caller network is at hand (`caller`), else `aragorn` when
+    pyaragorn and pybarrnap are both importable, else `network` (the structure head's segments);
     `aragorn` without them is a user mistake."""
     if mode not in RNA_MODES:
         raise GenolongError(f"--rna {mode}: must be one of {', '.join(RNA_MODES)}")
     have = available("pyaragorn") and available("pybarrnap")
     if mode == "auto":
-        return "aragorn" if have else "network"
+        return "network" if caller or not have else "aragorn"
     if mode == "aragorn" and not have:
         raise GenolongError("--rna aragorn: needs pyaragorn and pybarrnap (pip install genolong[prodigal])")
     return mode
@@ -103,13 +105,18 @@ def barrnap_genes(genome, seqids: list[str], threads: int = 1) -> list[RNAGene]:
     return genes
 
 
-def source_genes(mode: str, genome, seqids: list[str], table: int, threads: int = 1) -> dict[str, list[RNAGene]] | None:
-    """RNA genes per record of a resolved `mode`: ARAGORN + barrnap (`aragorn`), none (`off`), or
-    None for `network` (keep the decoder's own RNA segments)."""
-    if mode == "network":
+def source_genes(mode: str, genome, seqids: list[str], table: int, threads: int = 1,
+                 caller=None) -> dict[str, list[RNAGene]] | None:
+    """RNA genes per record of a resolved `mode`: ARAGORN + barrnap (`aragorn`), none (`off`), the
+    RNA-caller network's (`network` with `caller`, an annotate.rna_caller.RNACaller), or None for
+    `network` without one (keep the decoder's own RNA segments)."""
+    if mode == "network" and caller is None:
         return None
     by_seqid: dict[str, list[RNAGene]] = {s: [] for s in seqids}
-    if mode == "aragorn":
+    if mode == "network":
+        for gene in caller.call(genome, seqids, table):
+            by_seqid[gene.seqid].append(gene)
+    elif mode == "aragorn":
         for gene in aragorn_genes(genome, seqids, table) + barrnap_genes(genome, seqids, threads):
             by_seqid[gene.seqid].append(gene)
     return by_seqid
@@ -149,18 +156,20 @@ def merge_rna(models: dict[str, list], rna: dict[str, list[RNAGene]] | None) -> 
     return merged, n_dropped
 
 
-def summary(mode: str, merged: dict[str, list], n_dropped: int) -> str:
+def summary(mode: str, merged: dict[str, list], n_dropped: int, caller=None) -> str:
     """One line: where the RNA genes come from, how many of each type, how many coding calls went."""
     counts: dict[str, int] = {}
     for genes in merged.values():
         for g in genes:
             if g.biotype != "protein_coding":
                 counts[g.biotype] = counts.get(g.biotype, 0) + 1
-    source = {"aragorn": "ARAGORN + barrnap", "network": "the network", "off": "none (--rna off)"}[mode]
+    source = {"aragorn": "ARAGORN + barrnap", "network": "the network's structure head", "off": "none (--rna off)"}[mode]
+    if mode == "network" and caller is not None:
+        source = f"the RNA-caller network ({caller.source})"
     found = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no RNA genes"
     return (f"RNA genes from {source}: {found}; {n_dropped} protein-coding call(s) dropped "
             f"(> {MAX_CDS_OVERLAP:.0%} of their length inside an RNA gene)")
 
 
-def print_summary(mode: str, merged: dict[str, list], n_dropped: int) -> None:
-    print(summary(mode, merged, n_dropped), file=sys.stderr)
+def print_summary(mode: str, merged: dict[str, list], n_dropped: int, caller=None) -> None:
+    print(summary(mode, merged, n_dropped, caller), file=sys.stderr)
