@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("genolong.annotate.cli", "annotate a genome from a trained checkpoint (GFF3, BED, TSV)"),
     "fit-function": ("genolong.annotate.function_fit",
                      "learn a checkpoint's per-gene function head and homology index from its token stores"),
+    "fit-genes": ("genolong.annotate.gene_caller_fit",
+                  "learn a checkpoint's ORF net (gene vs shadow ORF) and its decoder weight from its token stores"),
     "evaluate": ("genolong.evaluate.cli", "score an annotation against a reference and baselines"),
     "baseline": ("genolong.evaluate.baseline", "train the k-mer logistic-regression baseline from a token store"),
     "homology": ("genolong.annotate.homology", "index the labelled proteins of token stores for homology search"),

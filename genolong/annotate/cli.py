@@ -9,6 +9,7 @@ RNA genes come from `--rna` (annotate/rna_genes.py: ARAGORN and barrnap by defau
 from __future__ import annotations
 
 import argparse
+import sys
 
 # every file annotate may write (gene models add gbk and faa), checked before the run
 ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "RNA segments), off (none); auto (default): aragorn when both packages are "
                              "installed, else network. A protein-coding call with > 50%% of its length inside "
                              "an RNA gene is dropped")
+    parser.add_argument("--no-gene-caller", action="store_true",
+                        help="decode without the ORF net (gene_caller.pt from `genolong fit-genes`) even when one "
+                             "sits beside the checkpoint")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -89,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     predictor = FunctionPredictor.from_checkpoint(args.checkpoint, homology=args.homology,
                                                   use_homology=not args.no_homology, threads=n_threads,
                                                   progress=not args.no_progress)
+    from genolong.annotate.gene_caller import GeneCaller
+
+    gene_caller = None if args.no_gene_caller else GeneCaller.beside(args.checkpoint)
+    if gene_caller is not None:
+        print(gene_caller.describe(), file=sys.stderr)
     expect_tokenizer = expect_labels = None
     if args.store:
         from genolong.data.store import TokenStore
@@ -102,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         transl_table=args.transl_table,
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
-        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads,
+        stream=args.stream, function=predictor, rna=args.rna, threads=n_threads, gene_caller=gene_caller,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation)
