@@ -31,8 +31,11 @@ import numpy as np
 from genolong import threads
 from genolong.errors import GenolongError
 
-WEIGHTS = (0.0, 3.0, 10.0, 30.0, 100.0)  # decoder weight grid; scores are summed evidence, tens to thousands
+WEIGHTS = (0.0, 30.0, 100.0, 300.0)  # decoder weight grid; scores are summed evidence, tens to thousands
 BIASES = (-2.0, 0.0, 2.0)
+# a stop inside a pseudogene weighs this many ordinary negatives: the reading-frame fragments of
+# pseudogenes are most of the decoder's false calls (Afade, demo model: 134 of 166)
+PSEUDO_WEIGHT = 4.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +134,7 @@ def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split
     kind = np.where(cov_pseudo[row_hi] - cov_pseudo[row_lo] > 0, "pseudo",
                     np.where(cov_gene[row_hi] - cov_gene[row_lo] > 0, "shadow", "intergenic"))
     kind = np.where(row_pos, "gene", kind)
+    weight = np.where(kind[rows.row] == "pseudo", PSEUDO_WEIGHT * weight, weight).astype(np.float32)
     split = np.array([split_of(int(a), int(b)) for a, b in zip(row_lo, row_hi)])
     keep_row = (row_pos | ~row_gene)
     out = {}

@@ -36,6 +36,9 @@ class OrfNetConfig:
     kernel: int = 5
     dilations: tuple[int, ...] = (1, 2, 4, 8)  # receptive field 1 + (kernel - 1) * sum = 61 residues
     dropout: float = 0.1
+    # residues at each end whose mean features are read apart: a gene's N-terminus (after its start)
+    # and C-terminus differ from a protein's middle, which a pseudogene's fragment starts or ends in
+    terminal: int = 16
 
     def __post_init__(self):
         self.dilations = tuple(int(d) for d in self.dilations)
@@ -73,7 +76,7 @@ class OrfNet(nn.Module):
         self.embedding = nn.Embedding(N_AA, cfg.embed, padding_idx=PAD)
         self.inp = nn.Conv1d(cfg.embed, cfg.channels, 1)
         self.blocks = nn.ModuleList(ResidualConv(cfg.channels, cfg.kernel, d, cfg.dropout) for d in cfg.dilations)
-        self.out = nn.Linear(2 * cfg.channels + 1, 1)
+        self.out = nn.Linear(4 * cfg.channels + 1, 1)
 
     def residue_features(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         real = (~pad).unsqueeze(1).float()  # (B, 1, L)
@@ -84,6 +87,8 @@ class OrfNet(nn.Module):
 
     def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         h = self.residue_features(ids, pad)  # (B, L, C)
+        B, L, C = h.shape
+        n = (~pad).sum(dim=1, keepdim=True)  # (B, 1) residues per row
         # suffix statistics: flip so "from residue s to the end" becomes a running prefix
         hf = h.flip(1)  # (B, L, C)
         padf = pad.flip(1).unsqueeze(-1)  # (B, L, 1)
@@ -91,7 +96,16 @@ class OrfNet(nn.Module):
         count = (~padf).float().cumsum(dim=1).flip(1)  # (B, L, 1) residues from s to the end
         suffix_mean = hf.masked_fill(padf, 0.0).cumsum(dim=1).flip(1) / count.clamp_min(1.0)  # (B, L, C)
         suffix_max = suffix_max.masked_fill(pad.unsqueeze(-1), 0.0)  # -inf at padding would poison the layer
-        feats = torch.cat([suffix_max, suffix_mean, torch.log(count.clamp_min(1.0)) / 5.0], dim=-1)  # (B, L, 2C+1)
+        # N-terminal mean over residues [s, s + terminal) and C-terminal mean over the row's last `terminal`
+        prefix = torch.cat([h.new_zeros(B, 1, C), h.cumsum(dim=1)], dim=1)  # (B, L + 1, C); padding is 0
+        pos = torch.arange(L, device=h.device).unsqueeze(0)  # (1, L)
+        head_end = torch.minimum(pos + self.cfg.terminal, n)  # (B, L)
+        gather = lambda idx: prefix.gather(1, idx.unsqueeze(-1).expand(-1, -1, C))  # noqa: E731
+        n_term = (gather(head_end) - prefix[:, :L]) / (head_end - pos).clamp_min(1).unsqueeze(-1)  # (B, L, C)
+        tail_start = (n - self.cfg.terminal).clamp_min(0)  # (B, 1)
+        c_term = (gather(n) - gather(tail_start)) / (n - tail_start).clamp_min(1).unsqueeze(-1)  # (B, 1, C)
+        feats = torch.cat([suffix_max, suffix_mean, n_term, c_term.expand(-1, L, -1),
+                           torch.log(count.clamp_min(1.0)) / 5.0], dim=-1)  # (B, L, 4C + 1)
         return self.out(feats).squeeze(-1)  # (B, L)
 
 
