@@ -36,6 +36,7 @@ BIASES = (-2.0, 0.0, 2.0)
 # a stop inside a pseudogene weighs this many ordinary negatives: the reading-frame fragments of
 # pseudogenes are most of the decoder's false calls (Afade, demo model: 134 of 166)
 PSEUDO_WEIGHT = 4.0
+START_WEIGHT = 0.0  # a gene's other starts, together, weigh this many negatives (0: left out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f" 0, the decoder without the net, is always tried)")
     parser.add_argument("--biases", type=float, nargs="+", default=list(BIASES), metavar="B",
                         help=f"logit biases tried (default {' '.join(f'{b:g}' for b in BIASES)})")
+    parser.add_argument("--start-weight", type=float, default=START_WEIGHT,
+                        help=f"a gene's other start codons, together, train as this many negatives, so the net "
+                             f"also chooses starts (default {START_WEIGHT:g})")
     parser.add_argument("--seed", type=int, default=0)
     threads.add_argument(parser)
     parser.add_argument("--summary", help="also write what was fitted as JSON here")
@@ -62,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--weights {' '.join(map(str, args.weights))}: must be >= 0")
     weights = tuple(sorted({0.0, *args.weights}))
     summary = fit_genes(args.checkpoint, args.store, args.out_dir, epochs=args.epochs, seed=args.seed,
-                        progress=not args.no_progress, weights=weights, biases=tuple(args.biases))
+                        progress=not args.no_progress, weights=weights, biases=tuple(args.biases),
+                        start_weight=args.start_weight)
     if args.summary:
         import json
 
@@ -96,7 +101,8 @@ def _coverage(length: int, spans) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(covered)])
 
 
-def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split_of) -> dict:
+def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split_of, start_weight: float = 0.0
+                    ) -> dict:
     """Labelled stops of one record: {split: (OrfRows restricted to the split's stops, start,
     label, weight, kinds)}; `genes` the record's reference genes, `split_of(start, end)` the
     split wholly holding a span or "" ."""
@@ -123,10 +129,13 @@ def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split
     row_pos = np.zeros(n_rows, dtype=bool)
     row_pos[rows.row[is_gene]] = True
     n_starts = np.bincount(rows.row, minlength=n_rows)
-    # labelled candidates: a gene's own start; every start of a stop that ends no gene
-    use = is_gene | ~stop_of_gene
+    # labelled candidates: a gene's own start; every start of a stop that ends no gene; with
+    # `start_weight`, a gene's other starts as negatives sharing that weight (the net then also
+    # chooses starts: it is added to the decoder's start choice)
+    use = is_gene | ~stop_of_gene | (start_weight > 0)
     label = is_gene.astype(np.float32)
-    weight = np.where(is_gene, 1.0, 1.0 / n_starts[rows.row]).astype(np.float32)
+    weight = np.where(is_gene, 1.0, np.where(stop_of_gene, start_weight / np.maximum(n_starts[rows.row] - 1, 1),
+                                             1.0 / n_starts[rows.row])).astype(np.float32)
     # what the negatives overlap, for the summary: a gene (shadow), a pseudogene, nothing
     n = int(bases.size)
     cov_gene = _coverage(n, [(g.start, g.end) for g in coding])
@@ -182,7 +191,7 @@ def _examples(parts: list):
     return ex
 
 
-def store_examples(stores, min_length: int, log=None) -> tuple:
+def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0) -> tuple:
     """(train OrfExamples, val OrfExamples, counts by kind) over every record of every store."""
     from genolong.annotate.orfs import encode_bases
     from genolong.data.genome import open_genome
@@ -202,7 +211,8 @@ def store_examples(stores, min_length: int, log=None) -> tuple:
                     span = _Span(seqid, a, b)
                     return next((s for s, f in inside.items() if f(span)), "")
 
-                got = record_examples(bases, [g for g in genes if g.seqid == seqid], table, min_length, split_of)
+                got = record_examples(bases, [g for g in genes if g.seqid == seqid], table, min_length, split_of,
+                                      start_weight)
                 for s, part in got.items():
                     parts[s].append(part)
                     for kind, n in zip(*np.unique(part[3], return_counts=True)):
@@ -277,7 +287,7 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, pr
 
 
 def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int = 0, progress: bool = True,
-              config=None, weights=WEIGHTS, biases=BIASES) -> dict:
+              config=None, weights=WEIGHTS, biases=BIASES, start_weight: float = START_WEIGHT) -> dict:
     from genolong.annotate.gene_caller import GENE_CALLER_FILE, GeneCaller, save_gene_caller
     from genolong.annotate.orf_decode import DecodeConfig
     from genolong.data.store import TokenStore
@@ -289,7 +299,7 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
 
     stores = [TokenStore(d) for d in store_dirs]
     min_length = DecodeConfig().min_length
-    train, val, counts = store_examples(stores, min_length, log)
+    train, val, counts = store_examples(stores, min_length, log, start_weight)
     if not (train.label > 0).any() or not (val.label > 0).any():
         raise GenolongError(f"{', '.join(map(str, store_dirs))}: {int((train.label > 0).sum())} train and "
                             f"{int((val.label > 0).sum())} val genes match a candidate ORF; both are needed")
@@ -301,9 +311,11 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
     bundle = GeneCallerBundle(config, net.state_dict(), {})
     weight, bias, grid = choose_recipe(checkpoint, stores, GeneCaller(bundle, 0.0, 0.0, cache=64), weights, biases,
                                        progress, log)
-    out_dir = Path(out_dir) if out_dir else Path(checkpoint).resolve().parent
+    # beside the checkpoint as named (not its link target): where `genolong annotate` looks
+    out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = {"weight": weight, "bias": bias, "grid": grid, "min_length": min_length, "seed": seed,
+              "start_weight": start_weight, "pseudo_weight": PSEUDO_WEIGHT,
               "stores": [str(s) for s in store_dirs], "counts": counts,
               **{key: summary[key] for key in ("val_loss", "best_epoch", "epochs", "n_train_stops", "n_val_stops")}}
     bundle.recipe = recipe
