@@ -273,9 +273,9 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, pr
                     calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
                               for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
                     refs += ref
-                m = coding_metrics(calls, refs)
-                grid[f"{w:g}/{b:g}"] = {"weight": w, "bias": b, "f1": m["f1"], "precision": m["precision"],
-                                        "recall": m["recall"], "exact_start": m["exact_start"]}
+                # no call at all leaves precision and exact start undefined: scored as 0
+                m = {key: coding_metrics(calls, refs)[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
+                grid[f"{w:g}/{b:g}"] = {"weight": w, "bias": b, **m}
                 if log:
                     log(f"weight {w:g} bias {b:g}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) "
                         f"exact start {m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
