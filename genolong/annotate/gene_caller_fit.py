@@ -274,7 +274,8 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, pr
                               for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
                     refs += ref
                 # no call at all leaves precision and exact start undefined: scored as 0
-                m = {key: coding_metrics(calls, refs)[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
+                scored = coding_metrics(calls, refs)
+                m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
                 grid[f"{w:g}/{b:g}"] = {"weight": w, "bias": b, **m}
                 if log:
                     log(f"weight {w:g} bias {b:g}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) "
