@@ -74,12 +74,13 @@ def run(args: argparse.Namespace) -> int:
         from genolong.atomic import atomic_write_text
 
         atomic_write_text(args.summary, json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    best = summary["grid"][f"{summary['weight']:g}/{summary['bias']:g}"]
+    best = next(r for r in summary["grid"].values() if (r["weight"], r["bias"], r["starts"]) ==
+                (summary["weight"], summary["bias"], summary["starts"]))
     base = next(r for r in summary["grid"].values() if r["weight"] == 0)
     print(f"gene caller: {summary['n_train_stops']} train / {summary['n_val_stops']} val stop codons, best epoch "
           f"{summary['best_epoch']} (val loss {summary['val_loss']:.3f}); val regions' protein-coding F1 "
           f"{base['f1']:.3f} without the net, {best['f1']:.3f} at weight {summary['weight']:g}, bias "
-          f"{summary['bias']:g}; wrote {summary['bundle']}", file=sys.stderr)
+          f"{summary['bias']:g}{'' if summary['starts'] else ', acceptance only'}; wrote {summary['bundle']}", file=sys.stderr)
     return 0
 
 
@@ -230,10 +231,11 @@ class _Span:
 
 
 def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, progress: bool = False,
-                  log=None) -> tuple[float, float, dict]:
-    """(weight, bias, grid): decode each store's records with the checkpoint (as `genolong annotate`
-    does) under each weight and bias, score the protein-coding calls of the `val` regions; the
-    best F1 wins (ties: the smaller weight, then the bias nearer 0)."""
+                  log=None) -> tuple[float, float, bool, dict]:
+    """(weight, bias, starts, grid): decode each store's records with the checkpoint (as `genolong
+    annotate` does) under each weight and bias, the net's score in the start choice or not (`starts`),
+    and score the protein-coding calls of the `val` regions; the best F1 wins (ties: the smaller
+    weight, then the bias nearer 0)."""
     from genolong.annotate.annotator import Annotator
     from genolong.annotate.orf_decode import DecodeConfig, decode_genome
     from genolong.data.genome import open_genome
@@ -263,28 +265,29 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, pr
             log(f"{store.path}: network over {len(records)} record(s) in {time.perf_counter() - t0:.1f} s")
     grid = {}
     try:
-        for w in weights:
-            for b in (biases if w else biases[:1]):
-                t0 = time.perf_counter()
-                calls, refs = [], []
-                for genome, records, cfg, inside, ref, i in decoded:
-                    genes = decode_genome(records, names, k, stride, cfg,
-                                          orf_score=caller.with_recipe(w, b) if w else None)
-                    calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
-                              for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
-                    refs += ref
-                # no call at all leaves precision and exact start undefined: scored as 0
-                scored = coding_metrics(calls, refs)
-                m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
-                grid[f"{w:g}/{b:g}"] = {"weight": w, "bias": b, **m}
-                if log:
-                    log(f"weight {w:g} bias {b:g}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) "
-                        f"exact start {m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
+        for w, b, starts in [(0.0, 0.0, True)] + [(w, b, st) for w in weights if w for b in biases
+                                                  for st in (True, False)]:
+            t0 = time.perf_counter()
+            calls, refs = [], []
+            for genome, records, cfg, inside, ref, i in decoded:
+                genes = decode_genome(records, names, k, stride, cfg,
+                                      orf_score=caller.with_recipe(w, b, starts) if w else None)
+                calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
+                          for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
+                refs += ref
+            # no call at all leaves precision and exact start undefined: scored as 0
+            scored = coding_metrics(calls, refs)
+            m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
+            key = f"{w:g}/{b:g}/{'starts' if starts else 'accept'}"
+            grid[key] = {"weight": w, "bias": b, "starts": starts, **m}
+            if log:
+                log(f"{key}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) exact start "
+                    f"{m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
     finally:
         for genome, *_ in decoded:
             genome.close()
     best = max(grid.values(), key=lambda r: (round(r["f1"], 6), -r["weight"], -abs(r["bias"])))
-    return best["weight"], best["bias"], grid
+    return best["weight"], best["bias"], best["starts"], grid
 
 
 def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int = 0, progress: bool = True,
@@ -310,12 +313,12 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
     log(f"gene caller: trained in {time.perf_counter() - t0:.0f} s, val loss by epoch "
         f"{', '.join(f'{x:.3f}' for x in summary['history'])}")
     bundle = GeneCallerBundle(config, net.state_dict(), {})
-    weight, bias, grid = choose_recipe(checkpoint, stores, GeneCaller(bundle, 0.0, 0.0, cache=64), weights, biases,
-                                       progress, log)
+    caller = GeneCaller(bundle, 0.0, 0.0, cache=64)
+    weight, bias, starts, grid = choose_recipe(checkpoint, stores, caller, weights, biases, progress, log)
     # beside the checkpoint as named (not its link target): where `genolong annotate` looks
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = {"weight": weight, "bias": bias, "grid": grid, "min_length": min_length, "seed": seed,
+    recipe = {"weight": weight, "bias": bias, "starts": starts, "grid": grid, "min_length": min_length, "seed": seed,
               "start_weight": start_weight, "pseudo_weight": PSEUDO_WEIGHT,
               "stores": [str(s) for s in store_dirs], "counts": counts,
               **{key: summary[key] for key in ("val_loss", "best_epoch", "epochs", "n_train_stops", "n_val_stops")}}

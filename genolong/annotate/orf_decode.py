@@ -177,7 +177,8 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
                    coding_model: CodingModel | None = None, orf_score=None) -> tuple[np.ndarray, ...]:
     """Best-start ORF per stop codon in `core` (local bp) with a positive score:
     (start, end, strand, score, n_tokens), local coordinates. `orf_score(bases, orfs, table)`, when
-    given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance and start choice."""
+    given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance, and to its start
+    choice unless `orf_score.starts` is False."""
     if probs.shape[0] == 0:
         return tuple(np.zeros(0) for _ in range(5))
     orfs = find_orfs(bases, cfg.table, min_length=cfg.min_length)
@@ -195,8 +196,10 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
         # the start choice, the rescued short genes keep the structure head's poor starts (F1 mm5713
         # 0.916 -> 0.907, B237 0.891 -> 0.875)
         score += cfg.coding_weight * coding_model.score(bases, orfs.start, orfs.end, orfs.strand)
-    if orf_score is not None:
-        score += orf_score(bases, orfs, cfg.table)
+    extra = None if orf_score is None else orf_score(bases, orfs, cfg.table)
+    starts_too = getattr(orf_score, "starts", True)  # does the hook's score also choose among a stop's starts?
+    if extra is not None and starts_too:
+        score += extra
     choice = score.copy()
     if start_model is not None:
         # the start model only chooses among a stop's starts: added to the gene's own score it would
@@ -206,6 +209,8 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     elif cfg.start_prior:
         score += start_codon_prior(bases, orfs, cfg.start_prior)
         choice = score
+    if extra is not None and not starts_too:
+        score = score + extra  # a new array: `choice` may be `score` itself
     # per stop codon the best start; ties go to the longer ORF
     order = np.lexsort((-orfs.length, -choice, orfs.stop_id))
     best = order[np.unique(orfs.stop_id[order], return_index=True)[1]]

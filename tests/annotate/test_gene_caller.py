@@ -138,3 +138,30 @@ def test_weight_zero_hook_gives_the_same_calls(data_dir):
     assert len(plain) > 20
     assert calls(caller) == plain
     assert calls(caller.with_recipe(1000.0, 0.0)) != plain  # the hook reaches the calls
+
+
+def test_acceptance_only_hook_keeps_the_starts(data_dir):
+    """With `starts` off the hook's score decides which genes are called, never where they start."""
+    from genolong.annotate.orf_decode import DecodeConfig, decode_genome
+    from genolong.data.annotation import read_annotation
+    from genolong.data.genome import open_genome
+
+    path = data_dir / "mycoides_Afade.gbff.gz"
+    with open_genome(path) as genome:
+        seqid = genome.ids[1]
+        seq = genome.fetch(seqid)
+    genes = [g for g in read_annotation(path) if g.seqid == seqid]
+    n_tok = (len(seq) - 3) // 3 + 1
+    targets = structure_targets([(g.start, g.end, g.strand, g.biotype) for g in genes], n_tok, 3, 3)
+    record = (seqid, lambda a, b: seq[a:b], len(seq), soft_probs(targets, len(STRUCTURE), p=0.5))
+    cfg = DecodeConfig(table=4, start_model=False, coding_model=False)  # one pass: the same candidates
+    torch.manual_seed(4)
+    caller = GeneCaller(GeneCallerBundle(TINY, OrfNet(TINY).state_dict(), {}), weight=5.0, bias=-100.0, starts=False)
+
+    def ends(orf_score):
+        calls = decode_genome([record], STRUCTURE, 3, 3, cfg, orf_score=orf_score)[seqid]
+        return {(g.end if g.strand == "+" else g.start, g.strand): (g.start, g.end) for g in calls}
+
+    plain, accepted = ends(None), ends(caller)
+    assert len(accepted) > len(plain)  # a large positive score accepts more stops
+    assert all(accepted[stop] == span for stop, span in plain.items() if stop in accepted)
