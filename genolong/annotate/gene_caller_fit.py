@@ -233,7 +233,7 @@ class _Span:
         self.seqid, self.start, self.end = seqid, start, end
 
 
-def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES, progress: bool = False,
+def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
                   log=None) -> tuple[float, float, bool, dict]:
     """(weight, bias, starts, grid): decode each store's records with the checkpoint (as `genolong
     annotate` does) under each weight and bias, the net's score in the start choice or not (`starts`),
@@ -317,7 +317,7 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
         f"{', '.join(f'{x:.3f}' for x in summary['history'])}")
     bundle = GeneCallerBundle(config, net.state_dict(), {})
     caller = GeneCaller(bundle, 0.0, 0.0, cache=64)
-    weight, bias, starts, grid = choose_recipe(checkpoint, stores, caller, weights, biases, progress, log)
+    weight, bias, starts, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log)
     # beside the checkpoint as named (not its link target): where `genolong annotate` looks
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
     out_dir.mkdir(parents=True, exist_ok=True)
