@@ -10,6 +10,7 @@ when there is one, else ARAGORN and barrnap).
 from __future__ import annotations
 
 import argparse
+import sys
 
 # every file annotate may write (gene models add gbk and faa), checked before the run
 ANNOTATION_OUTPUTS = ("gff3", "bed", "genes.tsv", "probs.npz", "gbk", "faa", "function.npz")
@@ -71,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "past the record's length and GenBank joins), besides those the files mark (GenBank "
                              "LOCUS topology, GFF3 Is_circular=true); `all`: every record. Gene-model "
                              "checkpoints only: label runs read every record as it is")
+    parser.add_argument("--no-gene-caller", action="store_true",
+                        help="decode without the ORF net (gene_caller.pt from `genolong fit-genes`) even when one "
+                             "sits beside the checkpoint")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -110,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
     predictor = FunctionPredictor.from_checkpoint(args.checkpoint, homology=args.homology,
                                                   use_homology=not args.no_homology, threads=n_threads,
                                                   progress=not args.no_progress)
+    from genolong.annotate.gene_caller import GeneCaller
+
+    gene_caller = None if args.no_gene_caller else GeneCaller.beside(args.checkpoint)
+    if gene_caller is not None:
+        print(gene_caller.describe(), file=sys.stderr)
     expect_tokenizer = expect_labels = None
     if args.store:
         from genolong.data.store import TokenStore
@@ -124,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
         stream=args.stream, function=predictor, rna=args.rna, threads=n_threads, pseudogenes=args.pseudogenes,
-        rna_caller=rna_caller,
+        rna_caller=rna_caller, gene_caller=gene_caller,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation, circular=args.circular)

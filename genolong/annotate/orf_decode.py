@@ -177,9 +177,11 @@ def cumulative(e: np.ndarray, x: np.ndarray, k: int, stride: int) -> np.ndarray:
 
 def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClasses, k: int, stride: int,
                    cfg: DecodeConfig, core: tuple[int, int], start_model: StartModel | None = None,
-                   coding_model: CodingModel | None = None) -> tuple[np.ndarray, ...]:
+                   coding_model: CodingModel | None = None, orf_score=None) -> tuple[np.ndarray, ...]:
     """Best-start ORF per stop codon in `core` (local bp) with a positive score:
-    (start, end, strand, score, n_tokens), local coordinates."""
+    (start, end, strand, score, n_tokens), local coordinates. `orf_score(bases, orfs, table)`, when
+    given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance, and to its start
+    choice unless `orf_score.starts` is False."""
     if probs.shape[0] == 0:
         return tuple(np.zeros(0) for _ in range(5))
     orfs = find_orfs(bases, cfg.table, min_length=cfg.min_length)
@@ -197,6 +199,10 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
         # the start choice, the rescued short genes keep the structure head's poor starts (F1 mm5713
         # 0.916 -> 0.907, B237 0.891 -> 0.875)
         score += cfg.coding_weight * coding_model.score(bases, orfs.start, orfs.end, orfs.strand)
+    extra = None if orf_score is None else orf_score(bases, orfs, cfg.table)
+    starts_too = getattr(orf_score, "starts", True)  # does the hook's score also choose among a stop's starts?
+    if extra is not None and starts_too:
+        score += extra
     choice = score.copy()
     if start_model is not None:
         # the start model only chooses among a stop's starts: added to the gene's own score it would
@@ -206,6 +212,8 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     elif cfg.start_prior:
         score += start_codon_prior(bases, orfs, cfg.start_prior)
         choice = score
+    if extra is not None and not starts_too:
+        score = score + extra  # a new array: `choice` may be `score` itself
     # per stop codon the best start; ties go to the longer ORF
     order = np.lexsort((-orfs.length, -choice, orfs.stop_id))
     best = order[np.unique(orfs.stop_id[order], return_index=True)[1]]
@@ -282,17 +290,17 @@ def _chunks(length_bp: int, k: int, stride: int, n_tok: int, cfg: DecodeConfig):
 
 def decode_genes(seqid: str, fetch, length_bp: int, probs: np.ndarray, names: list[str], k: int, stride: int,
                  cfg: DecodeConfig = DecodeConfig(), start_model: StartModel | None = None,
-                 coding_model: CodingModel | None = None) -> list[GeneModel]:
+                 coding_model: CodingModel | None = None, orf_score=None) -> list[GeneModel]:
     """Gene models of one record: `fetch(a, b)` gives its bases, `probs` (n_tokens, C_structure)
     may be a memory map; chunk by chunk so only one chunk's arrays are in memory. Starts are
     scored by `start_model` when given, else by `cfg.start_prior`; `coding_model`, when given,
-    adds its codon-usage score to every ORF's."""
+    adds its codon-usage score to every ORF's, `orf_score` its own (`orf_candidates`)."""
     classes = StructureClasses.from_names(names)
     found = []
     for a, b, lo, hi, t0, t1 in _chunks(length_bp, k, stride, probs.shape[0], cfg):
         bases = encode_bases(fetch(lo, hi))
         start, end, strand, score, n = orf_candidates(bases, probs[t0:t1], classes, k, stride, cfg, (a - lo, b - lo),
-                                                      start_model, coding_model)
+                                                      start_model, coding_model, orf_score)
         found.append((start + lo, end + lo, strand, score, n))
     start, end, strand, score, n = (np.concatenate(parts) for parts in zip(*found))
     keep = greedy_select(start, end, score, cfg.max_overlap)
@@ -357,21 +365,22 @@ def no_evidence(n_tokens: int, names: list[str]) -> np.ndarray:
 
 
 def decode_genome(records, names: list[str], k: int, stride: int, cfg: DecodeConfig = DecodeConfig(),
-                  first_pass: dict[str, list[GeneModel]] | None = None) -> dict[str, list[GeneModel]]:
+                  first_pass: dict[str, list[GeneModel]] | None = None, orf_score=None) -> dict[str, list[GeneModel]]:
     """Gene models per record of a genome, `records` a list of (seqid, fetch, length_bp, probs)
     as for `decode_genes`. With `cfg.start_model` and/or `cfg.coding_model`, a first pass trains
     the genome's start and coding models on its own calls (no reference) and a second pass decodes
     again with them, `cfg.start_rounds` times (once with the coding model alone), each model trained
     on the previous pass's genes. `first_pass` (genes per seqid), when given, stands in for the
     first decode: the network-free decoder starts from the ORF baseline's genes (with `no_evidence`
-    probabilities, only the self-trained models then score)."""
-    genes = first_pass if first_pass is not None else {rec[0]: decode_genes(*rec, names, k, stride, cfg)
-                                                       for rec in records}
+    probabilities, only the self-trained models then score). `orf_score` joins every pass
+    (`orf_candidates`)."""
+    genes = first_pass if first_pass is not None else {rec[0]: decode_genes(*rec, names, k, stride, cfg,
+                                                                            orf_score=orf_score) for rec in records}
     rounds = cfg.start_rounds if cfg.start_model else (1 if cfg.coding_model else 0)
     background = genome_word_counts(records, k, stride, cfg) if cfg.coding_model and rounds else None
     for _ in range(rounds):
         start_fit, coding_fit = learn_models(records, genes, k, stride, cfg, background)
         if start_fit is None and coding_fit is None:
             break
-        genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg, start_fit, coding_fit) for rec in records}
+        genes = {rec[0]: decode_genes(*rec, names, k, stride, cfg, start_fit, coding_fit, orf_score) for rec in records}
     return genes

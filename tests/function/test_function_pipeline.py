@@ -158,3 +158,35 @@ def test_evaluate_scores_each_part_of_the_function(fitted):
     assert parts["homologs alone"]["gene"]["fmax"] > parts["training prior"]["gene"]["fmax"] + 0.2
     assert model["function"]["coverage"] > 0.5 and parts["network alone"]["function"]["coverage"] == 0.0
     assert "gene_token_head" in model
+
+
+@pytest.mark.slow  # a minute and a half on a loaded 2-core machine: the ORF net's epoch and two decodes of GM12
+def test_fit_genes_writes_the_gene_caller_that_annotate_picks_up(fitted, capsys):
+    """`genolong fit-genes` on the tiny store: gene_caller.pt beside the checkpoint (weights only),
+    which `genolong annotate` uses and says so, and `--no-gene-caller` leaves out."""
+    import shutil
+
+    import torch
+
+    root, ckpt, store, fasta, _, _ = fitted
+    here = root / "genes"
+    here.mkdir()
+    mine = here / "model.ckpt"
+    shutil.copy(ckpt, mine)
+    plain = ["annotate", "--checkpoint", str(mine), "--genome", str(fasta), "--threads", "1", "--no-progress"]
+    assert main([*plain, "--out", str(root / "before")]) == 0
+    assert "gene caller:" not in capsys.readouterr().err
+    summary = root / "genes.json"
+    assert main(["fit-genes", "--checkpoint", str(mine), "--store", str(store), "--epochs", "1", "--weights", "30",
+                 "--biases", "0", "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
+    fitted_genes = json.loads(summary.read_text())
+    assert fitted_genes["n_train_stops"] > 1000 and fitted_genes["n_val_stops"] > 100
+    assert set(fitted_genes["grid"]) == {"0/0/starts", "30/0/starts", "30/0/accept"}
+    assert fitted_genes["weight"] in (0.0, 30.0)
+    raw = torch.load(here / "gene_caller.pt", weights_only=True)
+    assert raw["recipe"]["weight"] == fitted_genes["weight"]
+    assert main([*plain, "--out", str(root / "with")]) == 0
+    assert f"weight {fitted_genes['weight']:g}" in capsys.readouterr().err
+    assert main([*plain, "--no-gene-caller", "--out", str(root / "without")]) == 0
+    assert "gene caller:" not in capsys.readouterr().err
+    assert open(root / "without.gff3").read() == open(root / "before.gff3").read()

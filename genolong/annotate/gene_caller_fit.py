@@ -1,0 +1,331 @@
+"""`genolong fit-genes`: the ORF net of a checkpoint (gene vs shadow ORF) and its decoder weight.
+
+After `genolong-train`, this step learns, from the checkpoint's token stores (the training genomes),
+which candidate ORFs are genes (`models/orf_net.py`), as Balrog does:
+1. every candidate ORF of each record (`orfs.find_orfs`, the decoder's minimum length) is read as
+   a protein, one per stop codon (`gene_caller.orf_rows`);
+2. positives: the annotated protein-coding genes (single-part, not pseudo) whose start and stop
+   are a candidate's; negatives: every stop codon that ends no annotated gene, whatever it
+   overlaps (the other five frames of a gene, intergenic space, pseudogenes), each stop's starts
+   sharing one unit of weight, and the negatives' total weight scaled to the positives';
+   other starts of a gene's stop are left out (the start models choose among them);
+3. the net trains on the stops of the stores' `train` regions and keeps the epoch with the
+   lowest loss on the `val` regions (`training/orf_net.py`);
+4. the decoder's weight and bias (each candidate's score gains weight * (logit - bias)) are chosen
+   by decoding the training genomes with the checkpoint, as `genolong annotate` does, and scoring
+   the protein-coding calls of the `val` regions (F1, the project scorer), never on a genome the
+   model is evaluated on; weight 0 (the decoder without the net) is one of the choices;
+5. `gene_caller.pt` (config, weights, recipe; plain types) is written beside the checkpoint, where
+   `genolong annotate` finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genolong import threads
+from genolong.errors import GenolongError
+
+WEIGHTS = (0.0, 30.0, 100.0, 300.0)  # decoder weight grid; scores are summed evidence, tens to thousands
+BIASES = (-2.0, 0.0, 2.0)
+# a stop inside a pseudogene weighs this many ordinary negatives: the reading-frame fragments of
+# pseudogenes are most of the decoder's false calls (Afade, demo model: 134 of 166)
+PSEUDO_WEIGHT = 4.0
+# a gene's other starts, together, weigh this many negatives (0: left out); demo model, val regions of
+# GM12/mm5713/B237: best F1 0.898 at 0, 0.900 at 1 (both acceptance-only at their best: the net's score
+# in the start choice lowered exact starts, 0.875 -> 0.85 at weight 100, with or without this)
+START_WEIGHT = 1.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint from genolong-train (two-head, task=annotate)")
+    parser.add_argument("--store", required=True, nargs="+", help="the token stores the checkpoint was trained on")
+    parser.add_argument("--out-dir", help="where gene_caller.pt goes (default: beside the checkpoint)")
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs over the stop codons (default 8)")
+    parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS), metavar="W",
+                        help=f"decoder weights tried on the val regions (default {' '.join(f'{w:g}' for w in WEIGHTS)};"
+                             f" 0, the decoder without the net, is always tried)")
+    parser.add_argument("--biases", type=float, nargs="+", default=list(BIASES), metavar="B",
+                        help=f"logit biases tried (default {' '.join(f'{b:g}' for b in BIASES)})")
+    parser.add_argument("--start-weight", type=float, default=START_WEIGHT,
+                        help=f"a gene's other start codons, together, train as this many negatives, so the net "
+                             f"also chooses starts (default {START_WEIGHT:g})")
+    parser.add_argument("--seed", type=int, default=0)
+    threads.add_argument(parser)
+    parser.add_argument("--summary", help="also write what was fitted as JSON here")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    n_threads = threads.apply(args.threads, torch=True)
+    if args.epochs < 1:
+        raise GenolongError(f"--epochs {args.epochs}: must be at least 1")
+    if any(w < 0 for w in args.weights):
+        raise GenolongError(f"--weights {' '.join(map(str, args.weights))}: must be >= 0")
+    weights = tuple(sorted({0.0, *args.weights}))
+    summary = fit_genes(args.checkpoint, args.store, args.out_dir, epochs=args.epochs, seed=args.seed,
+                        progress=not args.no_progress, weights=weights, biases=tuple(args.biases),
+                        start_weight=args.start_weight)
+    if args.summary:
+        import json
+
+        from genolong.atomic import atomic_write_text
+
+        atomic_write_text(args.summary, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    best = next(r for r in summary["grid"].values() if (r["weight"], r["bias"], r["starts"]) ==
+                (summary["weight"], summary["bias"], summary["starts"]))
+    base = next(r for r in summary["grid"].values() if r["weight"] == 0)
+    print(f"gene caller: {summary['n_train_stops']} train / {summary['n_val_stops']} val stop codons, best epoch "
+          f"{summary['best_epoch']} (val loss {summary['val_loss']:.3f}); val regions' protein-coding F1 "
+          f"{base['f1']:.3f} without the net, {best['f1']:.3f} at weight {summary['weight']:g}, bias "
+          f"{summary['bias']:g}{'' if summary['starts'] else ', acceptance only'}; wrote {summary['bundle']}", file=sys.stderr)
+    return 0
+
+
+def _store_genome_path(store) -> str:
+    path = store.meta.get("inputs", {}).get("genome", {}).get("path")
+    if not path or not Path(path).is_file():
+        raise GenolongError(f"{store.path}: meta.json names input genome {path!r}, which is not a file here; "
+                            f"run fit-genes where the store was prepared, or prepare it again")
+    return path
+
+
+def _coverage(length: int, spans) -> np.ndarray:
+    """(length + 1,) cumulative count of bases covered by `spans` ((start, end) pairs)."""
+    diff = np.zeros(length + 1, dtype=np.int64)
+    for a, b in spans:
+        diff[a] += 1
+        diff[b] -= 1
+    covered = np.cumsum(diff[:-1]) > 0
+    return np.concatenate([[0], np.cumsum(covered)])
+
+
+def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split_of, start_weight: float = 0.0
+                    ) -> dict:
+    """Labelled stops of one record: {split: (OrfRows restricted to the split's stops, start,
+    label, weight, kinds)}; `genes` the record's reference genes, `split_of(start, end)` the
+    split wholly holding a span or "" ."""
+    from genolong.annotate.gene_caller import orf_rows
+    from genolong.annotate.orfs import find_orfs
+
+    orfs = find_orfs(bases, table, min_length=min_length)
+    rows = orf_rows(bases, orfs, table)
+    n_rows = rows.lengths.size
+    sign = {"+": 1, "-": -1}
+    coding = [g for g in genes if g.biotype == "protein_coding" and len(g.parts) == 1 and g.strand in sign]
+    exact = {(g.start, g.end, sign[g.strand]) for g in coding}
+    gene_stops = {(g.end - 1 if g.strand == "+" else g.start, sign[g.strand]) for g in coding}
+    three = orfs.three_prime
+    is_gene = np.array([(int(s), int(e), int(d)) in exact for s, e, d in zip(orfs.start, orfs.end, orfs.strand)],
+                       dtype=bool)
+    stop_of_gene = np.array([(int(t), int(d)) in gene_stops for t, d in zip(three, orfs.strand)], dtype=bool)
+    row_lo = np.full(n_rows, np.iinfo(np.int64).max)
+    row_hi = np.zeros(n_rows, dtype=np.int64)
+    np.minimum.at(row_lo, rows.row, orfs.start)
+    np.maximum.at(row_hi, rows.row, orfs.end)
+    row_gene = np.zeros(n_rows, dtype=bool)
+    row_gene[rows.row[stop_of_gene]] = True
+    row_pos = np.zeros(n_rows, dtype=bool)
+    row_pos[rows.row[is_gene]] = True
+    n_starts = np.bincount(rows.row, minlength=n_rows)
+    # labelled candidates: a gene's own start; every start of a stop that ends no gene; with
+    # `start_weight`, a gene's other starts as negatives sharing that weight (the net then also
+    # chooses starts: it is added to the decoder's start choice)
+    use = is_gene | ~stop_of_gene | (start_weight > 0)
+    label = is_gene.astype(np.float32)
+    weight = np.where(is_gene, 1.0, np.where(stop_of_gene, start_weight / np.maximum(n_starts[rows.row] - 1, 1),
+                                             1.0 / n_starts[rows.row])).astype(np.float32)
+    # what the negatives overlap, for the summary: a gene (shadow), a pseudogene, nothing
+    n = int(bases.size)
+    cov_gene = _coverage(n, [(g.start, g.end) for g in coding])
+    cov_pseudo = _coverage(n, [(g.start, g.end) for g in genes if g.biotype == "pseudogene"])
+    kind = np.where(cov_pseudo[row_hi] - cov_pseudo[row_lo] > 0, "pseudo",
+                    np.where(cov_gene[row_hi] - cov_gene[row_lo] > 0, "shadow", "intergenic"))
+    kind = np.where(row_pos, "gene", kind)
+    weight = np.where(kind[rows.row] == "pseudo", PSEUDO_WEIGHT * weight, weight).astype(np.float32)
+    split = np.array([split_of(int(a), int(b)) for a, b in zip(row_lo, row_hi)])
+    keep_row = (row_pos | ~row_gene)
+    out = {}
+    for name in ("train", "val"):
+        rows_in = np.flatnonzero(keep_row & (split == name))
+        cand = np.flatnonzero(use & np.isin(rows.row, rows_in))
+        out[name] = (_take_rows(rows, rows_in, cand), label[cand], weight[cand], kind[rows_in])
+    return out
+
+
+def _take_rows(rows, keep: np.ndarray, cand: np.ndarray):
+    """(ids, offsets, row, start) of rows `keep` and the candidates `cand` on them, rows renumbered."""
+    lengths = rows.lengths[keep]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    src = np.repeat(rows.offsets[:-1][keep], lengths) + (np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths))
+    new_index = np.full(rows.lengths.size, -1, dtype=np.int64)
+    new_index[keep] = np.arange(keep.size)
+    return rows.ids[src], offsets, new_index[rows.row[cand]], rows.start[cand]
+
+
+def _examples(parts: list):
+    """One OrfExamples from record parts, the negatives' total weight scaled to the positives'."""
+    from genolong.training.orf_net import OrfExamples
+
+    ids, lengths, row, start, label, weight = [], [], [], [], [], []
+    shift = 0
+    for (p_ids, p_off, p_row, p_start), p_label, p_weight, _ in parts:
+        ids.append(p_ids)
+        lengths.append(np.diff(p_off))
+        row.append(p_row + shift)
+        shift += p_off.size - 1
+        start.append(p_start)
+        label.append(p_label)
+        weight.append(p_weight)
+
+    def cat(arrays, dtype):
+        return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+
+    offsets = np.concatenate([[0], np.cumsum(cat(lengths, np.int64))]).astype(np.int64)
+    ex = OrfExamples(cat(ids, np.uint8), offsets, cat(row, np.int64), cat(start, np.int64), cat(label, np.float32),
+                     cat(weight, np.float32))
+    pos, neg = ex.weight[ex.label > 0].sum(), ex.weight[ex.label == 0].sum()
+    if pos > 0 and neg > 0:
+        ex.weight = np.where(ex.label > 0, ex.weight, ex.weight * pos / neg).astype(np.float32)
+    return ex
+
+
+def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0) -> tuple:
+    """(train OrfExamples, val OrfExamples, counts by kind) over every record of every store."""
+    from genolong.annotate.orfs import encode_bases
+    from genolong.data.genome import open_genome
+    from genolong.data.split import within_regions
+
+    parts = {"train": [], "val": []}
+    counts: dict = {}
+    for store in stores:
+        inside = {s: within_regions([(r.seqid, r.start, r.end) for r in store.regions(s)]) for s in parts}
+        genes = store.genes()
+        table = store.transl_table or 11
+        with open_genome(_store_genome_path(store)) as genome:
+            for seqid in store.seqids:
+                bases = encode_bases(genome.fetch(seqid))
+
+                def split_of(a, b, seqid=seqid):
+                    span = _Span(seqid, a, b)
+                    return next((s for s, f in inside.items() if f(span)), "")
+
+                got = record_examples(bases, [g for g in genes if g.seqid == seqid], table, min_length, split_of,
+                                      start_weight)
+                for s, part in got.items():
+                    parts[s].append(part)
+                    for kind, n in zip(*np.unique(part[3], return_counts=True)):
+                        counts[f"{s}_{kind}"] = counts.get(f"{s}_{kind}", 0) + int(n)
+        if log:
+            log(f"{store.path}: stop codons read")
+    return _examples(parts["train"]), _examples(parts["val"]), counts
+
+
+class _Span:
+    __slots__ = ("seqid", "start", "end")
+
+    def __init__(self, seqid, start, end):
+        self.seqid, self.start, self.end = seqid, start, end
+
+
+def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
+                  log=None) -> tuple[float, float, bool, dict]:
+    """(weight, bias, starts, grid): decode each store's records with the checkpoint (as `genolong
+    annotate` does) under each weight and bias, the net's score in the start choice or not (`starts`),
+    and score the protein-coding calls of the `val` regions; the best F1 wins (ties: the smaller
+    weight, then the bias nearer 0)."""
+    from genolong.annotate.annotator import Annotator
+    from genolong.annotate.orf_decode import DecodeConfig, decode_genome
+    from genolong.data.genome import open_genome
+    from genolong.data.split import within_regions
+    from genolong.evaluate.metrics import Interval, coding_metrics
+
+    annotator = Annotator.from_checkpoint(checkpoint, progress=False)
+    if annotator.structure_labels is None:
+        raise GenolongError(f"{checkpoint}: no structure head, so no gene models for a gene caller to score")
+    k, stride = annotator.tokenizer.k, annotator.tokenizer.stride
+    names = list(annotator.structure_labels.classes)
+    cols = slice(annotator.n_function, annotator.n_classes)
+    decoded = []  # (store name, genome, records, cfg, val predicate, reference intervals)
+    for i, store in enumerate(stores):
+        genome = open_genome(_store_genome_path(store))
+        t0 = time.perf_counter()
+        records = []
+        for seqid in store.seqids:
+            probs = annotator.record_probs(np.asarray(store.tokens(seqid)))
+            records.append((seqid, lambda a, b, s=seqid, g=genome: g.fetch(s, a, b), int(genome.lengths[seqid]),
+                            probs.columns(cols)))
+        inside = within_regions([(r.seqid, r.start, r.end) for r in store.regions("val")])
+        ref = [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, "protein_coding") for g in store.genes()
+               if g.biotype == "protein_coding" and inside(g)]
+        decoded.append((genome, records, DecodeConfig(table=store.transl_table or 11), inside, ref, i))
+        if log:
+            log(f"{store.path}: network over {len(records)} record(s) in {time.perf_counter() - t0:.1f} s")
+    grid = {}
+    try:
+        for w, b, starts in [(0.0, 0.0, True)] + [(w, b, st) for w in weights if w for b in biases
+                                                  for st in (True, False)]:
+            t0 = time.perf_counter()
+            calls, refs = [], []
+            for genome, records, cfg, inside, ref, i in decoded:
+                genes = decode_genome(records, names, k, stride, cfg,
+                                      orf_score=caller.with_recipe(w, b, starts) if w else None)
+                calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
+                          for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
+                refs += ref
+            # no call at all leaves precision and exact start undefined: scored as 0
+            scored = coding_metrics(calls, refs)
+            m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
+            key = f"{w:g}/{b:g}/{'starts' if starts else 'accept'}"
+            grid[key] = {"weight": w, "bias": b, "starts": starts, **m}
+            if log:
+                log(f"{key}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) exact start "
+                    f"{m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
+    finally:
+        for genome, *_ in decoded:
+            genome.close()
+    best = max(grid.values(), key=lambda r: (round(r["f1"], 6), -r["weight"], -abs(r["bias"])))
+    return best["weight"], best["bias"], best["starts"], grid
+
+
+def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int = 0, progress: bool = True,
+              config=None, weights=WEIGHTS, biases=BIASES, start_weight: float = START_WEIGHT) -> dict:
+    from genolong.annotate.gene_caller import GENE_CALLER_FILE, GeneCaller, save_gene_caller
+    from genolong.annotate.orf_decode import DecodeConfig
+    from genolong.data.store import TokenStore
+    from genolong.models.orf_net import GeneCallerBundle, OrfNetConfig
+    from genolong.training.orf_net import fit_orf_net
+
+    def log(msg):
+        print(msg, file=sys.stderr)
+
+    stores = [TokenStore(d) for d in store_dirs]
+    min_length = DecodeConfig().min_length
+    train, val, counts = store_examples(stores, min_length, log, start_weight)
+    if not (train.label > 0).any() or not (val.label > 0).any():
+        raise GenolongError(f"{', '.join(map(str, store_dirs))}: {int((train.label > 0).sum())} train and "
+                            f"{int((val.label > 0).sum())} val genes match a candidate ORF; both are needed")
+    config = config or OrfNetConfig()
+    t0 = time.perf_counter()
+    net, summary = fit_orf_net(config, train, val, epochs=epochs, seed=seed, progress=progress)
+    log(f"gene caller: trained in {time.perf_counter() - t0:.0f} s, val loss by epoch "
+        f"{', '.join(f'{x:.3f}' for x in summary['history'])}")
+    bundle = GeneCallerBundle(config, net.state_dict(), {})
+    caller = GeneCaller(bundle, 0.0, 0.0, cache=64)
+    weight, bias, starts, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log)
+    # beside the checkpoint as named (not its link target): where `genolong annotate` looks
+    out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recipe = {"weight": weight, "bias": bias, "starts": starts, "grid": grid, "min_length": min_length, "seed": seed,
+              "start_weight": start_weight, "pseudo_weight": PSEUDO_WEIGHT,
+              "stores": [str(s) for s in store_dirs], "counts": counts,
+              **{key: summary[key] for key in ("val_loss", "best_epoch", "epochs", "n_train_stops", "n_val_stops")}}
+    bundle.recipe = recipe
+    path = out_dir / GENE_CALLER_FILE
+    save_gene_caller(path, bundle)
+    return {**recipe, "bundle": str(path), "history": summary["history"]}
