@@ -166,8 +166,9 @@ def test_genetic_code_resolution(data_dir):
         code(explicit=4, genome="D10483.gbk")
 
 
-def test_stream_with_a_structure_head_is_refused():
-    with pytest.raises(GenolongError, match="--stream: checkpoints with a structure head") as err:
+def test_stream_with_a_structure_head_but_no_memory_is_refused():
+    # two-head checkpoints stream (tests/annotate/test_stream.py) when they carry a segment memory
+    with pytest.raises(GenolongError, match="--stream needs a checkpoint trained with a segment memory") as err:
         Annotator(two_head_net(len(GO.classes)), KmerTokenizer(6), GO, window=64, progress=False,
                   structure_labels=STRUCTURE_VOCAB, stream=True)
     assert "\n" not in str(err.value)

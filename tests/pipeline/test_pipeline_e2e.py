@@ -86,6 +86,9 @@ def write_config(workdir: Path, contig_url: str, gff_url: str, overrides: dict[s
         "experiments": overrides,
         "evaluations": [{"genome": "contig5", "experiments": list(EXPERIMENTS)}],
         "threads": {"train": 1, "annotate": 1, "evaluate": 1, "prepare": 1},
+        # the ORF net, as cheap as fit-genes goes: one epoch, one weight beside 0
+        "gene_caller": {"enabled": True, "args": ["--epochs", "1", "--weights", "30", "--biases", "0"]},
+        "rna_caller": str(REPO / "data" / "rna_caller.pt"),
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -126,7 +129,10 @@ def test_pipeline_end_to_end(pipeline_run):
         # the per-gene function head and the homology index of the training proteins, beside the checkpoint
         fitted = json.loads((workdir / f"results/train/{experiment}/function.json").read_text())
         assert fitted["fitted"] and 0.0 <= fitted["alpha"] <= 1.0 and fitted["n_val"] > 0
-        for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256"):
+        # the ORF net beside the checkpoint, fitted on the training stores with weight 0 among the choices
+        genes_fit = json.loads((workdir / f"results/train/{experiment}/fit_genes.json").read_text())
+        assert genes_fit, genes_fit
+        for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256", "gene_caller.pt"):
             assert (workdir / f"results/train/{experiment}/checkpoints/{name}").is_file(), name
         assert (workdir / f"results/train/{experiment}/metrics.json").is_file()
         prefix = workdir / f"results/annotate/contig5/{experiment}"

@@ -11,6 +11,8 @@ rule annotate:
         checkpoint=lambda wc: checkpoint_file(wc.experiment),
         # the per-gene function head and homology index beside the checkpoint (when its scheme has one)
         function=lambda wc: f"results/train/{wc.experiment}/function.json",
+        # the ORF net beside the checkpoint (config gene_caller) and the RNA caller (config rna_caller)
+        extra=lambda wc: annotate_extra_inputs(wc.experiment),
         genome=lambda wc: genome_file(wc.genome),
         annotation=lambda wc: annotation_file(wc.genome),
         # the checkpoint must match its training stores' tokenizer and labels
@@ -18,6 +20,7 @@ rule annotate:
     params:
         prefix=lambda wc: annotate_prefix(wc.genome, wc.experiment),
         store=lambda wc: f"{train_stores(wc.experiment)}/{TRAIN_GENOMES[0]}",
+        rna=lambda wc: f"--rna-caller {shlex.quote(config['rna_caller'])}" if config.get("rna_caller") else "",
     conda:
         "../envs/genolong.yaml"
     log:
@@ -30,5 +33,5 @@ rule annotate:
         runtime=120,
     shell:
         "genolong annotate --checkpoint {input.checkpoint:q} --genome {input.genome:q}"
-        " --annotation {input.annotation:q} --store {params.store:q} --out {params.prefix:q} --threads {threads}"
+        " --annotation {input.annotation:q} --store {params.store:q} --out {params.prefix:q} {params.rna} --threads {threads}"
         " > {log:q} 2>&1"

@@ -1,5 +1,6 @@
 # Config lookups and path helpers shared by the rules. No rule lives here.
 import os
+import shlex
 from urllib.parse import urlparse
 
 from snakemake.exceptions import WorkflowError
@@ -190,6 +191,17 @@ def train_data_overrides(experiment):
 
 def checkpoint_file(experiment):
     return f"results/train/{experiment}/checkpoints/best.ckpt"
+
+
+def annotate_extra_inputs(experiment):
+    """What an annotate job reads besides the checkpoint: the ORF net's fit (gene_caller.pt beside
+    the checkpoint) when config gene_caller is on, and the RNA caller of config rna_caller."""
+    extra = []
+    if config.get("gene_caller", {}).get("enabled", True):
+        extra.append(f"results/train/{experiment}/fit_genes.json")
+    if config.get("rna_caller"):
+        extra.append(config["rna_caller"])
+    return extra
 
 
 def annotate_prefix(genome, experiment):

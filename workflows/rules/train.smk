@@ -63,3 +63,27 @@ rule fit_function:
         "genolong fit-function --checkpoint {input.checkpoint:q} --store {params.stores:q}"
         " --index-splits {params.splits} --threads {threads} --no-progress --summary {output.summary:q}"
         " > {log:q} 2>&1"
+
+
+rule fit_genes:
+    output:
+        summary="results/train/{experiment}/fit_genes.json",
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        stores=rules.train.output.stores,
+    params:
+        stores=lambda wc: [f"{train_stores(wc.experiment)}/{g}" for g in TRAIN_GENOMES],
+        extra=lambda wc: " ".join(config.get("gene_caller", {}).get("args", [])),
+    conda:
+        "../envs/genolong.yaml"
+    log:
+        "logs/fit_genes/{experiment}.log",
+    benchmark:
+        "results/benchmarks/fit_genes/{experiment}.tsv"
+    threads: rule_threads("train")
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "genolong fit-genes --checkpoint {input.checkpoint:q} --store {params.stores:q} {params.extra}"
+        " --threads {threads} --no-progress --summary {output.summary:q} > {log:q} 2>&1"
