@@ -139,6 +139,9 @@ def test_pipeline_end_to_end(pipeline_run):
         for suffix in (".gff3", ".bed", ".genes.tsv", ".probs.npz"):
             assert Path(f"{prefix}{suffix}").stat().st_size > 0, suffix
         check_gff3(Path(f"{prefix}.gff3"))
+        # annotate read the ORF net beside the checkpoint and called RNA genes with the shipped network
+        log = (workdir / f"logs/annotate/contig5/{experiment}.log").read_text()
+        assert "gene caller: ORF net from" in log and "rna_caller.pt" in log, log[-2000:]
         evaluation = workdir / f"results/evaluate/contig5/{experiment}"
         assert (evaluation / "metrics.json").is_file()
         assert (evaluation / "report.md").is_file()
@@ -176,7 +179,8 @@ def test_pipeline_end_to_end(pipeline_run):
     write_config(workdir, contig_url, gff_url, edited)
     plan = snakemake(workdir, "-n", "-c2", "--quiet", "rules")
     assert plan.returncode == 0, plan.stderr
-    assert planned_jobs(plan) == {"train": 1, "fit_function": 1, "annotate": 1, "evaluate": 1, "report": 1, "all": 1}
+    assert planned_jobs(plan) == {"train": 1, "fit_function": 1, "fit_genes": 1, "annotate": 1, "evaluate": 1,
+                                  "report": 1, "all": 1}
     assert "results/train/longformer" in snakemake(workdir, "-n", "-c2").stdout
 
     # the HTML report gathers the plots and the summary
