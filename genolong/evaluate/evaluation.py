@@ -36,6 +36,8 @@ from genolong.evaluate.reference import UNKNOWN, project_labels, token_targets
 TRACK_SPAN = 20000  # bp shown in the genome-track panel
 
 
+PRODIGAL_WITH_PASS = "pyrodigal + pseudogene pass"
+
 def read_predicted_gff3(path: str | os.PathLike, kind: str) -> list[M.Interval]:
     """The genes of a `genolong annotate` GFF3 as Intervals.
 
@@ -368,11 +370,20 @@ def score_baselines(scored: Scored, regions, genome, baseline, prodigal: str, pr
         baselines[no_network.SYSTEM] = _no_network_baseline(genome_obj, scored, regions, translation_table)
         baselines.update(_rna_anchors(genome_obj, scored, regions, translation_table, notes))
         if prodigal != "off" and prodigal_mod.available():
-            prodigal_calls = _clip(prodigal_mod.call_genes(genome_obj, scored.tp.seqids, prodigal_mode,
-                                                           translation_table), regions)
+            raw = prodigal_mod.call_genes(genome_obj, scored.tp.seqids, prodigal_mode, translation_table)
+            prodigal_calls = _clip(raw, regions)
             baselines["pyrodigal"] = {"segment": M.segment_metrics(prodigal_calls, scored.ref_intervals),
                                       "protein_coding": M.coding_metrics(prodigal_calls, scored.ref_coding),
                                       "mode": prodigal_mode, "version": prodigal_mod.version()}
+            # the model's pseudogene pass is homology, not network: pyrodigal with the same pass is the
+            # strongest gene caller without the network that the row can be compared with
+            passed, pseudo = no_network.pseudogene_pass(genome_obj, raw, translation_table, scored.pred)
+            if passed is not raw:
+                passed = _clip(passed, regions)
+                baselines[PRODIGAL_WITH_PASS] = {
+                    "segment": M.segment_metrics(passed, scored.ref_intervals),
+                    "protein_coding": M.coding_metrics(coding_calls(passed), scored.ref_coding),
+                    "mode": prodigal_mode, "version": prodigal_mod.version(), "rule": pseudo}
     return baselines, notes, prior_source, prodigal_calls
 
 

@@ -146,8 +146,13 @@ def test_evaluate_scores_each_part_of_the_function(fitted):
         annotate_with_oracle(ckpt, fasta, gff, pred)
     out = root / "eval"
     assert main(["evaluate", "--pred", str(pred), "--reference", str(gff), "--genome", str(fasta),
-                 "--out", str(out), "--no-plots", "--prodigal", "off", "--threads", "1"]) == 0
+                 "--out", str(out), "--no-plots", "--threads", "1"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    # the run's pseudogene pass is homology, not network: both gene callers without the network get it
+    assert "the model run's pseudogene pass" in metrics["baselines"]["no network"]["rule"]
+    with_pass = metrics["baselines"]["pyrodigal + pseudogene pass"]
+    assert "the model run's pseudogene pass" in with_pass["rule"]
+    assert with_pass["protein_coding"]["n_pred"] <= metrics["baselines"]["pyrodigal"]["protein_coding"]["n_pred"]
     parts = metrics["function_systems"]
     assert set(parts) == {"network alone", "homologs alone", "training prior"}
     model = metrics["model"]
