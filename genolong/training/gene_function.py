@@ -11,7 +11,6 @@ What goes in (which genes, which states) is assembled by `genolong fit-function`
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genolong.data.fmax import cafa_fmax
 from genolong.models.gene_function import GeneFunctionConfig, GeneFunctionNet, encode_protein, pad_proteins
+from genolong.training.small_fit import fit_best_epoch
 
 
 @dataclass
@@ -136,20 +136,7 @@ def fit_gene_function(config: GeneFunctionConfig, train: GeneExamples, val: Gene
     train_loader = DataLoader(_GeneDataset(train, config.max_length), batch_size=batch_size, shuffle=True,
                               collate_fn=_collate, generator=generator)
     val_loader = DataLoader(_GeneDataset(val, config.max_length), batch_size=128, collate_fn=_collate)
-    # a few seconds of CPU work: Lightning's device and tips banner would outweigh the log it sits in
-    quiet = logging.getLogger("pytorch_lightning")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                             num_sanity_val_steps=0, deterministic=True)
-        trainer.fit(module, train_loader, val_loader)
-    finally:
-        quiet.setLevel(level)
-    if module.best_state is not None:
-        net.load_state_dict(module.best_state)
-    net.eval()
+    fit_best_epoch(module, net, train_loader, val_loader, epochs, progress)
     return net, {"val_score": module.best_score, "epochs": epochs,
                  "best_epoch": int(np.argmax(module.history)) + 1 if module.history else 0,
                  "n_train": len(train), "n_val": len(val)}

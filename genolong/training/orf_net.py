@@ -11,7 +11,6 @@ with the lowest validation loss is kept.
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from pytorch_lightning import LightningModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from genolong.models.orf_net import OrfNet, OrfNetConfig
+from genolong.training.small_fit import fit_best_epoch
 
 
 @dataclass
@@ -160,19 +160,7 @@ def fit_orf_net(config: OrfNetConfig, train: OrfExamples, val: OrfExamples, epoc
                               collate_fn=_collate)
     val_loader = DataLoader(_StopDataset(val), batch_sampler=LengthBatches(val.lengths, 4 * budget, seed, False),
                             collate_fn=_collate)
-    quiet = logging.getLogger("pytorch_lightning")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                             num_sanity_val_steps=0, deterministic=True)
-        trainer.fit(module, train_loader, val_loader)
-    finally:
-        quiet.setLevel(level)
-    if module.best_state is not None:
-        net.load_state_dict(module.best_state)
-    net.eval()
+    fit_best_epoch(module, net, train_loader, val_loader, epochs, progress)
     return net, {"val_loss": module.best_loss, "epochs": epochs, "history": module.history,
                  "best_epoch": int(np.argmin(module.history)) + 1 if module.history else 0,
                  "n_train_stops": len(train), "n_val_stops": len(val)}

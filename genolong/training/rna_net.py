@@ -16,7 +16,6 @@ The epoch with the lowest validation loss is kept.
 from __future__ import annotations
 
 import copy
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +28,7 @@ from genolong.data.annotation import read_annotation
 from genolong.data.genome import open_genome
 from genolong.data.trna import anticodon_from_qualifier, find_anticodon, product_amino_acid, reverse_complement
 from genolong.models.rna_net import KINDS, RNACallerConfig, RNACallerNet, encode_bases, reverse_complement_codes
+from genolong.training.small_fit import fit_best_epoch
 
 ANTICODON_WEIGHT = 0.5  # the anticodon bits' BCE beside the class cross-entropy
 ANTICODON_POS_WEIGHT = 5.0  # 3 anticodon bases among ~76 of a tRNA
@@ -266,19 +266,7 @@ def fit_rna_caller(config: RNACallerConfig, records: list[LabelledRecord], windo
     train_loader = DataLoader(sampler, batch_size=batch_size, collate_fn=_collate)
     val_items = validation_windows(records, val_ranges, window, seed) if val_ranges else []
     val_loader = DataLoader(val_items, batch_size=batch_size, collate_fn=_collate) if val_items else None
-    quiet = logging.getLogger("pytorch_lightning")
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                             num_sanity_val_steps=0)
-        trainer.fit(module, train_loader, val_loader)
-    finally:
-        quiet.setLevel(level)
-    if module.best_state is not None:
-        net.load_state_dict(module.best_state)
-    net.eval()
+    fit_best_epoch(module, net, train_loader, val_loader, epochs, progress, deterministic=False)
     summary = {"epochs": epochs, "best_epoch": int(np.argmin(module.history)) + 1 if module.history else epochs,
                "val_loss": module.best_loss if module.history else None, "val_history": module.history,
                "class_weights": weight.tolist(), "n_train_genes": len(sampler.genes),
