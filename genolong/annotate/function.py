@@ -234,29 +234,16 @@ class FunctionPredictor:
 
 def load_bundle(path: str | os.PathLike):
     """A `GeneFunctionBundle` from `gene_function.pt` (weights only: never unpickles objects)."""
-    import pickle
-    import zipfile
-
-    import torch
-
+    from genolong.models import bundle_file
     from genolong.models.gene_function import GeneFunctionBundle
 
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-        return GeneFunctionBundle.from_dict(raw)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError,
-            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenolongError(f"{path}: not a readable gene-function file: {first}") from None
+    return bundle_file.load(path, GeneFunctionBundle.from_dict, "gene-function")
 
 
 def save_bundle(path: str | os.PathLike, bundle) -> None:
-    import torch
+    from genolong.models import bundle_file
 
-    from genolong.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(bundle.to_dict(), tmp)
+    bundle_file.save(path, bundle)
 
 
 def pool_states(states, genes, k: int, stride: int) -> np.ndarray:

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from genolong.annotate.orfs import Orfs, codon_codes, reverse_complement_bases
-from genolong.errors import GenolongError
 
 GENE_CALLER_FILE = "gene_caller.pt"
 BATCH_RESIDUES = 1 << 15  # residues (rows x longest row) per forward pass
@@ -178,25 +177,14 @@ class GeneCaller:
 
 def load_gene_caller(path: str | os.PathLike):
     """A `GeneCallerBundle` from `gene_caller.pt` (weights only: never unpickles objects)."""
-    import pickle
-    import zipfile
-
-    import torch
-
+    from genolong.models import bundle_file
     from genolong.models.orf_net import GeneCallerBundle
 
-    try:
-        return GeneCallerBundle.from_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError,
-            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenolongError(f"{path}: not a readable gene-caller file: {first}") from None
+    return bundle_file.load(path, GeneCallerBundle.from_dict, "gene-caller")
 
 
 def save_gene_caller(path: str | os.PathLike, bundle) -> None:
-    import torch
+    from genolong.models import bundle_file
 
-    from genolong.atomic import atomic_path
+    bundle_file.save(path, bundle)
 
-    with atomic_path(path) as tmp:
-        torch.save(bundle.to_dict(), tmp)

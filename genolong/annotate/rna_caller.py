@@ -20,7 +20,6 @@ import numpy as np
 from genolong import __version__
 from genolong.annotate.rna_genes import RNAGene
 from genolong.data.trna import amino_acid, reverse_complement
-from genolong.errors import GenolongError
 
 CALLER_FILE = "rna_caller.pt"  # beside a checkpoint, `annotate --rna auto/network` uses it
 # decoding defaults (a bundle's recipe may override): shortest call kept and longest gap joined, bp
@@ -37,28 +36,16 @@ PRODUCTS = {"tmRNA": "transfer-messenger RNA", "5S": "5S ribosomal RNA", "16S": 
 
 def load_bundle(path: str | os.PathLike):
     """An `RNACallerBundle` from `rna_caller.pt` (weights only: never unpickles objects)."""
-    import pickle
-    import zipfile
-
-    import torch
-
+    from genolong.models import bundle_file
     from genolong.models.rna_net import RNACallerBundle
 
-    try:
-        return RNACallerBundle.from_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError, KeyError,
-            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenolongError(f"{path}: not a readable RNA-caller file: {first}") from None
+    return bundle_file.load(path, RNACallerBundle.from_dict, "RNA-caller")
 
 
 def save_bundle(path: str | os.PathLike, bundle) -> None:
-    import torch
+    from genolong.models import bundle_file
 
-    from genolong.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        torch.save(bundle.to_dict(), tmp)
+    bundle_file.save(path, bundle)
 
 
 def beside(checkpoint: str | os.PathLike | None) -> str | None:

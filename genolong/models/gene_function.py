@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genolong.models.bundle_file import plain
+
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 PAD, UNKNOWN_AA = 0, 1  # ids: 0 padding, 1 any other residue (X, B, Z, U, O, *), then the 20 amino acids
 N_AA = len(AMINO_ACIDS) + 2
@@ -174,14 +176,6 @@ def predict_gene_function(net: GeneFunctionNet, proteins: list[str], states: np.
     return np.concatenate(out) if out else np.zeros((0, net.cfg.n_outputs), dtype=np.float32)
 
 
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 @dataclass
 class GeneFunctionBundle:
     """What `genolong fit-function` saves beside a checkpoint (`gene_function.pt`), all plain types:
@@ -200,7 +194,7 @@ class GeneFunctionBundle:
 
     def to_dict(self) -> dict:
         # the recipe through JSON: plain floats and lists only, so `torch.load(weights_only=True)` reads it
-        recipe = json.loads(json.dumps(self.recipe, default=_plain))
+        recipe = json.loads(json.dumps(self.recipe, default=plain))
         return {"format": 1, "config": self.config.to_dict(), "state_dict": self.state_dict,
                 "outputs": list(self.outputs), "recipe": recipe}
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genolong.models.bundle_file import plain
+
 KINDS = ("tRNA", "tmRNA", "5S", "16S", "23S")  # the three rRNAs as kinds of their own
 N_ANTICODON = 2  # anticodon bits, + and - strand
 BASES = 4  # one-hot width; code 4 (N and any other letter) is all zeros
@@ -146,14 +148,6 @@ class RNACallerNet(nn.Module):
         return out.view(b, s, n, t).permute(0, 3, 1, 2).reshape(b, t * s, n)
 
 
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 @dataclass
 class RNACallerBundle:
     """What `genolong fit-rna` saves (`rna_caller.pt`): config, weights and the decoding recipe
@@ -169,7 +163,7 @@ class RNACallerBundle:
         return net.eval()
 
     def to_dict(self) -> dict:
-        recipe = json.loads(json.dumps(self.recipe, default=_plain))  # JSON-clean: weights_only=True reads it
+        recipe = json.loads(json.dumps(self.recipe, default=plain))  # JSON-clean: weights_only=True reads it
         return {"format": 1, "kind": "rna_caller", "config": self.config.to_dict(), "state_dict": self.state_dict,
                 "recipe": recipe}
 
