@@ -53,8 +53,9 @@ ROWS = {
 # "no network": the model's own decoder with the network's evidence exactly 0 (evaluate/no_network.py),
 # the row a network's gain is measured against; pyaragorn and pybarrnap: the tRNA and rRNA anchors
 # "model": the output as written (network + homology); "network alone" / "homologs alone": its parts
-SYSTEMS = ("model", "network alone", "homologs alone", "training prior", "no network", "orf", "pyrodigal", "pyaragorn",
-           "pybarrnap", "kmer_logreg", "term_prior", "majority")
+SYSTEMS = ("model", "network alone", "homologs alone", "training prior", "no network", "orf", "pyrodigal",
+           "pyrodigal + pseudogene pass", "pyaragorn", "pybarrnap", "kmer_logreg", "term_prior", "majority")
+RNA_CALLER = DATA / "rna_caller.pt"  # the shipped RNA-gene network (data/README.md), as the pipeline passes it
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -82,19 +83,23 @@ def train(recipe: str, seed: int, out: Path, threads: int, log: Path) -> tuple[P
     checkpoint = Path(metrics["best_checkpoint"] or metrics["last_checkpoint"])
     run([bin_of("genolong"), "fit-function", "--checkpoint", checkpoint, "--store", *stores, "--threads", threads,
          "--no-progress", "--summary", out / "function.json"], log)
+    # the ORF net, as the pipeline's rule `fit_genes` fits it beside the checkpoint
+    run([bin_of("genolong"), "fit-genes", "--checkpoint", checkpoint, "--store", *stores, "--seed", seed,
+         "--summary", out / "fit_genes.json"], log)
     return checkpoint, Path(stores[0])
 
 
-def evaluate(row: dict, checkpoint: Path, store: Path | None, out: Path, log: Path) -> dict:
+def evaluate(row: dict, checkpoint: Path, store: Path | None, out: Path, log: Path, threads: int = 1) -> dict:
     """Annotate the unseen genome with `checkpoint` and score it; returns {system: metrics}."""
     out.mkdir(parents=True, exist_ok=True)
     pred = out / "pred"
     t0 = time.perf_counter()
     run([bin_of("genolong"), "annotate", "--checkpoint", checkpoint, "--genome", row["genome"],
-         "--annotation", row["reference"], "--out", pred, "--no-progress"], log)
+         "--annotation", row["reference"], "--out", pred, "--rna-caller", RNA_CALLER, "--threads", threads,
+         "--no-progress"], log)
     seconds = time.perf_counter() - t0
     cmd = [bin_of("genolong"), "evaluate", "--pred", pred, "--reference", row["reference"], "--genome", row["genome"],
-           "--out", out / "eval", "--no-plots"]
+           "--out", out / "eval", "--no-plots", "--threads", threads]
     if store is not None:
         run([bin_of("genolong"), "baseline", "--store", store, "--out", out / "kmer.json"], log)
         cmd += ["--baseline", out / "kmer.json"]
@@ -178,12 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.train:
             for seed in args.seeds:
                 ckpt, store = train(row["recipe"], seed, args.work / name / f"seed{seed}", args.threads, log)
-                runs.append(evaluate(row, ckpt, store, args.work / name / f"seed{seed}" / "unseen", log))
+                runs.append(evaluate(row, ckpt, store, args.work / name / f"seed{seed}" / "unseen", log, args.threads))
         else:
             if i >= len(args.checkpoint):
                 parser.error(f"--row {name}: give a --checkpoint for it, or --train")
             store = Path(args.store[i]) if i < len(args.store) else None
-            runs.append(evaluate(row, Path(args.checkpoint[i]), store, args.work / name / "given", log))
+            runs.append(evaluate(row, Path(args.checkpoint[i]), store, args.work / name / "given", log, args.threads))
         raw[name] = runs
         table += summarise(name, runs)
     print(render(table))
