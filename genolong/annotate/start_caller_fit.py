@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint from genolong-train (two-head, task=annotate)")
     parser.add_argument("--store", required=True, nargs="+", help="the token stores the checkpoint was trained on")
     parser.add_argument("--out-dir", help="where start_caller.pt goes (default: beside the checkpoint)")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs over the genes (default 10)")
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs over the genes (default 8)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS), metavar="W",
                         help=f"decoder weights tried on the val regions (default {' '.join(f'{w:g}' for w in WEIGHTS)};"
                              f" 0, the decoder without the net, is always tried)")
@@ -216,7 +216,7 @@ def choose_weight(checkpoint, stores, caller, weights=WEIGHTS, log=None) -> tupl
     return best["weight"], grid
 
 
-def fit_starts(checkpoint, store_dirs, out_dir=None, epochs: int = 10, seed: int = 0, progress: bool = True,
+def fit_starts(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int = 0, progress: bool = True,
                config=None, weights=WEIGHTS) -> dict:
     from genolong.annotate.orf_decode import DecodeConfig
     from genolong.annotate.start_caller import START_CALLER_FILE, StartCaller, save_start_caller
