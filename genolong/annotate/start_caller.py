@@ -1,9 +1,9 @@
 """The TIS net (`models/start_net.py`) as the decoder's start score.
 
-`start_windows` and `start_features` read, with numpy, what the net sees for every candidate ORF of a set (the decoder's
-candidates, `orfs.find_orfs` with its minimum length): the strand-oriented window of bases around
-each start codon and the per-candidate features, each computed among the starts sharing its stop
-codon. `StartCaller(bases, orfs, table)` gives the decoder `weight * log-softmax` of the net's
+`start_windows` and `start_features` read, with numpy, what the net sees for every candidate ORF
+of a set (the decoder's candidates, `orfs.find_orfs` with its minimum length): the strand-oriented
+window of bases around each start codon and the per-candidate features, each computed among the
+starts sharing its stop codon. `StartCaller(bases, orfs, table)` gives the decoder `weight * log-softmax` of the net's
 logits over each stop's starts (`orf_decode.orf_candidates`' `start_score` hook): it only moves
 the choice among a stop's starts, never an ORF's acceptance. The weight is the one `genolong
 fit-starts` chose on the training genomes' validation regions. The decoder asks for the same
