@@ -386,9 +386,8 @@ def decode_genome(records, names: list[str], k: int, stride: int, cfg: DecodeCon
     first decode: the network-free decoder starts from the ORF baseline's genes (with `no_evidence`
     probabilities, only the self-trained models then score). `orf_score` and `start_score` join every
     pass (`orf_candidates`)."""
-    genes = first_pass if first_pass is not None else {rec[0]: decode_genes(*rec, names, k, stride, cfg,
-                                                                            orf_score=orf_score, start_score=start_score)
-                                                       for rec in records}
+    genes = first_pass if first_pass is not None else {
+        rec[0]: decode_genes(*rec, names, k, stride, cfg, orf_score=orf_score, start_score=start_score) for rec in records}
     rounds = cfg.start_rounds if cfg.start_model else (1 if cfg.coding_model else 0)
     background = genome_word_counts(records, k, stride, cfg) if cfg.coding_model and rounds else None
     for _ in range(rounds):

@@ -3,7 +3,8 @@
 After `genolong-train`, this step learns, from the checkpoint's token stores (the training genomes),
 which of a stop codon's in-frame start codons the annotation starts the gene at (`models/start_net.py`):
 1. every candidate ORF of each record (`orfs.find_orfs`, the decoder's minimum length, so the same
-   candidates the decoder chooses among) is read around its start codon (`start_caller.start_windows`, `start_features`);
+   candidates the decoder chooses among) is read around its start codon (`start_caller.start_windows`,
+   `start_features`);
 2. a group per annotated protein-coding gene (single-part, not pseudo) whose stop has at least two
    candidate starts: the gene's start, or the most upstream candidate when the gene starts further
    upstream than any (the decoder's best answer there), is the target of a softmax over the group

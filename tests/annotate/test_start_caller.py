@@ -100,7 +100,8 @@ def test_bundle_round_trips_and_bad_files_fail_in_one_line(tmp_path, afade):
     assert torch.load(path, weights_only=True)["recipe"]["weight"] == 12.5
     caller = StartCaller.beside(tmp_path / "best.ckpt")
     orfs = find_orfs(bases, 4, min_length=120)
-    assert caller.weight == 12.5 and np.array_equal(start_logits(caller.net, bases, orfs), start_logits(net, bases, orfs))
+    assert caller.weight == 12.5
+    assert np.array_equal(start_logits(caller.net, bases, orfs), start_logits(net, bases, orfs))
     lp = caller.log_probs(bases, orfs)
     assert np.allclose([np.exp(lp[orfs.stop_id == s]).sum() for s in np.unique(orfs.stop_id)], 1.0)
     wrong = StartNetConfig(channels=8)
