@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit-rna": ("genolong.annotate.rna_fit", "train the RNA-gene caller network (tRNA, tmRNA, rRNA) on annotated genomes"),
     "fit-genes": ("genolong.annotate.gene_caller_fit",
                   "learn a checkpoint's ORF net (gene vs shadow ORF) and its decoder weight from its token stores"),
+    "fit-starts": ("genolong.annotate.start_caller_fit",
+                   "learn a checkpoint's TIS net (which start of a stop is the gene's) and its decoder weight"),
     "evaluate": ("genolong.evaluate.cli", "score an annotation against a reference and baselines"),
     "baseline": ("genolong.evaluate.baseline", "train the k-mer logistic-regression baseline from a token store"),
     "homology": ("genolong.annotate.homology", "index the labelled proteins of token stores for homology search"),

@@ -211,6 +211,7 @@ class Annotator:
         pseudogenes: bool = True,
         rna_caller=None,
         gene_caller=None,
+        start_caller=None,
     ):
         overlap = window // 4 if overlap is None else overlap
         if window < 1:
@@ -238,6 +239,7 @@ class Annotator:
         self.n_columns = self.n_classes + self.d_states
         self.function = function  # annotate.function.FunctionPredictor, or None: no per-gene function
         self.gene_caller = gene_caller  # annotate.gene_caller.GeneCaller: the ORF net's score per candidate ORF
+        self.start_caller = start_caller  # annotate.start_caller.StartCaller: the TIS net's score per candidate start
         self.window, self.overlap, self.batch_size = window, overlap, batch_size
         self.stitch, self.p_switch, self.min_length = stitch, p_switch, min_length
         self.progress = progress
@@ -494,7 +496,8 @@ class Annotator:
         records = [(s, functools.partial(genome.fetch, s), lengths[s], probs[s].columns(slice(self.n_function, self.n_classes)))
                    for s in ids]
         models = decode_genome(records, list(self.structure_labels.classes), k, stride,
-                               dataclasses.replace(self.decode_config, table=table), orf_score=self.gene_caller)
+                               dataclasses.replace(self.decode_config, table=table), orf_score=self.gene_caller,
+                               start_score=self.start_caller)
         from genolong.annotate import rna_genes
 
         # `genome` is a circular.Circle: RNA genes merged on the extended records, then each gene once

@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gene-caller", action="store_true",
                         help="decode without the ORF net (gene_caller.pt from `genolong fit-genes`) even when one "
                              "sits beside the checkpoint")
+    parser.add_argument("--no-start-caller", action="store_true",
+                        help="choose starts without the TIS net (start_caller.pt from `genolong fit-starts`) even "
+                             "when one sits beside the checkpoint")
     parser.add_argument("--store", help="token store whose tokenizer and labels the checkpoint must match")
     parser.add_argument("--stream", action="store_true",
                         help="read each record as one stream of --window-token segments carrying the segment "
@@ -119,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
     gene_caller = None if args.no_gene_caller else GeneCaller.beside(args.checkpoint)
     if gene_caller is not None:
         print(gene_caller.describe(), file=sys.stderr)
+    from genolong.annotate.start_caller import StartCaller
+
+    start_caller = None if args.no_start_caller else StartCaller.beside(args.checkpoint)
+    if start_caller is not None:
+        print(start_caller.describe(), file=sys.stderr)
     expect_tokenizer = expect_labels = None
     if args.store:
         from genolong.data.store import TokenStore
@@ -133,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         decode=DecodeConfig(min_length=args.min_gene_length, p_switch=args.switch_prob, min_rna_length=args.min_length,
                             start_model=args.start_model, coding_model=args.coding_model),
         stream=args.stream, function=predictor, rna=args.rna, threads=n_threads, pseudogenes=args.pseudogenes,
-        rna_caller=rna_caller, gene_caller=gene_caller,
+        rna_caller=rna_caller, gene_caller=gene_caller, start_caller=start_caller,
         states=predictor is not None and predictor.net.cfg.d_states > 0,
     )
     result = annotator.annotate(args.genome, reference=args.annotation, circular=args.circular)

@@ -88,6 +88,8 @@ def write_config(workdir: Path, contig_url: str, gff_url: str, overrides: dict[s
         "threads": {"train": 1, "annotate": 1, "evaluate": 1, "prepare": 1},
         # the ORF net, as cheap as fit-genes goes: one epoch, one weight beside 0
         "gene_caller": {"enabled": True, "args": ["--epochs", "1", "--weights", "30", "--biases", "0"]},
+        # the TIS net, as cheap: one epoch, one weight beside 0
+        "start_caller": {"enabled": True, "args": ["--epochs", "1", "--weights", "20"]},
         "rna_caller": str(REPO / "data" / "rna_caller.pt"),
     }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -132,7 +134,10 @@ def test_pipeline_end_to_end(pipeline_run):
         # the ORF net beside the checkpoint, fitted on the training stores with weight 0 among the choices
         genes_fit = json.loads((workdir / f"results/train/{experiment}/fit_genes.json").read_text())
         assert genes_fit, genes_fit
-        for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256", "gene_caller.pt"):
+        starts_fit = json.loads((workdir / f"results/train/{experiment}/fit_starts.json").read_text())
+        assert starts_fit["weight"] in (0.0, 20.0) and set(starts_fit["grid"]) == {"0", "20"}, starts_fit
+        for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256", "gene_caller.pt",
+                     "start_caller.pt"):
             assert (workdir / f"results/train/{experiment}/checkpoints/{name}").is_file(), name
         assert (workdir / f"results/train/{experiment}/metrics.json").is_file()
         prefix = workdir / f"results/annotate/contig5/{experiment}"
@@ -179,8 +184,8 @@ def test_pipeline_end_to_end(pipeline_run):
     write_config(workdir, contig_url, gff_url, edited)
     plan = snakemake(workdir, "-n", "-c2", "--quiet", "rules")
     assert plan.returncode == 0, plan.stderr
-    assert planned_jobs(plan) == {"train": 1, "fit_function": 1, "fit_genes": 1, "annotate": 1, "evaluate": 1,
-                                  "report": 1, "all": 1}
+    assert planned_jobs(plan) == {"train": 1, "fit_function": 1, "fit_genes": 1, "fit_starts": 1, "annotate": 1,
+                                  "evaluate": 1, "report": 1, "all": 1}
     assert "results/train/longformer" in snakemake(workdir, "-n", "-c2").stdout
 
     # the HTML report gathers the plots and the summary

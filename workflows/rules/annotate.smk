@@ -11,7 +11,8 @@ rule annotate:
         checkpoint=lambda wc: checkpoint_file(wc.experiment),
         # the per-gene function head and homology index beside the checkpoint (when its scheme has one)
         function=lambda wc: f"results/train/{wc.experiment}/function.json",
-        # the ORF net beside the checkpoint (config gene_caller) and the RNA caller (config rna_caller)
+        # the ORF net and TIS net beside the checkpoint (config gene_caller, start_caller) and the RNA
+        # caller (config rna_caller)
         extra=lambda wc: annotate_extra_inputs(wc.experiment),
         genome=lambda wc: genome_file(wc.genome),
         annotation=lambda wc: annotation_file(wc.genome),

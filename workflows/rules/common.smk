@@ -195,10 +195,13 @@ def checkpoint_file(experiment):
 
 def annotate_extra_inputs(experiment):
     """What an annotate job reads besides the checkpoint: the ORF net's fit (gene_caller.pt beside
-    the checkpoint) when config gene_caller is on, and the RNA caller of config rna_caller."""
+    the checkpoint) when config gene_caller is on, the TIS net's (start_caller.pt) when config
+    start_caller is on, and the RNA caller of config rna_caller."""
     extra = []
     if config.get("gene_caller", {}).get("enabled", True):
         extra.append(f"results/train/{experiment}/fit_genes.json")
+    if config.get("start_caller", {}).get("enabled", True):
+        extra.append(f"results/train/{experiment}/fit_starts.json")
     if config.get("rna_caller"):
         extra.append(config["rna_caller"])
     return extra

@@ -87,3 +87,27 @@ rule fit_genes:
     shell:
         "genolong fit-genes --checkpoint {input.checkpoint:q} --store {params.stores:q} {params.extra}"
         " --threads {threads} --no-progress --summary {output.summary:q} > {log:q} 2>&1"
+
+
+rule fit_starts:
+    output:
+        summary="results/train/{experiment}/fit_starts.json",
+    input:
+        checkpoint=rules.train.output.checkpoint,
+        stores=rules.train.output.stores,
+    params:
+        stores=lambda wc: [f"{train_stores(wc.experiment)}/{g}" for g in TRAIN_GENOMES],
+        extra=lambda wc: " ".join(config.get("start_caller", {}).get("args", [])),
+    conda:
+        "../envs/genolong.yaml"
+    log:
+        "logs/fit_starts/{experiment}.log",
+    benchmark:
+        "results/benchmarks/fit_starts/{experiment}.tsv"
+    threads: rule_threads("train")
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "genolong fit-starts --checkpoint {input.checkpoint:q} --store {params.stores:q} {params.extra}"
+        " --threads {threads} --no-progress --summary {output.summary:q} > {log:q} 2>&1"
