@@ -118,8 +118,8 @@ def _coverage(length: int, spans) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(covered)])
 
 
-def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split_of, start_weight: float = 0.0,
-                    start_label: float = 0.0) -> dict:
+def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split_of, start_weight: float = 0.0
+                    ) -> dict:
     """Labelled stops of one record: {split: (OrfRows restricted to the split's stops, start,
     label, weight, kinds)}; `genes` the record's reference genes, `split_of(start, end)` the
     split wholly holding a span or "" ."""
@@ -147,10 +147,9 @@ def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split
     row_pos[rows.row[is_gene]] = True
     n_starts = np.bincount(rows.row, minlength=n_rows)
     # labelled candidates: a gene's own start; every start of a stop that ends no gene; with
-    # `start_weight`, a gene's other starts as negatives sharing that weight (the net then also
-    # chooses starts: it is added to the decoder's start choice)
+    # `start_weight`, a gene's other starts as negatives sharing that weight (START_WEIGHT says why)
     use = is_gene | ~stop_of_gene | (start_weight > 0)
-    label = np.where(is_gene, 1.0, np.where(stop_of_gene, start_label, 0.0)).astype(np.float32)
+    label = is_gene.astype(np.float32)
     weight = np.where(is_gene, 1.0, np.where(stop_of_gene, start_weight / np.maximum(n_starts[rows.row] - 1, 1),
                                              1.0 / n_starts[rows.row])).astype(np.float32)
     # what the negatives overlap, for the summary: a gene (shadow), a pseudogene, nothing
@@ -208,8 +207,7 @@ def _examples(parts: list):
     return ex
 
 
-def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0, genomes=(), start_label: float = 0.0
-                   ) -> tuple:
+def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0, genomes=()) -> tuple:
     """(train OrfExamples, val OrfExamples, counts by kind) over every record of every store, and
     of every extra annotated genome of `genomes` ((genome path, annotation path) pairs: all of it
     `train`; a record a store also holds is left out, so the stores' val regions stay unseen)."""
@@ -221,7 +219,7 @@ def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0,
     counts: dict = {}
 
     def add(bases, genes, table, split_of):
-        got = record_examples(bases, genes, table, min_length, split_of, start_weight, start_label)
+        got = record_examples(bases, genes, table, min_length, split_of, start_weight)
         for s, part in got.items():
             parts[s].append(part)
             for kind, n in zip(*np.unique(part[3], return_counts=True)):
