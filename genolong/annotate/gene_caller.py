@@ -3,11 +3,11 @@
 `orf_rows` translates, with numpy, one protein per stop codon of a set of candidate ORFs (the
 longest ORF ending there) and says at which residue each candidate starts; `GeneCaller` runs the
 net over those proteins in length-sorted batches (inference mode) and gives the decoder
-`weight * (logit - bias)` per candidate, the logit the best of its stop's starts (`stop_max`;
-`orf_decode.orf_candidates`' `orf_score` hook), with the weight and bias that `genolong fit-genes`
-chose on the training genomes' validation regions. The score decides which stops get a gene, never
-where it starts (`starts` False: a stop's start is the start models' choice); bundles whose recipe
-says `starts: true` (written before) load the same way, acceptance only.
+`weight * (logit - bias)` per candidate (`orf_decode.orf_candidates`' `orf_score` hook), with the
+weight and bias that `genolong fit-genes` chose on the training genomes' validation regions. The
+score decides which candidates are called, never where they start (`starts` False: a stop's start
+is the start models' choice); bundles whose recipe says `starts: true` (written before) load the
+same way, acceptance only.
 The decoder asks for the same chunk's candidates once per pass, so the last chunks' scores are
 kept (keyed by the bases' digest).
 """
@@ -130,23 +130,8 @@ def orf_logits(net, rows: OrfRows) -> np.ndarray:
     return out
 
 
-def stop_max(logits: np.ndarray, stop_id: np.ndarray) -> np.ndarray:
-    """Each candidate's score: the best logit among its stop's starts. The score decides whether a
-    gene ends at that stop, wherever the start models put its start: at a candidate's own logit, a
-    gene whose chosen start is not the annotated one (the net learns those as negatives) would be
-    dropped (E. coli UMN026, ecoli model, weight 300: recall 0.946 with the net choosing starts,
-    0.924 acceptance-only at each candidate's own logit)."""
-    if logits.size == 0:
-        return logits
-    _, stop = np.unique(stop_id, return_inverse=True)
-    best = np.full(int(stop.max()) + 1, -np.inf)
-    np.maximum.at(best, stop, logits)
-    return best[stop]
-
-
 class GeneCaller:
-    """The decoder's hook: `caller(bases, orfs, table)` -> (n_orfs,) weight * (logit - bias), the
-    logit its stop's best (`stop_max`)."""
+    """The decoder's hook: `caller(bases, orfs, table)` -> (n_orfs,) weight * (logit - bias)."""
 
     starts = False  # `orf_candidates`: the score joins a candidate's acceptance, not its stop's start choice
 
@@ -167,7 +152,7 @@ class GeneCaller:
         return self._cache[key]
 
     def __call__(self, bases: np.ndarray, orfs: Orfs, table: int) -> np.ndarray:
-        return self.weight * (stop_max(self.logits(bases, orfs, table), orfs.stop_id) - self.bias)
+        return self.weight * (self.logits(bases, orfs, table) - self.bias)
 
     def with_recipe(self, weight: float, bias: float) -> "GeneCaller":
         """The same net (and its scores cache) under another weight and bias."""
