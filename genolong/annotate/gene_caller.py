@@ -4,7 +4,10 @@
 longest ORF ending there) and says at which residue each candidate starts; `GeneCaller` runs the
 net over those proteins in length-sorted batches (inference mode) and gives the decoder
 `weight * (logit - bias)` per candidate (`orf_decode.orf_candidates`' `orf_score` hook), with the
-weight, bias and start rule (`starts`: whether the score also chooses a stop's start) that `genolong fit-genes` chose on the training genomes' validation regions.
+weight and bias that `genolong fit-genes` chose on the training genomes' validation regions. The
+score decides which candidates are called, never where they start (`starts` False: a stop's start
+is the start models' choice); bundles whose recipe says `starts: true` (written before) load the
+same way, acceptance only.
 The decoder asks for the same chunk's candidates once per pass, so the last chunks' scores are
 kept (keyed by the bases' digest).
 """
@@ -130,14 +133,13 @@ def orf_logits(net, rows: OrfRows) -> np.ndarray:
 class GeneCaller:
     """The decoder's hook: `caller(bases, orfs, table)` -> (n_orfs,) weight * (logit - bias)."""
 
-    def __init__(self, bundle, weight: float | None = None, bias: float | None = None, starts: bool | None = None,
-                 cache: int = 32):
+    starts = False  # `orf_candidates`: the score joins a candidate's acceptance, not its stop's start choice
+
+    def __init__(self, bundle, weight: float | None = None, bias: float | None = None, cache: int = 32):
         self.bundle = bundle
         self.net = bundle.build()
         self.weight = float(bundle.recipe.get("weight", 0.0) if weight is None else weight)
         self.bias = float(bundle.recipe.get("bias", 0.0) if bias is None else bias)
-        # whether the score also chooses among a stop's starts (else it only decides acceptance)
-        self.starts = bool(bundle.recipe.get("starts", True) if starts is None else starts)
         self._cache: OrderedDict = OrderedDict()
         self._size = cache
 
@@ -152,17 +154,16 @@ class GeneCaller:
     def __call__(self, bases: np.ndarray, orfs: Orfs, table: int) -> np.ndarray:
         return self.weight * (self.logits(bases, orfs, table) - self.bias)
 
-    def with_recipe(self, weight: float, bias: float, starts: bool = True) -> "GeneCaller":
-        """The same net (and its scores cache) under another weight, bias and start rule."""
-        other = object.__new__(GeneCaller)
+    def with_recipe(self, weight: float, bias: float) -> "GeneCaller":
+        """The same net (and its scores cache) under another weight and bias."""
+        other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
-        other.weight, other.bias, other.starts = float(weight), float(bias), bool(starts)
+        other.weight, other.bias = float(weight), float(bias)
         return other
 
     def describe(self) -> str:
         return f"gene caller: ORF net from {self.bundle.recipe.get('source', GENE_CALLER_FILE)}, " \
-               f"weight {self.weight:g}, bias {self.bias:g}" \
-               f"{'' if self.starts else ', acceptance only (starts: the start models)'}"
+               f"weight {self.weight:g}, bias {self.bias:g} (acceptance only: starts are the start models')"
 
     @classmethod
     def beside(cls, checkpoint: str | os.PathLike) -> "GeneCaller | None":

@@ -1,17 +1,20 @@
 """`genolong fit-genes`: the ORF net of a checkpoint (gene vs shadow ORF) and its decoder weight.
 
-After `genolong-train`, this step learns, from the checkpoint's token stores (the training genomes),
-which candidate ORFs are genes (`models/orf_net.py`), as Balrog does:
+After `genolong-train`, this step learns, from the checkpoint's token stores (the training genomes)
+and any more annotated genomes given (`--genomes`), which candidate ORFs are genes
+(`models/orf_net.py`), as Balrog does:
 1. every candidate ORF of each record (`orfs.find_orfs`, the decoder's minimum length) is read as
    a protein, one per stop codon (`gene_caller.orf_rows`);
 2. positives: the annotated protein-coding genes (single-part, not pseudo) whose start and stop
    are a candidate's; negatives: every stop codon that ends no annotated gene, whatever it
    overlaps (the other five frames of a gene, intergenic space, pseudogenes), each stop's starts
-   sharing one unit of weight, and the negatives' total weight scaled to the positives';
-   other starts of a gene's stop are left out (the start models choose among them);
-3. the net trains on the stops of the stores' `train` regions and keeps the epoch with the
-   lowest loss on the `val` regions (`training/orf_net.py`);
-4. the decoder's weight and bias (each candidate's score gains weight * (logit - bias)) are chosen
+   sharing one unit of weight, and the negatives' total weight scaled to the positives'; a gene's
+   other starts, together, weigh `--start-weight` negatives (a sharper net: see START_WEIGHT);
+3. the net trains on the stops of the stores' `train` regions and of the extra genomes (all of
+   each, but a record a store holds) and keeps the epoch with the lowest loss on the stores' `val`
+   regions (`training/orf_net.py`);
+4. the decoder's weight and bias (each candidate's score gains weight * (logit - bias) in its
+   acceptance; never in the choice of its start, which is the start models') are chosen
    by decoding the training genomes with the checkpoint, as `genolong annotate` does, and scoring
    the protein-coding calls of the `val` regions (F1, the project scorer), never on a genome the
    model is evaluated on; weight 0 (the decoder without the net) is one of the choices;
@@ -36,9 +39,10 @@ BIASES = (-2.0, 0.0, 2.0)
 # a stop inside a pseudogene weighs this many ordinary negatives: the reading-frame fragments of
 # pseudogenes are most of the decoder's false calls (Afade, demo model: 134 of 166)
 PSEUDO_WEIGHT = 4.0
-# a gene's other starts, together, weigh this many negatives (0: left out); demo model, val regions of
-# GM12/mm5713/B237: best F1 0.898 at 0, 0.900 at 1 (both acceptance-only at their best: the net's score
-# in the start choice lowered exact starts, 0.875 -> 0.85 at weight 100, with or without this)
+# a gene's other starts, together, weigh this many negatives (0: left out). The score only decides
+# acceptance, but these negatives still sharpen the net: demo model, seed 0, val regions of
+# GM12/mm5713/B237, gene vs pseudogene-stop AUC 0.977 at 1, 0.952 at 0; as positives (a stop-level
+# label) 0.881
 START_WEIGHT = 1.0
 
 
@@ -46,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint from genolong-train (two-head, task=annotate)")
     parser.add_argument("--store", required=True, nargs="+", help="the token stores the checkpoint was trained on")
     parser.add_argument("--out-dir", help="where gene_caller.pt goes (default: beside the checkpoint)")
+    parser.add_argument("--genomes", nargs="+", default=[], metavar="GENOME[,ANNOTATION]",
+                        help="more annotated genomes whose ORFs the net also trains on (all of each: train; a record a "
+                             "store holds is left out): a GenBank file, or a FASTA and its GFF3/GTF/GenBank annotation "
+                             "joined by a comma; never a genome the model is evaluated on")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs over the stop codons (default 8)")
     parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS), metavar="W",
                         help=f"decoder weights tried on the val regions (default {' '.join(f'{w:g}' for w in WEIGHTS)};"
@@ -53,8 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--biases", type=float, nargs="+", default=list(BIASES), metavar="B",
                         help=f"logit biases tried (default {' '.join(f'{b:g}' for b in BIASES)})")
     parser.add_argument("--start-weight", type=float, default=START_WEIGHT,
-                        help=f"a gene's other start codons, together, train as this many negatives, so the net "
-                             f"also chooses starts (default {START_WEIGHT:g})")
+                        help=f"a gene's other start codons, together, train as this many negatives (a sharper "
+                             f"gene-vs-pseudogene net; its score still never chooses starts) (default {START_WEIGHT:g})")
     parser.add_argument("--seed", type=int, default=0)
     threads.add_argument(parser)
     parser.add_argument("--summary", help="also write what was fitted as JSON here")
@@ -70,21 +78,26 @@ def run(args: argparse.Namespace) -> int:
     weights = tuple(sorted({0.0, *args.weights}))
     summary = fit_genes(args.checkpoint, args.store, args.out_dir, epochs=args.epochs, seed=args.seed,
                         progress=not args.no_progress, weights=weights, biases=tuple(args.biases),
-                        start_weight=args.start_weight)
+                        start_weight=args.start_weight, genomes=[_genome_pair(g) for g in args.genomes])
     if args.summary:
         import json
 
         from genolong.atomic import atomic_write_text
 
         atomic_write_text(args.summary, json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    best = next(r for r in summary["grid"].values() if (r["weight"], r["bias"], r["starts"]) ==
-                (summary["weight"], summary["bias"], summary["starts"]))
+    best = next(r for r in summary["grid"].values() if (r["weight"], r["bias"]) == (summary["weight"], summary["bias"]))
     base = next(r for r in summary["grid"].values() if r["weight"] == 0)
     print(f"gene caller: {summary['n_train_stops']} train / {summary['n_val_stops']} val stop codons, best epoch "
           f"{summary['best_epoch']} (val loss {summary['val_loss']:.3f}); val regions' protein-coding F1 "
           f"{base['f1']:.3f} without the net, {best['f1']:.3f} at weight {summary['weight']:g}, bias "
-          f"{summary['bias']:g}{'' if summary['starts'] else ', acceptance only'}; wrote {summary['bundle']}", file=sys.stderr)
+          f"{summary['bias']:g}; wrote {summary['bundle']}", file=sys.stderr)
     return 0
+
+
+def _genome_pair(spec: str) -> tuple[str, str]:
+    """`--genomes` entry -> (genome path, annotation path)."""
+    genome, _, annotation = spec.partition(",")
+    return genome, annotation or genome
 
 
 def _store_genome_path(store) -> str:
@@ -134,8 +147,7 @@ def record_examples(bases: np.ndarray, genes, table: int, min_length: int, split
     row_pos[rows.row[is_gene]] = True
     n_starts = np.bincount(rows.row, minlength=n_rows)
     # labelled candidates: a gene's own start; every start of a stop that ends no gene; with
-    # `start_weight`, a gene's other starts as negatives sharing that weight (the net then also
-    # chooses starts: it is added to the decoder's start choice)
+    # `start_weight`, a gene's other starts as negatives sharing that weight (START_WEIGHT says why)
     use = is_gene | ~stop_of_gene | (start_weight > 0)
     label = is_gene.astype(np.float32)
     weight = np.where(is_gene, 1.0, np.where(stop_of_gene, start_weight / np.maximum(n_starts[rows.row] - 1, 1),
@@ -195,34 +207,53 @@ def _examples(parts: list):
     return ex
 
 
-def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0) -> tuple:
-    """(train OrfExamples, val OrfExamples, counts by kind) over every record of every store."""
+def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0, genomes=()) -> tuple:
+    """(train OrfExamples, val OrfExamples, counts by kind) over every record of every store, and
+    of every extra annotated genome of `genomes` ((genome path, annotation path) pairs: all of it
+    `train`; a record a store also holds is left out, so the stores' val regions stay unseen)."""
     from genolong.annotate.orfs import encode_bases
     from genolong.data.genome import open_genome
     from genolong.data.split import within_regions
 
     parts = {"train": [], "val": []}
     counts: dict = {}
+
+    def add(bases, genes, table, split_of):
+        got = record_examples(bases, genes, table, min_length, split_of, start_weight)
+        for s, part in got.items():
+            parts[s].append(part)
+            for kind, n in zip(*np.unique(part[3], return_counts=True)):
+                counts[f"{s}_{kind}"] = counts.get(f"{s}_{kind}", 0) + int(n)
+
     for store in stores:
         inside = {s: within_regions([(r.seqid, r.start, r.end) for r in store.regions(s)]) for s in parts}
         genes = store.genes()
         table = store.transl_table or 11
         with open_genome(_store_genome_path(store)) as genome:
             for seqid in store.seqids:
-                bases = encode_bases(genome.fetch(seqid))
-
                 def split_of(a, b, seqid=seqid):
                     span = _Span(seqid, a, b)
                     return next((s for s, f in inside.items() if f(span)), "")
 
-                got = record_examples(bases, [g for g in genes if g.seqid == seqid], table, min_length, split_of,
-                                      start_weight)
-                for s, part in got.items():
-                    parts[s].append(part)
-                    for kind, n in zip(*np.unique(part[3], return_counts=True)):
-                        counts[f"{s}_{kind}"] = counts.get(f"{s}_{kind}", 0) + int(n)
+                add(encode_bases(genome.fetch(seqid)), [g for g in genes if g.seqid == seqid], table, split_of)
         if log:
             log(f"{store.path}: stop codons read")
+    held = {seqid for store in stores for seqid in store.seqids}
+    for genome_path, annotation_path in genomes:
+        from genolong.data.annotation import read_annotation
+        from genolong.data.structure import DEFAULT_TRANSL_TABLE, transl_table_of
+
+        with open_genome(genome_path) as genome:
+            genes = read_annotation(annotation_path, genome)
+            table = transl_table_of(genes, str(annotation_path)) or DEFAULT_TRANSL_TABLE
+            used = [s for s in genome.ids if s not in held]
+            for seqid in used:
+                add(encode_bases(genome.fetch(seqid)), [g for g in genes if g.seqid == seqid], table,
+                    lambda a, b: "train")
+        if log:
+            skipped = len(genome.ids) - len(used)
+            log(f"{genome_path}: stop codons read (genetic code {table}, {len(used)} record(s)"
+                f"{f', {skipped} left out: a store holds them' if skipped else ''})")
     return _examples(parts["train"]), _examples(parts["val"]), counts
 
 
@@ -234,11 +265,11 @@ class _Span:
 
 
 def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
-                  log=None) -> tuple[float, float, bool, dict]:
-    """(weight, bias, starts, grid): decode each store's records with the checkpoint (as `genolong
-    annotate` does) under each weight and bias, the net's score in the start choice or not (`starts`),
-    and score the protein-coding calls of the `val` regions; the best F1 wins (ties: the smaller
-    weight, then the bias nearer 0)."""
+                  log=None) -> tuple[float, float, dict]:
+    """(weight, bias, grid): decode each store's records with the checkpoint (as `genolong annotate`
+    does) under each weight and bias (the net's score in each candidate's acceptance, never in its
+    start choice) and score the protein-coding calls of the `val` regions; the best F1 wins (ties:
+    the smaller weight, then the bias nearer 0)."""
     from genolong.annotate.annotator import Annotator
     from genolong.annotate.orf_decode import DecodeConfig, decode_genome
     from genolong.data.genome import open_genome
@@ -268,21 +299,20 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
             log(f"{store.path}: network over {len(records)} record(s) in {time.perf_counter() - t0:.1f} s")
     grid = {}
     try:
-        for w, b, starts in [(0.0, 0.0, True)] + [(w, b, st) for w in weights if w for b in biases
-                                                  for st in (True, False)]:
+        for w, b in [(0.0, 0.0)] + [(w, b) for w in weights if w for b in biases]:
             t0 = time.perf_counter()
             calls, refs = [], []
             for genome, records, cfg, inside, ref, i in decoded:
                 genes = decode_genome(records, names, k, stride, cfg,
-                                      orf_score=caller.with_recipe(w, b, starts) if w else None)
+                                      orf_score=caller.with_recipe(w, b) if w else None)
                 calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
                           for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
                 refs += ref
             # no call at all leaves precision and exact start undefined: scored as 0
             scored = coding_metrics(calls, refs)
             m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
-            key = f"{w:g}/{b:g}/{'starts' if starts else 'accept'}"
-            grid[key] = {"weight": w, "bias": b, "starts": starts, **m}
+            key = f"{w:g}/{b:g}"
+            grid[key] = {"weight": w, "bias": b, **m}
             if log:
                 log(f"{key}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) exact start "
                     f"{m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
@@ -290,11 +320,11 @@ def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
         for genome, *_ in decoded:
             genome.close()
     best = max(grid.values(), key=lambda r: (round(r["f1"], 6), -r["weight"], -abs(r["bias"])))
-    return best["weight"], best["bias"], best["starts"], grid
+    return best["weight"], best["bias"], grid
 
 
 def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int = 0, progress: bool = True,
-              config=None, weights=WEIGHTS, biases=BIASES, start_weight: float = START_WEIGHT) -> dict:
+              config=None, weights=WEIGHTS, biases=BIASES, start_weight: float = START_WEIGHT, genomes=()) -> dict:
     from genolong.annotate.gene_caller import GENE_CALLER_FILE, GeneCaller, save_gene_caller
     from genolong.annotate.orf_decode import DecodeConfig
     from genolong.data.store import TokenStore
@@ -306,7 +336,7 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
 
     stores = [TokenStore(d) for d in store_dirs]
     min_length = DecodeConfig().min_length
-    train, val, counts = store_examples(stores, min_length, log, start_weight)
+    train, val, counts = store_examples(stores, min_length, log, start_weight, genomes)
     if not (train.label > 0).any() or not (val.label > 0).any():
         raise GenolongError(f"{', '.join(map(str, store_dirs))}: {int((train.label > 0).sum())} train and "
                             f"{int((val.label > 0).sum())} val genes match a candidate ORF; both are needed")
@@ -317,13 +347,14 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
         f"{', '.join(f'{x:.3f}' for x in summary['history'])}")
     bundle = GeneCallerBundle(config, net.state_dict(), {})
     caller = GeneCaller(bundle, 0.0, 0.0, cache=64)
-    weight, bias, starts, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log)
+    weight, bias, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log)
     # beside the checkpoint as named (not its link target): where `genolong annotate` looks
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = {"weight": weight, "bias": bias, "starts": starts, "grid": grid, "min_length": min_length, "seed": seed,
+    recipe = {"weight": weight, "bias": bias, "starts": False, "grid": grid, "min_length": min_length, "seed": seed,
               "start_weight": start_weight, "pseudo_weight": PSEUDO_WEIGHT,
-              "stores": [str(s) for s in store_dirs], "counts": counts,
+              "stores": [str(s) for s in store_dirs], "genomes": [list(map(str, g)) for g in genomes],
+              "counts": counts,
               **{key: summary[key] for key in ("val_loss", "best_epoch", "epochs", "n_train_stops", "n_val_stops")}}
     bundle.recipe = recipe
     path = out_dir / GENE_CALLER_FILE

@@ -140,8 +140,9 @@ def test_weight_zero_hook_gives_the_same_calls(data_dir):
     assert calls(caller.with_recipe(1000.0, 0.0)) != plain  # the hook reaches the calls
 
 
-def test_acceptance_only_hook_keeps_the_starts(data_dir):
-    """With `starts` off the hook's score decides which genes are called, never where they start."""
+def test_hook_decides_acceptance_never_starts(data_dir):
+    """The hook's score decides which genes are called, never where they start: also for a bundle
+    written when fit-genes still offered the start choice (its recipe says `starts: true`)."""
     from genolong.annotate.orf_decode import DecodeConfig, decode_genome
     from genolong.data.annotation import read_annotation
     from genolong.data.genome import open_genome
@@ -156,7 +157,9 @@ def test_acceptance_only_hook_keeps_the_starts(data_dir):
     record = (seqid, lambda a, b: seq[a:b], len(seq), soft_probs(targets, len(STRUCTURE), p=0.5))
     cfg = DecodeConfig(table=4, start_model=False, coding_model=False)  # one pass: the same candidates
     torch.manual_seed(4)
-    caller = GeneCaller(GeneCallerBundle(TINY, OrfNet(TINY).state_dict(), {}), weight=5.0, bias=-100.0, starts=False)
+    old = GeneCallerBundle(TINY, OrfNet(TINY).state_dict(), {"weight": 5.0, "bias": -100.0, "starts": True})
+    caller = GeneCaller(old)
+    assert not caller.starts and (caller.weight, caller.bias) == (5.0, -100.0)
 
     def ends(orf_score):
         calls = decode_genome([record], STRUCTURE, 3, 3, cfg, orf_score=orf_score)[seqid]
@@ -165,3 +168,27 @@ def test_acceptance_only_hook_keeps_the_starts(data_dir):
     plain, accepted = ends(None), ends(caller)
     assert len(accepted) > len(plain)  # a large positive score accepts more stops
     assert all(accepted[stop] == span for stop, span in plain.items() if stop in accepted)
+
+
+def test_extra_genomes_train_only_on_records_no_store_holds(tmp_path):
+    """`fit-genes --genomes`: an extra annotated genome's stops all go to train (its genetic code
+    from its own /transl_table); a record one of the stores holds is left out, so no store's val
+    region leaks into training."""
+    from pathlib import Path
+
+    from genolong.annotate.gene_caller_fit import store_examples
+    from genolong.data.prepare import prepare
+    from genolong.data.store import TokenStore
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    plasmid, ecoli = data / "NC_005816.gb", data / "D10483.gbk"
+    prepare(plasmid, tmp_path / "plasmid", labels="biotype", split="contiguous:val=0.3;test=0.1;gap=100",
+            progress=False)
+    store = TokenStore(tmp_path / "plasmid")
+    alone_train, alone_val, _ = store_examples([store], 90)
+    train, val, counts = store_examples([store], 90, genomes=[(plasmid, plasmid), (ecoli, ecoli)])
+    extra_train, extra_val, _ = store_examples([], 90, genomes=[(ecoli, ecoli)])
+    assert len(extra_val) == 0 and (extra_train.label > 0).sum() > 50  # the E. coli fragment's genes
+    assert len(train) == len(alone_train) + len(extra_train)  # the plasmid again: left out
+    assert np.array_equal(val.ids, alone_val.ids) and len(val) > 0
+    assert counts["train_gene"] == int((alone_train.label > 0).sum() + (extra_train.label > 0).sum())
