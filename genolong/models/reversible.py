@@ -20,12 +20,12 @@ from torch import nn
 
 from genolong.models.context import AttentionContext
 from genolong.models.feed_forward import seq_chunks
-from genolong.models.process import release_free_memory
+from genolong.models.process import release_free_memory, untune_allocator
 
 # from this size of one layer's activation (64k tokens at d_model 256 in float32) on, the
-# stack hands the allocator's free memory back to the system after every layer: a step is
-# long enough there that re-faulting it costs little, and the heap's holes would otherwise
-# stay counted in the peak
+# stack hands the allocator's free memory back to the system after every layer, and switches
+# `tune_allocator`'s set-up off for good: a step is long enough there that re-faulting its
+# memory costs little, and the heap's holes would otherwise stay counted in the peak
 TRIM_ABOVE_BYTES = 2 ** 26
 
 
@@ -70,6 +70,8 @@ class _ReversibleStack(torch.autograd.Function):
         kind = x1.device.type
         ctx.autocast = (kind, torch.get_autocast_dtype(kind), torch.is_autocast_enabled(kind))
         ctx.states = []
+        if x1.nbytes >= TRIM_ABOVE_BYTES:
+            untune_allocator()
         for block, mem in zip(blocks, ctx.memory):
             if collect is not None:
                 collect.append(x2)
