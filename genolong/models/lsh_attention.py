@@ -192,11 +192,14 @@ def _lsh_attend(qk, v, sort, padding_mask, bucket_size):
     perm = sort.perm.long()
     bias_bytes = b * h * perm.shape[1] * lp * 3 * bucket_size * qk.element_size()
     if bias_bytes > FUSED_ABOVE_BYTES:
-        out = lsh_band_attention(qk.reshape(b * h, lp, d), v.reshape(b * h, lp, d), perm,
-                                 sort.chunk_of, pad, h, bucket_size, d ** -0.5)
+        # in the projections' (batch, L, heads, d) layout, which the kernel reads and writes
+        # through strided views: the caller's transpose back to (batch, L, d_model) is a view
+        out = lsh_band_attention(qk.transpose(1, 2), v.transpose(1, 2), perm, sort.chunk_of,
+                                 pad, bucket_size, d ** -0.5).transpose(1, 2)
     else:
-        out = _sorted_attend(qk, v, perm, sort.chunk_of, pad, bucket_size)
-    return out.view(b, h, lp, d)[:, :, :length]
+        out = _sorted_attend(qk, v, perm, sort.chunk_of, pad, bucket_size).view(b, h, lp, d)
+    # no slice when nothing was padded: its backward would allocate a zero-filled copy
+    return out if lp == length else out[:, :, :length]
 
 
 def _sorted_attend(qk, v, perm_bh, chunk_of, pad, bucket_size):
