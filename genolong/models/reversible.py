@@ -101,9 +101,12 @@ class _ReversibleStack(torch.autograd.Function):
                 if g is not None:
                     grads[p] = grads[p] + g if p in grads else g
 
-        # the incoming gradients and the outputs belong to the caller (dy1 and dy2 may be one
-        # tensor): the first layer copies them, later ones update their own copies in place
+        # the incoming gradients and the outputs belong to the caller: the first layer copies
+        # them, later ones update their own copies in place. One exception: when dy1 and dy2
+        # are one tensor (the encoder's (x1 + x2) hands its gradient to both), it has no other
+        # reader, and autograd holds it until this function returns, so dy2 is updated in it
         owned = False
+        dy2_owned = dy1 is dy2
         for block, mem, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.memory),
                                                   reversed(ctx.states)):
             g_params = [p for p in list(block.ff_norm.parameters()) + list(block.ff.parameters())
@@ -141,7 +144,7 @@ class _ReversibleStack(torch.autograd.Function):
                 res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
             add(f_params, res[1:])
             y1, y2 = x1, x2
-            dy2 = dy2.add_(res[0]) if owned else dy2 + res[0]
+            dy2 = dy2.add_(res[0]) if owned or dy2_owned else dy2 + res[0]
             dy1 = dy1_total
             owned = True
             del fx, x1, x2, res
