@@ -243,6 +243,18 @@ def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
     assert calls_in_reversible_run(cfg, calls, seed=5) == 3
 
 
+def test_reversible_lsh_counts_duplicates_once_per_layer(monkeypatch):
+    """The recomputation takes the forward's duplicate counts (kept in `LSHSort`, one byte per
+    pair) instead of counting again, and the gradients are those of plain autograd."""
+    import genolong.models.lsh_attention as lsh
+
+    calls = []
+    counts = lsh.duplicate_counts
+    monkeypatch.setattr(lsh, "duplicate_counts", lambda *a: calls.append(1) or counts(*a))
+    cfg = tiny(attention="lsh", n_layers=3, dropout=0.2, reversible=True)
+    assert calls_in_reversible_run(cfg, calls, seed=7) == 3
+
+
 def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
     """Above TRIM_ABOVE_BYTES the stack returns free memory after every layer, forward and
     backward, in-place gradient updates included, with the same gradients."""
