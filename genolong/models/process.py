@@ -29,10 +29,15 @@ import platform
 
 ENV_VAR = "GENOLONG_MALLOC_TUNE"
 # <malloc.h>
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 TRIM_THRESHOLD = 2**31 - 1
-# glibc's own values of the two settings (malloc.c: DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD)
-DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD = 65536, 128 * 1024
+# where glibc's own dynamic thresholds end up once large blocks have been freed (malloc.c:
+# DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, and twice that for trimming): blocks under 32 MiB come
+# from the heap and are reused, larger ones are mmapped and given back on free. Fixed values,
+# because any mallopt call stops glibc's adjustment: with its 128 KiB start every per-slab
+# temporary of a long step would be a fresh mmap
+DEFAULT_MMAP_MAX, UNTUNED_MMAP_THRESHOLD = 65536, 32 * 2**20
+UNTUNED_TRIM_THRESHOLD = 2 * UNTUNED_MMAP_THRESHOLD
 
 _done: bool | None = None
 _libc_handle = None
@@ -69,13 +74,15 @@ def tune_allocator() -> bool:
 
 
 def untune_allocator() -> None:
-    """Undo `tune_allocator` for the rest of the process (large blocks are mmapped and given
-    back on free again) and return the heap's free pages; only the latter when it was off."""
+    """Undo `tune_allocator` for the rest of the process (blocks from 32 MiB on are mmapped and
+    given back on free again, as glibc does by default once it has adjusted its thresholds) and
+    return the heap's free pages; only the latter when it was off."""
     global _done
     if tune_allocator():
         mallopt = _libc().mallopt
         mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
-        mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+        mallopt(M_MMAP_THRESHOLD, UNTUNED_MMAP_THRESHOLD)
+        mallopt(M_TRIM_THRESHOLD, UNTUNED_TRIM_THRESHOLD)
         _done = False
     release_free_memory()
 
