@@ -6,6 +6,9 @@ Nothing of size (L · rounds · 3·bucket) ever exists: the additive bias (paddi
 duplicate counts) is rebuilt for each slab of a few thousand queries, in forward and again in
 backward, and the sorted copies of q, k and v are one block and one round at a time. What is
 kept for backward is the inputs, the sort order, the merged output and its log-sum-exp: O(L·d).
+Inputs, output and gradients are in the (batch, L, heads, d) layout of the projections around
+it, read and written a (batch, head) block at a time through strided views: no transposed copy
+of q, k, v or the output exists.
 
 Rounds are merged online by their log-sum-exp. Backward uses that the merged result is a
 softmax over the union of every round's keys, so with L the merged log-sum-exp of a query each
@@ -25,12 +28,19 @@ SLAB_QUERIES = 16384
 
 
 def lsh_band_attention(qk: torch.Tensor, v: torch.Tensor, perm: torch.Tensor,
-                       chunk_of: torch.Tensor, pad: torch.Tensor | None, heads: int,
+                       chunk_of: torch.Tensor, pad: torch.Tensor | None,
                        bucket: int, scale: float) -> torch.Tensor:
-    """qk, v (BH, Lp, d) in the score dtype; perm (BH, rounds, Lp) the position at each sorted
-    slot; chunk_of (BH, rounds, Lp) each position's chunk (a small int type); pad (B, Lp) True
-    at padding, blocks batch-major (block i is batch row i // heads). Returns (BH, Lp, d)."""
-    return _LSHBand.apply(qk, v, perm, chunk_of, pad, heads, bucket, scale)
+    """qk, v (B, Lp, H, d) in the score dtype, any strides; perm (B·H, rounds, Lp) the position
+    at each sorted slot; chunk_of (B·H, rounds, Lp) each position's chunk (a small int type),
+    blocks batch-major (block i is batch row i // H, head i % H); pad (B, Lp) True at padding.
+    Returns (B, Lp, H, d), contiguous."""
+    return _LSHBand.apply(qk, v, perm, chunk_of, pad, bucket, scale)
+
+
+def _blocks(x: torch.Tensor):
+    """(block index, (Lp, d) view) of x (B, Lp, H, d), batch-major."""
+    b, _, h, _ = x.shape
+    return ((i, x[i // h, :, i % h]) for i in range(b * h))
 
 
 class _Round:
@@ -120,13 +130,16 @@ def _block_forward(qk, v, perm, chunk_of, pad, bucket, scale):
     return out, lse
 
 
-def _block_backward(qk, v, perm, chunk_of, pad, out, lse, dout, bucket, scale):
-    """Gradients (dqk, dv) of one block, probabilities recomputed slab by slab."""
+def _block_backward(qk, v, perm, chunk_of, pad, out, lse, dout, bucket, scale, dq, dv):
+    """Gradients of one block, probabilities recomputed slab by slab, written into dq and dv
+    (Lp, d) views."""
     with torch.enable_grad():
         qk_leaf = qk.detach().requires_grad_(True)
         kn = F.normalize(qk_leaf, dim=-1)
     row = (dout * out).sum(-1)  # (Lp,) rowsum(dO ∘ O)
-    dq, dkn, dv = torch.zeros_like(qk), torch.zeros_like(qk), torch.zeros_like(v)
+    dq.zero_()
+    dv.zero_()
+    dkn = torch.zeros_like(kn)
     d = qk.shape[1]
     for perm_r in perm:
         rnd = _Round(qk, kn.detach(), v, perm_r, bucket)
@@ -150,30 +163,34 @@ def _block_backward(qk, v, perm, chunk_of, pad, out, lse, dout, bucket, scale):
         dv.index_add_(0, perm_r, dv_s[1:-1].reshape(-1, d))
     # keys are the unit-normalised queries: back through the normalisation
     (dk,) = torch.autograd.grad(kn, qk_leaf, dkn)
-    return dq.add_(dk), dv
+    dq.add_(dk)
 
 
 class _LSHBand(torch.autograd.Function):
     @staticmethod
     @fp32_region
-    def forward(ctx, qk, v, perm, chunk_of, pad, heads, bucket, scale):
-        out = torch.empty_like(qk)
-        lse = qk.new_empty(qk.shape[:2])
-        for i in range(qk.shape[0]):
-            row_pad = None if pad is None else pad[i // heads]
-            out[i], lse[i] = _block_forward(qk[i], v[i], perm[i], chunk_of[i], row_pad, bucket,
-                                            scale)
+    def forward(ctx, qk, v, perm, chunk_of, pad, bucket, scale):
+        b, lp, h, d = qk.shape
+        out = qk.new_empty(b, lp, h, d)
+        lse = qk.new_empty(b * h, lp)
+        for (i, q_i), (_, v_i), (_, o_i) in zip(_blocks(qk), _blocks(v), _blocks(out)):
+            row_pad = None if pad is None else pad[i // h]
+            o, lse[i] = _block_forward(q_i, v_i, perm[i], chunk_of[i], row_pad, bucket, scale)
+            o_i.copy_(o)
+            del o
         ctx.save_for_backward(qk, v, perm, chunk_of, pad, out, lse)
-        ctx.heads, ctx.bucket, ctx.scale = heads, bucket, scale
+        ctx.bucket, ctx.scale = bucket, scale
         return out
 
     @staticmethod
     @fp32_region
     def backward(ctx, dout):
         qk, v, perm, chunk_of, pad, out, lse = ctx.saved_tensors
-        dqk, dv = torch.empty_like(qk), torch.empty_like(v)
-        for i in range(qk.shape[0]):
-            row_pad = None if pad is None else pad[i // ctx.heads]
-            dqk[i], dv[i] = _block_backward(qk[i], v[i], perm[i], chunk_of[i], row_pad, out[i],
-                                            lse[i], dout[i], ctx.bucket, ctx.scale)
-        return dqk, dv, None, None, None, None, None, None
+        h = qk.shape[2]
+        dqk, dv = qk.new_empty(qk.shape), v.new_empty(v.shape)
+        for (i, q_i), (_, v_i), (_, o_i), (_, do_i), (_, dq_i), (_, dv_i) in zip(
+                _blocks(qk), _blocks(v), _blocks(out), _blocks(dout), _blocks(dqk), _blocks(dv)):
+            row_pad = None if pad is None else pad[i // h]
+            _block_backward(q_i, v_i, perm[i], chunk_of[i], row_pad, o_i, lse[i], do_i,
+                            ctx.bucket, ctx.scale, dq_i, dv_i)
+        return dqk, dv, None, None, None, None, None

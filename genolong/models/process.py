@@ -13,6 +13,11 @@ benchmarks/README.md). `tune_allocator` makes the same change as starting the pr
 The price is resident memory: what a step freed stays counted in the process's RSS (and the
 peak can be higher, from fragmentation). `import genolong.models` calls it once; set
 GENOLONG_MALLOC_TUNE=0 to keep glibc's defaults. It does nothing off glibc (macOS, musl).
+
+It only pays at short lengths, where a step is a few seconds of page faults. On long inputs the
+heap only grows (a 1,048,576-token step was killed at 24.4 GB with it, and ran in 22.3 GiB
+without), so the reversible stack calls `untune_allocator` on its first long input: glibc's
+defaults again, for the rest of the process.
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ import platform
 
 ENV_VAR = "GENOLONG_MALLOC_TUNE"
 # <malloc.h>
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 TRIM_THRESHOLD = 2**31 - 1
+# where glibc's own dynamic thresholds end up once large blocks have been freed (malloc.c:
+# DEFAULT_MMAP_THRESHOLD_MAX on 64-bit, and twice that for trimming): blocks under 32 MiB come
+# from the heap and are reused, larger ones are mmapped and given back on free. Fixed values,
+# because any mallopt call stops glibc's adjustment: with its 128 KiB start every per-slab
+# temporary of a long step would be a fresh mmap
+DEFAULT_MMAP_MAX, UNTUNED_MMAP_THRESHOLD = 65536, 32 * 2**20
+UNTUNED_TRIM_THRESHOLD = 2 * UNTUNED_MMAP_THRESHOLD
 
 _done: bool | None = None
 _libc_handle = None
@@ -59,6 +71,20 @@ def tune_allocator() -> bool:
     if _done is None:
         _done = _apply()
     return _done
+
+
+def untune_allocator() -> None:
+    """Undo `tune_allocator` for the rest of the process (blocks from 32 MiB on are mmapped and
+    given back on free again, as glibc does by default once it has adjusted its thresholds) and
+    return the heap's free pages; only the latter when it was off."""
+    global _done
+    if tune_allocator():
+        mallopt = _libc().mallopt
+        mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+        mallopt(M_MMAP_THRESHOLD, UNTUNED_MMAP_THRESHOLD)
+        mallopt(M_TRIM_THRESHOLD, UNTUNED_TRIM_THRESHOLD)
+        _done = False
+    release_free_memory()
 
 
 def _apply() -> bool:

@@ -20,12 +20,12 @@ from torch import nn
 
 from genolong.models.context import AttentionContext
 from genolong.models.feed_forward import seq_chunks
-from genolong.models.process import release_free_memory
+from genolong.models.process import release_free_memory, untune_allocator
 
 # from this size of one layer's activation (64k tokens at d_model 256 in float32) on, the
-# stack hands the allocator's free memory back to the system after every layer: a step is
-# long enough there that re-faulting it costs little, and the heap's holes would otherwise
-# stay counted in the peak
+# stack hands the allocator's free memory back to the system after every layer, and switches
+# `tune_allocator`'s set-up off for good: a step is long enough there that re-faulting its
+# memory costs little, and the heap's holes would otherwise stay counted in the peak
 TRIM_ABOVE_BYTES = 2 ** 26
 
 
@@ -70,6 +70,8 @@ class _ReversibleStack(torch.autograd.Function):
         kind = x1.device.type
         ctx.autocast = (kind, torch.get_autocast_dtype(kind), torch.is_autocast_enabled(kind))
         ctx.states = []
+        if x1.nbytes >= TRIM_ABOVE_BYTES:
+            untune_allocator()
         for block, mem in zip(blocks, ctx.memory):
             if collect is not None:
                 collect.append(x2)
@@ -80,12 +82,17 @@ class _ReversibleStack(torch.autograd.Function):
             ctx.states.append((f_state, g_state))
             if x1.nbytes >= TRIM_ABOVE_BYTES:
                 release_free_memory()
-        ctx.save_for_backward(x1, x2)
+        # held as detached references, not saved tensors: backward drops each after its first
+        # use, where a saved tensor would stay alive (two activations) until backward returns
+        ctx.outputs = [x1.detach(), x2.detach()]
         return x1, x2
 
     @staticmethod
     def backward(ctx, dy1, dy2):
-        y1, y2 = ctx.saved_tensors
+        if ctx.outputs is None:
+            raise RuntimeError("a reversible stack's backward runs once (retain_graph is not supported)")
+        y1, y2 = ctx.outputs
+        ctx.outputs = None
         device = y1.device
         grads: dict[nn.Parameter, torch.Tensor] = {}
 
@@ -94,9 +101,12 @@ class _ReversibleStack(torch.autograd.Function):
                 if g is not None:
                     grads[p] = grads[p] + g if p in grads else g
 
-        # the incoming gradients and y1 belong to the caller (dy1 and dy2 may be one tensor):
-        # the first layer copies them, later ones update their own copies in place
+        # the incoming gradients and the outputs belong to the caller: the first layer copies
+        # them, later ones update their own copies in place. One exception: when dy1 and dy2
+        # are one tensor (the encoder's (x1 + x2) hands its gradient to both), it has no other
+        # reader, and autograd holds it until this function returns, so dy2 is updated in it
         owned = False
+        dy2_owned = dy1 is dy2
         for block, mem, (f_state, g_state) in zip(reversed(ctx.blocks), reversed(ctx.memory),
                                                   reversed(ctx.states)):
             g_params = [p for p in list(block.ff_norm.parameters()) + list(block.ff.parameters())
@@ -105,7 +115,8 @@ class _ReversibleStack(torch.autograd.Function):
                         + list(block.attn.parameters()) if p.requires_grad]
             # g is position-wise: rebuild x2 and back-propagate chunk by chunk, in forward
             # order, so dropout replays the same random stream
-            x2 = torch.empty_like(y2)
+            # x2 is rebuilt over y2 once y2 is this function's own copy
+            x2 = y2 if owned else torch.empty_like(y2)
             dy1_total = dy1 if owned else dy1.clone()
             with _replay(g_state, device), _autocast(ctx.autocast):
                 for s in seq_chunks(y1.shape[1], ctx.ff_chunks):
@@ -116,18 +127,27 @@ class _ReversibleStack(torch.autograd.Function):
                                                   allow_unused=True)
                     dy1_total[:, s] += res[0]
                     add(g_params, res[1:])
-                    x2[:, s] = y2[:, s] - gc.detach()
+                    torch.sub(y2[:, s], gc.detach(), out=x2[:, s])
+            del y2
             with _replay(f_state, device), _autocast(ctx.autocast), torch.enable_grad():
                 x2r = x2.detach().requires_grad_(True)
                 fx = block.f(x2r, ctx.actx, mem)
+                # x1 = y1 - f(x2), written over f's output before its backward (no op of f
+                # saves its own output; autograd's version check would fail loudly if one did):
+                # one activation fewer is alive while f's backward runs. Under autocast f's
+                # output may be half precision, and x1 must not be
+                if fx.dtype == y1.dtype:
+                    x1 = fx.detach().neg_().add_(y1)
+                else:
+                    x1 = y1.sub_(fx.detach()) if owned else y1 - fx.detach()
+                del y1
                 res = torch.autograd.grad(fx, [x2r] + f_params, dy1_total, allow_unused=True)
             add(f_params, res[1:])
-            y1 = y1.sub_(fx.detach()) if owned else y1 - fx.detach()
-            y2 = x2
-            dy2 = dy2.add_(res[0]) if owned else dy2 + res[0]
+            y1, y2 = x1, x2
+            dy2 = dy2.add_(res[0]) if owned or dy2_owned else dy2 + res[0]
             dy1 = dy1_total
             owned = True
-            del fx, res
+            del fx, x1, x2, res
             if y1.nbytes >= TRIM_ABOVE_BYTES:
                 release_free_memory()
         params = ctx.params

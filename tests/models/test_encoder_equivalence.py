@@ -243,14 +243,30 @@ def test_reversible_lsh_hashes_once_per_layer(monkeypatch):
     assert calls_in_reversible_run(cfg, calls, seed=5) == 3
 
 
+def test_reversible_lsh_counts_duplicates_once_per_layer(monkeypatch):
+    """The recomputation takes the forward's duplicate counts (kept in `LSHSort`, one byte per
+    pair) instead of counting again, and the gradients are those of plain autograd."""
+    import genolong.models.lsh_attention as lsh
+
+    calls = []
+    counts = lsh.duplicate_counts
+    monkeypatch.setattr(lsh, "duplicate_counts", lambda *a: calls.append(1) or counts(*a))
+    cfg = tiny(attention="lsh", n_layers=3, dropout=0.2, reversible=True)
+    assert calls_in_reversible_run(cfg, calls, seed=7) == 3
+
+
 def test_reversible_trims_the_heap_between_layers_of_long_inputs(monkeypatch):
     """Above TRIM_ABOVE_BYTES the stack returns free memory after every layer, forward and
     backward, in-place gradient updates included, with the same gradients."""
     import genolong.models.reversible as reversible
 
-    calls = []
+    calls, untuned = [], []
     monkeypatch.setattr(reversible, "TRIM_ABOVE_BYTES", 0)
     release = reversible.release_free_memory
     monkeypatch.setattr(reversible, "release_free_memory", lambda: calls.append(1) or release())
+    # the allocator set-up goes off on the first long input (for the whole process: recorded
+    # here, so that this test process keeps its set-up)
+    monkeypatch.setattr(reversible, "untune_allocator", lambda: untuned.append(1))
     cfg = tiny(attention=("lsh", "sliding", "full"), n_layers=3, dropout=0.2, reversible=True)
     assert calls_in_reversible_run(cfg, calls, seed=9) == 6
+    assert untuned == [1]

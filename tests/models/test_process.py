@@ -25,16 +25,20 @@ libc.mallinfo2.restype = MallInfo2
 import genolong.models
 import torch
 from genolong.models.process import tune_allocator
+from genolong.models.process import untune_allocator
+import sys
+if "untune" in sys.argv:
+    untune_allocator()
 before = libc.mallinfo2().hblks
-t = torch.ones(4_000_000)
+t = torch.ones(4_000_000 if "untune" not in sys.argv else 10_000_000)
 print(json.dumps({"tuned": tune_allocator(), "new_mmaps": libc.mallinfo2().hblks - before}))
 """
 
 
-def _probe(**env) -> dict:
+def _probe(*args, **env) -> dict:
     full_env = {k: v for k, v in os.environ.items() if k != "GENOLONG_MALLOC_TUNE"}
     full_env.update(PYTHONPATH=str(REPO), **env)
-    out = subprocess.run([sys.executable, "-c", PROBE], env=full_env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], env=full_env, capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -45,3 +49,9 @@ def test_import_keeps_large_blocks_on_the_heap():
 
 def test_switched_off_by_the_environment():
     assert _probe(GENOLONG_MALLOC_TUNE="0") == {"tuned": False, "new_mmaps": 1}
+
+
+def test_untune_restores_glibc_defaults():
+    """What the reversible stack calls on its first long input: large blocks (here 40 MB) are
+    mmapped again."""
+    assert _probe("untune") == {"tuned": False, "new_mmaps": 1}
