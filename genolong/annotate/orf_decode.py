@@ -180,8 +180,8 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
                    coding_model: CodingModel | None = None, orf_score=None, start_score=None) -> tuple[np.ndarray, ...]:
     """Best-start ORF per stop codon in `core` (local bp) with a positive score:
     (start, end, strand, score, n_tokens), local coordinates. `orf_score(bases, orfs, table)`, when
-    given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance, and to its start
-    choice unless `orf_score.starts` is False; `start_score(bases, orfs, table)` (the TIS net's,
+    given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance only (letting it
+    also choose starts cost exact starts); `start_score(bases, orfs, table)` (the TIS net's,
     `start_caller.py`) only to its start choice: a stop's acceptance is decided as without it."""
     if probs.shape[0] == 0:
         return tuple(np.zeros(0) for _ in range(5))
@@ -200,10 +200,6 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
         # the start choice, the rescued short genes keep the structure head's poor starts (F1 mm5713
         # 0.916 -> 0.907, B237 0.891 -> 0.875)
         score += cfg.coding_weight * coding_model.score(bases, orfs.start, orfs.end, orfs.strand)
-    extra = None if orf_score is None else orf_score(bases, orfs, cfg.table)
-    starts_too = getattr(orf_score, "starts", True)  # does the hook's score also choose among a stop's starts?
-    if extra is not None and starts_too:
-        score += extra
     choice = score.copy()
     if start_model is not None:
         # the start model only chooses among a stop's starts: added to the gene's own score it would
@@ -213,8 +209,8 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     elif cfg.start_prior:
         score += start_codon_prior(bases, orfs, cfg.start_prior)
         choice = score
-    if extra is not None and not starts_too:
-        score = score + extra  # a new array: `choice` may be `score` itself
+    if orf_score is not None:
+        score = score + orf_score(bases, orfs, cfg.table)  # a new array: `choice` may be `score` itself
     best = _best_per_stop(orfs, choice)
     # `start_score` moves a stop's start but not its acceptance, which stays that of the start chosen
     # without it (demo model, val regions of GM12/mm5713/B237, weight 80: F1 0.885 this way, 0.881
