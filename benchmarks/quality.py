@@ -1,7 +1,8 @@
 """Annotation quality on genomes never trained on: the issue-15 target table, measured.
 
 For each row (a genome kept out of training, and the recipe trained on its relatives):
-1. train the recipe (`genolong-train experiment=<recipe> seed=<s>`), or take `--checkpoint`s;
+1. train the recipe (`genolong-train experiment=<recipe> seed=<s>`) and fit its ORF and TIS nets
+   (`genolong fit-genes`, `genolong fit-starts`), or take `--checkpoint`s (with theirs beside);
 2. fit the per-gene function head and homology index on the recipe's stores (`genolong
    fit-function`: alpha and thresholds chosen on their validation regions), and the k-mer
    logistic regression on the first training store (`genolong baseline`);
@@ -83,9 +84,10 @@ def train(recipe: str, seed: int, out: Path, threads: int, log: Path) -> tuple[P
     checkpoint = Path(metrics["best_checkpoint"] or metrics["last_checkpoint"])
     run([bin_of("genolong"), "fit-function", "--checkpoint", checkpoint, "--store", *stores, "--threads", threads,
          "--no-progress", "--summary", out / "function.json"], log)
-    # the ORF net, as the pipeline's rule `fit_genes` fits it beside the checkpoint
-    run([bin_of("genolong"), "fit-genes", "--checkpoint", checkpoint, "--store", *stores, "--seed", seed,
-         "--summary", out / "fit_genes.json"], log)
+    # the ORF net and the TIS net, as the pipeline's rules `fit_genes` / `fit_starts` fit them beside the checkpoint
+    for command in ("fit-genes", "fit-starts"):
+        run([bin_of("genolong"), command, "--checkpoint", checkpoint, "--store", *stores, "--seed", seed,
+             "--summary", out / f"{command.replace('-', '_')}.json"], log)
     return checkpoint, Path(stores[0])
 
 
