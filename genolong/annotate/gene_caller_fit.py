@@ -100,14 +100,6 @@ def _genome_pair(spec: str) -> tuple[str, str]:
     return genome, annotation or genome
 
 
-def _store_genome_path(store) -> str:
-    path = store.meta.get("inputs", {}).get("genome", {}).get("path")
-    if not path or not Path(path).is_file():
-        raise GenolongError(f"{store.path}: meta.json names input genome {path!r}, which is not a file here; "
-                            f"run fit-genes where the store was prepared, or prepare it again")
-    return path
-
-
 def _coverage(length: int, spans) -> np.ndarray:
     """(length + 1,) cumulative count of bases covered by `spans` ((start, end) pairs)."""
     diff = np.zeros(length + 1, dtype=np.int64)
@@ -212,6 +204,7 @@ def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0,
     of every extra annotated genome of `genomes` ((genome path, annotation path) pairs: all of it
     `train`; a record a store also holds is left out, so the stores' val regions stay unseen)."""
     from genolong.annotate.orfs import encode_bases
+    from genolong.annotate.val_decode import Span, store_genome_path
     from genolong.data.genome import open_genome
     from genolong.data.split import within_regions
 
@@ -229,10 +222,10 @@ def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0,
         inside = {s: within_regions([(r.seqid, r.start, r.end) for r in store.regions(s)]) for s in parts}
         genes = store.genes()
         table = store.transl_table or 11
-        with open_genome(_store_genome_path(store)) as genome:
+        with open_genome(store_genome_path(store)) as genome:
             for seqid in store.seqids:
                 def split_of(a, b, seqid=seqid):
-                    span = _Span(seqid, a, b)
+                    span = Span(seqid, a, b)
                     return next((s for s, f in inside.items() if f(span)), "")
 
                 add(encode_bases(genome.fetch(seqid)), [g for g in genes if g.seqid == seqid], table, split_of)
@@ -257,68 +250,24 @@ def store_examples(stores, min_length: int, log=None, start_weight: float = 0.0,
     return _examples(parts["train"]), _examples(parts["val"]), counts
 
 
-class _Span:
-    __slots__ = ("seqid", "start", "end")
-
-    def __init__(self, seqid, start, end):
-        self.seqid, self.start, self.end = seqid, start, end
-
-
 def choose_recipe(checkpoint, stores, caller, weights=WEIGHTS, biases=BIASES,
                   log=None) -> tuple[float, float, dict]:
     """(weight, bias, grid): decode each store's records with the checkpoint (as `genolong annotate`
     does) under each weight and bias (the net's score in each candidate's acceptance, never in its
     start choice) and score the protein-coding calls of the `val` regions; the best F1 wins (ties:
     the smaller weight, then the bias nearer 0)."""
-    from genolong.annotate.annotator import Annotator
-    from genolong.annotate.orf_decode import DecodeConfig, decode_genome
-    from genolong.data.genome import open_genome
-    from genolong.data.split import within_regions
-    from genolong.evaluate.metrics import Interval, coding_metrics
+    from genolong.annotate.val_decode import ValRegions
 
-    annotator = Annotator.from_checkpoint(checkpoint, progress=False)
-    if annotator.structure_labels is None:
-        raise GenolongError(f"{checkpoint}: no structure head, so no gene models for a gene caller to score")
-    k, stride = annotator.tokenizer.k, annotator.tokenizer.stride
-    names = list(annotator.structure_labels.classes)
-    cols = slice(annotator.n_function, annotator.n_classes)
-    decoded = []  # (store name, genome, records, cfg, val predicate, reference intervals)
-    for i, store in enumerate(stores):
-        genome = open_genome(_store_genome_path(store))
-        t0 = time.perf_counter()
-        records = []
-        for seqid in store.seqids:
-            probs = annotator.record_probs(np.asarray(store.tokens(seqid)))
-            records.append((seqid, lambda a, b, s=seqid, g=genome: g.fetch(s, a, b), int(genome.lengths[seqid]),
-                            probs.columns(cols)))
-        inside = within_regions([(r.seqid, r.start, r.end) for r in store.regions("val")])
-        ref = [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, "protein_coding") for g in store.genes()
-               if g.biotype == "protein_coding" and inside(g)]
-        decoded.append((genome, records, DecodeConfig(table=store.transl_table or 11), inside, ref, i))
-        if log:
-            log(f"{store.path}: network over {len(records)} record(s) in {time.perf_counter() - t0:.1f} s")
     grid = {}
-    try:
+    with ValRegions(checkpoint, stores, "for a gene caller to score", log) as val:
         for w, b in [(0.0, 0.0)] + [(w, b) for w in weights if w for b in biases]:
             t0 = time.perf_counter()
-            calls, refs = [], []
-            for genome, records, cfg, inside, ref, i in decoded:
-                genes = decode_genome(records, names, k, stride, cfg,
-                                      orf_score=caller.with_recipe(w, b) if w else None)
-                calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
-                          for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
-                refs += ref
-            # no call at all leaves precision and exact start undefined: scored as 0
-            scored = coding_metrics(calls, refs)
-            m = {key: scored[key] or 0.0 for key in ("f1", "precision", "recall", "exact_start")}
+            m = val.score(orf_score=caller.with_recipe(w, b) if w else None)
             key = f"{w:g}/{b:g}"
             grid[key] = {"weight": w, "bias": b, **m}
             if log:
                 log(f"{key}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) exact start "
                     f"{m['exact_start']:.3f} [{time.perf_counter() - t0:.1f} s]")
-    finally:
-        for genome, *_ in decoded:
-            genome.close()
     best = max(grid.values(), key=lambda r: (round(r["f1"], 6), -r["weight"], -abs(r["bias"])))
     return best["weight"], best["bias"], grid
 

@@ -134,7 +134,7 @@ def _examples(parts: list):
 def store_examples(stores, min_length: int, upstream: int, downstream: int, log=None) -> tuple:
     """(train StartExamples, val StartExamples, val top-1 of the start-codon prior) over every record
     of every store."""
-    from genolong.annotate.gene_caller_fit import _Span, _store_genome_path
+    from genolong.annotate.val_decode import Span, store_genome_path
     from genolong.annotate.orfs import encode_bases
     from genolong.data.genome import open_genome
     from genolong.data.split import within_regions
@@ -144,12 +144,12 @@ def store_examples(stores, min_length: int, upstream: int, downstream: int, log=
         inside = {s: within_regions([(r.seqid, r.start, r.end) for r in store.regions(s)]) for s in parts}
         genes = store.genes()
         table = store.transl_table or 11
-        with open_genome(_store_genome_path(store)) as genome:
+        with open_genome(store_genome_path(store)) as genome:
             for seqid in store.seqids:
                 bases = encode_bases(genome.fetch(seqid))
 
                 def split_of(a, b, seqid=seqid):
-                    span = _Span(seqid, a, b)
+                    span = Span(seqid, a, b)
                     return next((s for s, f in inside.items() if f(span)), "")
 
                 got = record_groups(bases, [g for g in genes if g.seqid == seqid], table, min_length, split_of,
@@ -166,55 +166,16 @@ def choose_weight(checkpoint, stores, caller, weights=WEIGHTS, log=None) -> tupl
     """(weight, grid): decode each store's records with the checkpoint (as `genolong annotate` does)
     under each weight and score the protein-coding calls of the `val` regions; the most exact starts
     among the weights whose F1 is within `F1_SLACK` of weight 0's wins (ties: the smaller weight)."""
-    from genolong.annotate.annotator import Annotator
-    from genolong.annotate.gene_caller_fit import _store_genome_path
-    from genolong.annotate.orf_decode import DecodeConfig, decode_genome
-    from genolong.data.genome import open_genome
-    from genolong.data.split import within_regions
-    from genolong.evaluate.metrics import Interval, coding_metrics
+    from genolong.annotate.val_decode import ValRegions
 
-    annotator = Annotator.from_checkpoint(checkpoint, progress=False)
-    if annotator.structure_labels is None:
-        raise GenolongError(f"{checkpoint}: no structure head, so no gene models whose starts a start caller chooses")
-    k, stride = annotator.tokenizer.k, annotator.tokenizer.stride
-    names = list(annotator.structure_labels.classes)
-    cols = slice(annotator.n_function, annotator.n_classes)
-    decoded = []  # (genome, records, cfg, val predicate, reference intervals, store index)
     grid: dict = {}
-    try:
-        for i, store in enumerate(stores):
-            genome = open_genome(_store_genome_path(store))
-            decoded.append((genome,))
-            t0 = time.perf_counter()
-            records = []
-            for seqid in store.seqids:
-                probs = annotator.record_probs(np.asarray(store.tokens(seqid)))
-                records.append((seqid, lambda a, b, s=seqid, g=genome: g.fetch(s, a, b), int(genome.lengths[seqid]),
-                                probs.columns(cols)))
-            inside = within_regions([(r.seqid, r.start, r.end) for r in store.regions("val")])
-            ref = [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, "protein_coding") for g in store.genes()
-                   if g.biotype == "protein_coding" and inside(g)]
-            decoded[-1] = (genome, records, DecodeConfig(table=store.transl_table or 11), inside, ref, i)
-            if log:
-                log(f"{store.path}: network over {len(records)} record(s) in {time.perf_counter() - t0:.1f} s")
+    with ValRegions(checkpoint, stores, "whose starts a start caller chooses", log) as val:
         for w in weights:
             t0 = time.perf_counter()
-            calls, refs = [], []
-            for genome, records, cfg, inside, ref, i in decoded:
-                genes = decode_genome(records, names, k, stride, cfg, start_score=caller.with_weight(w) if w else None)
-                calls += [Interval(f"{i}:{g.seqid}", g.start, g.end, g.strand, g.biotype)
-                          for s in genes for g in genes[s] if g.biotype == "protein_coding" and inside(g)]
-                refs += ref
-            scored = coding_metrics(calls, refs)  # no call at all leaves precision and exact start undefined: 0
-            grid[f"{w:g}"] = {"weight": w, **{key: scored[key] or 0.0 for key in ("f1", "precision", "recall",
-                                                                                    "exact_start")}}
+            m = grid[f"{w:g}"] = {"weight": w, **val.score(start_score=caller.with_weight(w) if w else None)}
             if log:
-                m = grid[f"{w:g}"]
                 log(f"weight {w:g}: val F1 {m['f1']:.4f} (P {m['precision']:.3f} R {m['recall']:.3f}) exact start "
                     f"{m['exact_start']:.4f} [{time.perf_counter() - t0:.1f} s]")
-    finally:
-        for genome, *_ in decoded:
-            genome.close()
     floor = grid["0"]["f1"] - F1_SLACK
     best = max((r for r in grid.values() if r["f1"] >= floor), key=lambda r: (round(r["exact_start"], 6), -r["weight"]))
     return best["weight"], grid
