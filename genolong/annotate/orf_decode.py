@@ -90,6 +90,11 @@ class DecodeConfig:
     # adds coding log-odds, so the starts need a stronger pull (mm5713/B237 exact starts 0.838/0.847
     # / 0.866/0.872 / 0.871/0.878 / 0.878/0.881 at 20 / 40 / 60 / 80; F1 flat to 60, then -0.001)
     coding_start_weight: float = 60.0
+    # with an ORF net (`orf_score`): a stop's acceptance is judged at the start the net scores highest
+    # (the placed start on ties, so a net at weight 0 changes nothing), not at the start placed. The net
+    # is trained to fire at a gene's own start and not at its other starts: judged at a wrongly
+    # placed start it rejects real genes
+    accept_best_start: bool = True
 
 
 @dataclass
@@ -181,8 +186,9 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     """Best-start ORF per stop codon in `core` (local bp) with a positive score:
     (start, end, strand, score, n_tokens), local coordinates. `orf_score(bases, orfs, table)`, when
     given, adds a score per candidate (the ORF net's, `gene_caller.py`) to its acceptance only (letting it
-    also choose starts cost exact starts); `start_score(bases, orfs, table)` (the TIS net's,
-    `start_caller.py`) only to its start choice: a stop's acceptance is decided as without it."""
+    also choose starts cost exact starts), judged at the start it scores highest when
+    `cfg.accept_best_start`; `start_score(bases, orfs, table)` (the TIS net's, `start_caller.py`) only
+    to its start choice: a stop's acceptance is decided as without it."""
     if probs.shape[0] == 0:
         return tuple(np.zeros(0) for _ in range(5))
     orfs = find_orfs(bases, cfg.table, min_length=cfg.min_length)
@@ -209,21 +215,29 @@ def orf_candidates(bases: np.ndarray, probs: np.ndarray, classes: StructureClass
     elif cfg.start_prior:
         score += start_codon_prior(bases, orfs, cfg.start_prior)
         choice = score
-    if orf_score is not None:
-        score = score + orf_score(bases, orfs, cfg.table)  # a new array: `choice` may be `score` itself
+    net = None if orf_score is None else orf_score(bases, orfs, cfg.table)
+    if net is not None:
+        score = score + net  # a new array: `choice` may be `score` itself
     best = _best_per_stop(orfs, choice)
     # `start_score` moves a stop's start but not its acceptance, which stays that of the start chosen
     # without it (demo model, val regions of GM12/mm5713/B237, weight 80: F1 0.885 this way, 0.881
     # when the moved start's own score decides)
     moved = best if start_score is None else _best_per_stop(orfs, choice + start_score(bases, orfs, cfg.table))
-    ok = score[best] > cfg.min_score
-    best, moved = best[ok], moved[ok]
-    return orfs.start[moved], orfs.end[moved], orfs.strand[moved], score[best], orfs.length[moved] / stride
+    judged = best
+    if net is not None and cfg.accept_best_start:
+        placed = np.zeros(len(orfs), dtype=bool)
+        placed[best] = True
+        judged = _best_per_stop(orfs, net, prefer=placed)
+    ok = score[judged] > cfg.min_score
+    judged, moved = judged[ok], moved[ok]
+    return orfs.start[moved], orfs.end[moved], orfs.strand[moved], score[judged], orfs.length[moved] / stride
 
 
-def _best_per_stop(orfs, choice: np.ndarray) -> np.ndarray:
-    """Index of the best-`choice` candidate of each stop codon (stops in order); ties go to the longer ORF."""
-    order = np.lexsort((-orfs.length, -choice, orfs.stop_id))
+def _best_per_stop(orfs, choice: np.ndarray, prefer: np.ndarray | None = None) -> np.ndarray:
+    """Index of the best-`choice` candidate of each stop codon (stops in order); ties go to the
+    `prefer`red candidate (when given), then to the longer ORF."""
+    tie = np.zeros(len(orfs), dtype=bool) if prefer is None else ~prefer
+    order = np.lexsort((-orfs.length, tie, -choice, orfs.stop_id))
     return order[np.unique(orfs.stop_id[order], return_index=True)[1]]
 
 

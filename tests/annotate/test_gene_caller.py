@@ -170,6 +170,45 @@ def test_hook_decides_acceptance_never_starts(data_dir):
     assert all(accepted[stop] == span for stop, span in plain.items() if stop in accepted)
 
 
+def test_a_stop_is_accepted_when_any_of_its_starts_convinces_the_net(data_dir):
+    """`accept_best_start`: the ORF net fires at a gene's own start only, so a stop whose placed
+    start is another one is still accepted when the best of its starts scores positive; where the
+    start is placed does not change."""
+    import dataclasses
+
+    from genolong.annotate.orf_decode import DecodeConfig, decode_genome, no_evidence
+    from genolong.data.annotation import read_annotation
+    from genolong.data.genome import open_genome
+
+    path = data_dir / "mycoides_Afade.gbff.gz"
+    with open_genome(path) as genome:
+        seqid = genome.ids[1]
+        seq = genome.fetch(seqid)
+    own = {(g.start, g.end, 1 if g.strand == "+" else -1) for g in read_annotation(path)
+           if g.seqid == seqid and g.biotype == "protein_coding"}
+
+    def net(bases, orfs, table):  # +100 at an annotated gene's own start, -100 at every other candidate
+        return np.array([100.0 if (int(a), int(b), int(s)) in own else -100.0
+                         for a, b, s in zip(orfs.start, orfs.end, orfs.strand)])
+
+    # no evidence, no self-trained models: each stop's start is the start-codon prior's (the longest ATG)
+    record = (seqid, lambda a, b: seq[a:b], len(seq), no_evidence((len(seq) - 3) // 3 + 1, STRUCTURE))
+    cfg = DecodeConfig(table=4, start_model=False, coding_model=False)
+
+    def calls(best_start):
+        genes = decode_genome([record], STRUCTURE, 3, 3, dataclasses.replace(cfg, accept_best_start=best_start),
+                              orf_score=net)[seqid]
+        return {(g.end if g.strand == "+" else g.start, g.strand): (g.start, g.end) for g in genes}
+
+    placed, best = calls(False), calls(True)
+    stops = {(b if s > 0 else a, "+" if s > 0 else "-") for a, b, s in own}
+    assert set(placed) <= stops and set(best) <= stops  # the net's -100 rejects every other stop
+    assert len(best) >= len(placed) + 10  # genes whose longest ATG is not their own start come back
+    assert all(best[stop] == span for stop, span in placed.items())  # the same starts placed
+    assert sum(best[stop] != (a, b) for a, b, s in own
+               if (stop := (b if s > 0 else a, "+" if s > 0 else "-")) in best) >= 10  # placed elsewhere
+
+
 def test_extra_genomes_train_only_on_records_no_store_holds(tmp_path):
     """`fit-genes --genomes`: an extra annotated genome's stops all go to train (its genetic code
     from its own /transl_table); a record one of the stores holds is left out, so no store's val
