@@ -84,8 +84,9 @@ def train(recipe: str, seed: int, out: Path, threads: int, log: Path) -> tuple[P
     checkpoint = Path(metrics["best_checkpoint"] or metrics["last_checkpoint"])
     run([bin_of("genolong"), "fit-function", "--checkpoint", checkpoint, "--store", *stores, "--threads", threads,
          "--no-progress", "--summary", out / "function.json"], log)
-    # the ORF net and the TIS net, as the pipeline's rules `fit_genes` / `fit_starts` fit them beside the checkpoint
-    for command in ("fit-genes", "fit-starts"):
+    # the TIS net and the ORF net, as the pipeline's rules `fit_starts` / `fit_genes` fit them beside the
+    # checkpoint (in that order: fit-genes chooses its weight with the TIS net placing the starts)
+    for command in ("fit-starts", "fit-genes"):
         run([bin_of("genolong"), command, "--checkpoint", checkpoint, "--store", *stores, "--seed", seed,
              "--summary", out / f"{command.replace('-', '_')}.json"], log)
     return checkpoint, Path(stores[0])

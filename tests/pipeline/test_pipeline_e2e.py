@@ -134,6 +134,8 @@ def test_pipeline_end_to_end(pipeline_run):
         # the ORF net beside the checkpoint, fitted on the training stores with weight 0 among the choices
         genes_fit = json.loads((workdir / f"results/train/{experiment}/fit_genes.json").read_text())
         assert genes_fit, genes_fit
+        # fitted after the TIS net, whose starts its weight was chosen with
+        assert genes_fit["start_caller"].endswith(f"{experiment}/checkpoints/start_caller.pt"), genes_fit["start_caller"]
         starts_fit = json.loads((workdir / f"results/train/{experiment}/fit_starts.json").read_text())
         assert starts_fit["weight"] in (0.0, 20.0) and set(starts_fit["grid"]) == {"0", "20"}, starts_fit
         for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256", "gene_caller.pt",

@@ -65,12 +65,15 @@ rule fit_function:
         " > {log:q} 2>&1"
 
 
+# after fit_starts when the TIS net is on: fit-genes chooses its weight with the starts annotate places
 rule fit_genes:
     output:
         summary="results/train/{experiment}/fit_genes.json",
     input:
         checkpoint=rules.train.output.checkpoint,
         stores=rules.train.output.stores,
+        starts=lambda wc: [f"results/train/{wc.experiment}/fit_starts.json"]
+        if config.get("start_caller", {}).get("enabled", True) else [],
     params:
         stores=lambda wc: [f"{train_stores(wc.experiment)}/{g}" for g in TRAIN_GENOMES],
         extra=lambda wc: " ".join(config.get("gene_caller", {}).get("args", [])),
