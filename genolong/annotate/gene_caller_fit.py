@@ -306,8 +306,9 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
     # gene (and its overlaps with neighbours) depends on its start (E. coli stores' val F1 at weight
     # 1000, bias 0: 0.936 at the start models' starts, 0.952 at the TIS net's)
     tis = StartCaller.beside(checkpoint)
-    if tis is not None:
-        log(f"weights chosen with starts placed by {tis.describe()}")
+    log(f"weights chosen with starts placed by {tis.describe()}" if tis is not None else
+        f"no start caller beside {checkpoint}: weights chosen with the start models' starts (run "
+        f"`genolong fit-starts` first to choose them with the TIS net's, as annotate will place them)")
     weight, bias, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log, start_score=tis)
     # beside the checkpoint as named (not its link target): where `genolong annotate` looks
     out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
