@@ -6,8 +6,8 @@ net over those proteins in length-sorted batches (inference mode) and gives the 
 `weight * (logit - bias)` per candidate (`orf_decode.orf_candidates`' `orf_score` hook), with the
 weight and bias that `genolong fit-genes` chose on the training genomes' validation regions. The
 score decides which candidates are called, judged at the start it scores highest, never where
-they start (a stop's start is the start models' and the TIS net's choice); bundles whose recipe says `starts: true` (written before) load
-the same way, acceptance only.
+they start (a stop's start is the start models' and the TIS net's choice); bundles whose recipe
+says `starts: true` (written before) load the same way, acceptance only.
 The decoder asks for the same chunk's candidates once per pass, so the last chunks' scores are
 kept (keyed by the bases' digest).
 """
