@@ -19,7 +19,6 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -166,12 +165,10 @@ class GeneCaller:
     @classmethod
     def beside(cls, checkpoint: str | os.PathLike) -> "GeneCaller | None":
         """The gene caller saved beside `checkpoint` by `genolong fit-genes`, or None."""
-        path = Path(checkpoint).parent / GENE_CALLER_FILE
-        if not path.is_file():
-            return None
-        bundle = load_gene_caller(path)
-        bundle.recipe["source"] = str(path)
-        return cls(bundle)
+        from genolong.models import bundle_file
+
+        bundle = bundle_file.beside(checkpoint, GENE_CALLER_FILE, load_gene_caller)
+        return None if bundle is None else cls(bundle)
 
 
 def load_gene_caller(path: str | os.PathLike):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
@@ -127,12 +126,10 @@ class StartCaller:
     @classmethod
     def beside(cls, checkpoint: str | os.PathLike) -> "StartCaller | None":
         """The start caller saved beside `checkpoint` by `genolong fit-starts`, or None."""
-        path = Path(checkpoint).parent / START_CALLER_FILE
-        if not path.is_file():
-            return None
-        bundle = load_start_caller(path)
-        bundle.recipe["source"] = str(path)
-        return cls(bundle)
+        from genolong.models import bundle_file
+
+        bundle = bundle_file.beside(checkpoint, START_CALLER_FILE, load_start_caller)
+        return None if bundle is None else cls(bundle)
 
 
 def load_start_caller(path: str | os.PathLike):

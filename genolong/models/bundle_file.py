@@ -1,10 +1,16 @@
 """The weights-only files of the small networks beside a checkpoint (gene_function.pt,
-gene_caller.pt, rna_caller.pt): each bundle is a dict of plain types and tensors, saved atomically
-and loaded with `torch.load(weights_only=True)`, so a file never unpickles objects."""
+gene_caller.pt, start_caller.pt, rna_caller.pt): each bundle is a dict of plain types and tensors,
+saved atomically and loaded with `torch.load(weights_only=True)`, so a file never unpickles
+objects. `NetBundle` is the shape of the ORF and TIS nets' bundles (config, weights, recipe);
+`beside` finds one next to a checkpoint."""
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,3 +50,44 @@ def save(path: str | os.PathLike, bundle) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(bundle.to_dict(), tmp)
+
+
+@dataclass
+class NetBundle:
+    """A small net's config, weights and decoder recipe (plain types: weights-only loading reads
+    it). Subclasses name their net class (`net_type`) and its config class (`config_type`, with
+    `to_dict` / `from_dict`)."""
+
+    config: object
+    state_dict: dict
+    recipe: dict = field(default_factory=dict)
+    net_type: ClassVar[type]
+    config_type: ClassVar[type]
+
+    def build(self):
+        net = self.net_type(self.config)
+        net.load_state_dict(self.state_dict)
+        return net.eval()
+
+    def to_dict(self) -> dict:
+        recipe = json.loads(json.dumps(self.recipe))
+        return {"format": 1, "config": self.config.to_dict(), "state_dict": self.state_dict, "recipe": recipe}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetBundle":
+        if d.get("format") != 1:
+            raise ValueError(f"format {d.get('format')!r}, expected 1")
+        bundle = cls(cls.config_type.from_dict(d["config"]), d["state_dict"], dict(d["recipe"]))
+        bundle.build()  # weights that do not fit the config fail here, inside the loader's one-line error
+        return bundle
+
+
+def beside(checkpoint: str | os.PathLike, name: str, loader):
+    """`loader(path)` of the file `name` beside `checkpoint`, its recipe's `source` set to that
+    path; None when there is no such file."""
+    path = Path(checkpoint).parent / name
+    if not path.is_file():
+        return None
+    bundle = loader(path)
+    bundle.recipe["source"] = str(path)
+    return bundle

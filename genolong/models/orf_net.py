@@ -19,13 +19,13 @@ checkpoint (`gene_caller.pt`: config, state dict and the decoder recipe, all loa
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genolong.models.bundle_file import NetBundle
 from genolong.models.gene_function import N_AA, PAD
 
 
@@ -110,24 +110,10 @@ class OrfNet(nn.Module):
 
 
 @dataclass
-class GeneCallerBundle:
+class GeneCallerBundle(NetBundle):
     """`gene_caller.pt`: the ORF net's config and weights and the decoder recipe chosen on the
     training genomes' validation regions (`weight`, `bias`: each candidate ORF's score gains
     weight * (logit - bias)), plus what was measured there."""
 
-    config: OrfNetConfig
-    state_dict: dict
-    recipe: dict = field(default_factory=dict)
-
-    def build(self) -> OrfNet:
-        net = OrfNet(self.config)
-        net.load_state_dict(self.state_dict)
-        return net.eval()
-
-    def to_dict(self) -> dict:
-        recipe = json.loads(json.dumps(self.recipe))  # plain types only: weights_only loading reads it
-        return {"format": 1, "config": self.config.to_dict(), "state_dict": self.state_dict, "recipe": recipe}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneCallerBundle":
-        return cls(OrfNetConfig.from_dict(d["config"]), d["state_dict"], dict(d["recipe"]))
+    net_type = OrfNet
+    config_type = OrfNetConfig

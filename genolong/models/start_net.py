@@ -16,11 +16,12 @@ regions; plain types only) sits beside the checkpoint, written by `genolong fit-
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
+
+from genolong.models.bundle_file import NetBundle
 
 N_BASES = 5  # A, C, G, T and "not a base" (N, outside the record): the last is all zeros
 
@@ -75,27 +76,9 @@ class StartNet(nn.Module):
 
 
 @dataclass
-class StartCallerBundle:
+class StartCallerBundle(NetBundle):
     """`start_caller.pt`: the TIS net's config and weights and the decoder recipe (`weight`: each
     candidate start's choice gains weight * its log-softmax among its stop's starts)."""
 
-    config: StartNetConfig
-    state_dict: dict
-    recipe: dict = field(default_factory=dict)
-
-    def build(self) -> StartNet:
-        net = StartNet(self.config)
-        net.load_state_dict(self.state_dict)
-        return net.eval()
-
-    def to_dict(self) -> dict:
-        recipe = json.loads(json.dumps(self.recipe))  # plain types only: weights_only loading reads it
-        return {"format": 1, "config": self.config.to_dict(), "state_dict": self.state_dict, "recipe": recipe}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StartCallerBundle":
-        if d.get("format") != 1:
-            raise ValueError(f"format {d.get('format')!r}, expected 1")
-        bundle = cls(StartNetConfig.from_dict(d["config"]), d["state_dict"], dict(d["recipe"]))
-        bundle.build()  # weights that do not fit the config fail here, inside the loader's one-line error
-        return bundle
+    net_type = StartNet
+    config_type = StartNetConfig
