@@ -12,6 +12,10 @@ strand of a gene, in intergenic space, or in a pseudogene).
 
     net(ids (B, L) long, pad (B, L) bool) -> logits (B, L): logit of the ORF starting at each residue
 
+`OrfEnsemble` holds `members` such nets, trained apart from different seeds, and averages their
+logits: one net's verdict on a borderline ORF moves with its seed, and the mean of several is
+steadier than any one (`annotate/gene_caller_fit.MEMBERS` says by how much).
+
 `OrfNetConfig` is plain types; `GeneCallerBundle` is what `genolong fit-genes` saves beside a
 checkpoint (`gene_caller.pt`: config, state dict and the decoder recipe, all loadable with
 `torch.load(weights_only=True)`).
@@ -39,11 +43,14 @@ class OrfNetConfig:
     # residues at each end whose mean features are read apart: a gene's N-terminus (after its start)
     # and C-terminus differ from a protein's middle, which a pseudogene's fragment starts or ends in
     terminal: int = 16
+    members: int = 1  # nets of this shape in the ensemble (`OrfEnsemble`), trained from seeds seed, seed + 1, ...
 
     def __post_init__(self):
         self.dilations = tuple(int(d) for d in self.dilations)
         if self.kernel % 2 == 0 or self.kernel < 1:
             raise ValueError(f"kernel must be odd and positive, got {self.kernel}")
+        if self.members < 1:
+            raise ValueError(f"members must be at least 1, got {self.members}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -109,11 +116,28 @@ class OrfNet(nn.Module):
         return self.out(feats).squeeze(-1)  # (B, L)
 
 
+class OrfEnsemble(nn.Module):
+    """`cfg.members` OrfNets; the logit is their mean: (B, L) ids and padding -> (B, L) logits."""
+
+    def __init__(self, cfg: OrfNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.members = nn.ModuleList(OrfNet(cfg) for _ in range(cfg.members))
+
+    def forward(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(ids, pad) for net in self.members]).mean(dim=0)  # (B, L)
+
+
 @dataclass
 class GeneCallerBundle(NetBundle):
     """`gene_caller.pt`: the ORF net's config and weights and the decoder recipe chosen on the
     training genomes' validation regions (`weight`, `bias`: each candidate ORF's score gains
     weight * (logit - bias)), plus what was measured there."""
 
-    net_type = OrfNet
+    net_type = OrfEnsemble
     config_type = OrfNetConfig
+
+    def __post_init__(self):
+        # a lone OrfNet's weights (bundles written before ensembles) are a one-member ensemble's
+        if self.state_dict and not any(k.startswith("members.") for k in self.state_dict):
+            self.state_dict = {f"members.0.{k}": v for k, v in self.state_dict.items()}

@@ -11,7 +11,7 @@ from genolong.annotate.gene_caller import GeneCaller, load_gene_caller, orf_logi
 from genolong.annotate.gene_caller_fit import record_examples, _examples
 from genolong.annotate.orfs import encode_bases, find_orfs
 from genolong.models.gene_function import AMINO_ACIDS
-from genolong.models.orf_net import GeneCallerBundle, OrfNet, OrfNetConfig
+from genolong.models.orf_net import GeneCallerBundle, OrfEnsemble, OrfNet, OrfNetConfig
 from genolong.training.orf_net import fit_orf_net, weighted_loss, _collate, _StopDataset
 from tests.annotate.helpers import STRUCTURE, soft_probs, structure_targets
 
@@ -91,6 +91,27 @@ def test_bundle_round_trips_weights_only(tmp_path, toy):
     caller = GeneCaller(back)
     assert (caller.weight, caller.bias) == (12.5, -1.0)
     assert np.allclose(caller(bases, orfs, 4), 12.5 * (orf_logits(net, rows) + 1.0))
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_and_round_trips(tmp_path, toy):
+    bases = toy[0][:20000]
+    orfs = find_orfs(bases, 4, min_length=120)
+    rows = orf_rows(bases, orfs, 4)
+    torch.manual_seed(4)
+    nets = [OrfNet(TINY).eval() for _ in range(3)]
+    each = np.stack([orf_logits(net, rows) for net in nets])  # (members, n_orfs)
+    assert each.std(axis=0).mean() > 1e-3  # members that differ, or the mean proves nothing
+    config = OrfNetConfig(**{**TINY.to_dict(), "members": 3})
+    ensemble = OrfEnsemble(config).eval()
+    for member, net in zip(ensemble.members, nets):
+        member.load_state_dict(net.state_dict())
+    save_gene_caller(tmp_path / "gene_caller.pt", GeneCallerBundle(config, ensemble.state_dict(), {"weight": 2.0}))
+    back = load_gene_caller(tmp_path / "gene_caller.pt")
+    assert back.config.members == 3 and len(back.build().members) == 3
+    assert np.allclose(orf_logits(back.build(), rows), each.mean(axis=0), atol=1e-5)
+    # a bundle holding one lone net's weights (written before ensembles) is a one-member ensemble
+    old = GeneCallerBundle(TINY, nets[1].state_dict(), {})
+    assert np.array_equal(orf_logits(old.build(), rows), each[1])
 
 
 def test_logits_do_not_depend_on_the_batch(toy):

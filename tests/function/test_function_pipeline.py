@@ -183,13 +183,16 @@ def test_fit_genes_writes_the_gene_caller_that_annotate_picks_up(fitted, capsys)
     assert "gene caller:" not in capsys.readouterr().err
     summary = root / "genes.json"
     assert main(["fit-genes", "--checkpoint", str(mine), "--store", str(store), "--epochs", "1", "--weights", "30",
-                 "--biases", "0", "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
+                 "--biases", "0", "--members", "2", "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
     fitted_genes = json.loads(summary.read_text())
     assert fitted_genes["n_train_stops"] > 1000 and fitted_genes["n_val_stops"] > 100
+    assert [m["best_epoch"] for m in fitted_genes["members"]] == [1, 1]
     assert set(fitted_genes["grid"]) == {"0/0", "30/0"}  # weight/bias: the score never chooses starts
     assert fitted_genes["weight"] in (0.0, 30.0)
     raw = torch.load(here / "gene_caller.pt", weights_only=True)
-    assert raw["recipe"]["weight"] == fitted_genes["weight"]
+    assert raw["recipe"]["weight"] == fitted_genes["weight"] and raw["config"]["members"] == 2
+    a, b = (raw["state_dict"][f"members.{k}.out.weight"] for k in (0, 1))
+    assert not torch.equal(a, b)  # seeds 0 and 1: two nets, not one twice
     assert main([*plain, "--out", str(root / "with")]) == 0
     assert f"weight {fitted_genes['weight']:g}" in capsys.readouterr().err
     assert main([*plain, "--no-gene-caller", "--out", str(root / "without")]) == 0
