@@ -159,7 +159,8 @@ class GeneCaller:
         return other
 
     def describe(self) -> str:
-        return f"gene caller: ORF net from {self.bundle.recipe.get('source', GENE_CALLER_FILE)}, " \
+        nets = "ORF net" if self.bundle.config.members == 1 else f"{self.bundle.config.members} ORF nets (mean logit)"
+        return f"gene caller: {nets} from {self.bundle.recipe.get('source', GENE_CALLER_FILE)}, " \
                f"weight {self.weight:g}, bias {self.bias:g} (acceptance only: starts are the start models')"
 
     @classmethod

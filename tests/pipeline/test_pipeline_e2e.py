@@ -148,7 +148,7 @@ def test_pipeline_end_to_end(pipeline_run):
         check_gff3(Path(f"{prefix}.gff3"))
         # annotate read the ORF net beside the checkpoint and called RNA genes with the shipped network
         log = (workdir / f"logs/annotate/contig5/{experiment}.log").read_text()
-        assert "gene caller: ORF net from" in log and "rna_caller.pt" in log, log[-2000:]
+        assert "gene caller: 3 ORF nets (mean logit) from" in log and "rna_caller.pt" in log, log[-2000:]
         evaluation = workdir / f"results/evaluate/contig5/{experiment}"
         assert (evaluation / "metrics.json").is_file()
         assert (evaluation / "report.md").is_file()
