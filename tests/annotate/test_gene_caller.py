@@ -252,3 +252,12 @@ def test_extra_genomes_train_only_on_records_no_store_holds(tmp_path):
     assert len(train) == len(alone_train) + len(extra_train)  # the plasmid again: left out
     assert np.array_equal(val.ids, alone_val.ids) and len(val) > 0
     assert counts["train_gene"] == int((alone_train.label > 0).sum() + (extra_train.label > 0).sum())
+
+
+def test_fit_genes_refuses_an_empty_ensemble(tmp_path, capsys):
+    from genolong.cli import main
+
+    assert main(["fit-genes", "--checkpoint", str(tmp_path / "none.ckpt"), "--store", str(tmp_path),
+                 "--members", "0", "--threads", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "genolong fit-genes: error: --members 0: must be at least 1"
+    assert not (tmp_path / "gene_caller.pt").exists()
