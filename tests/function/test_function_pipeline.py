@@ -33,7 +33,10 @@ def fitted(tmp_path_factory, default_genome, data_dir):
         output_dir=root / "run",
     )
     train(cfg)
-    ckpt = root / "run" / "checkpoints" / "last.ckpt"
+    # a link in another folder, as a user keeps a model: the bundles go beside the link, where annotate looks
+    ckpt = root / "model" / "model.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.symlink_to(root / "run" / "checkpoints" / "last.ckpt")
     summary = root / "function.json"
     assert main(["fit-function", "--checkpoint", str(ckpt), "--store", str(store), "--epochs", "3", "--states",
                  "--threads", "1", "--no-progress", "--summary", str(summary)]) == 0
@@ -57,7 +60,7 @@ def test_fit_function_saves_the_head_and_a_checksummed_index_beside_the_checkpoi
     assert summary["alpha"] in [round(a, 2) for a in np.linspace(0, 1, 11)]
     assert summary["index_splits"] == ["train", "val"] and summary["n_indexed"] > summary["n_train"]
     for name in ("gene_function.pt", "homology.json.gz", "homology.json.gz.sha256"):
-        assert (ckpt.parent / name).is_file()
+        assert (ckpt.parent / name).is_file() and not (ckpt.resolve().parent / name).exists()
     sidecar = (ckpt.parent / "homology.json.gz.sha256").read_text().split()[0]
     assert sidecar == summary["homology_sha256"]
 
