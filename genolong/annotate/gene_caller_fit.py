@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise GenolongError(f"--weights {' '.join(map(str, args.weights))}: must be >= 0")
     weights = tuple(sorted({0.0, *args.weights}))
     summary = fit_genes(args.checkpoint, args.store, args.out_dir, epochs=args.epochs, seed=args.seed,
-                        progress=not args.no_progress, members=args.members, weights=weights, biases=tuple(args.biases),
-                        start_weight=args.start_weight, genomes=[_genome_pair(g) for g in args.genomes])
+                        progress=not args.no_progress, members=args.members, weights=weights,
+                        biases=tuple(args.biases), start_weight=args.start_weight,
+                        genomes=[_genome_pair(g) for g in args.genomes])
     if args.summary:
         import json
 
@@ -310,7 +312,7 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
     if not (train.label > 0).any() or not (val.label > 0).any():
         raise GenolongError(f"{', '.join(map(str, store_dirs))}: {int((train.label > 0).sum())} train and "
                             f"{int((val.label > 0).sum())} val genes match a candidate ORF; both are needed")
-    config = config or OrfNetConfig(members=members)
+    config = replace(config or OrfNetConfig(), members=members)
     ensemble = OrfEnsemble(config).eval()
     summaries = []
     for k, net in enumerate(ensemble.members):
