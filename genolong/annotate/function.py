@@ -122,7 +122,9 @@ class FunctionPredictor:
         homology index given, else the one beside the checkpoint, else none."""
         from genolong.annotate.homology import HomologyIndex
 
-        directory = Path(checkpoint).parent
+        from genolong.models.bundle_file import folder_beside
+
+        directory = folder_beside(checkpoint)
         path = directory / FUNCTION_FILE
         if not path.is_file():
             if homology is not None and use_homology:

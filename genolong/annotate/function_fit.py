@@ -303,8 +303,9 @@ def fit_function(checkpoint, store_dirs, out_dir=None, protein: str = "kmer_bag"
         recipe["ic"] = {t: float(ic.get(t, 0.0)) for t in outputs}
     else:
         recipe["prior"] = (np.bincount(y[tr], minlength=len(outputs)) / len(tr)).tolist()
-    # beside the checkpoint as named, not its link target: where `genolong annotate` looks
-    out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
+    from genolong.models.bundle_file import folder_beside
+
+    out_dir = folder_beside(checkpoint, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     index_splits = tuple(index_splits or INDEX_SPLITS)
     kept = HomologyIndex(labelled(index_splits))

@@ -31,7 +31,6 @@ import argparse
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
@@ -85,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    n_threads = threads.apply(args.threads, torch=True)
+    threads.apply(args.threads, torch=True)
     if args.epochs < 1:
         raise GenolongError(f"--epochs {args.epochs}: must be at least 1")
     if args.members < 1:
@@ -332,8 +331,9 @@ def fit_genes(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int =
         f"no start caller beside {checkpoint}: weights chosen with the start models' starts (run "
         f"`genolong fit-starts` first to choose them with the TIS net's, as annotate will place them)")
     weight, bias, grid = choose_recipe(checkpoint, stores, caller, weights, biases, log, start_score=tis)
-    # beside the checkpoint as named (not its link target): where `genolong annotate` looks
-    out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
+    from genolong.models.bundle_file import folder_beside
+
+    out_dir = folder_beside(checkpoint, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = {"weight": weight, "bias": bias, "starts": False, "grid": grid, "min_length": min_length, "seed": seed,
               "start_caller": tis.bundle.recipe.get("source") if tis is not None else None,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -206,8 +205,9 @@ def fit_starts(checkpoint, store_dirs, out_dir=None, epochs: int = 8, seed: int 
         f"{', '.join(f'{x:.3f}' for x in summary['val_top1_by_epoch'])} (start-codon prior {prior_top1:.3f})")
     bundle = StartCallerBundle(config, net.state_dict(), {})
     weight, grid = choose_weight(checkpoint, stores, StartCaller(bundle, 0.0, cache=64), weights, log)
-    # beside the checkpoint as named (not its link target): where `genolong annotate` looks
-    out_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
+    from genolong.models.bundle_file import folder_beside
+
+    out_dir = folder_beside(checkpoint, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = {"weight": weight, "grid": grid, "min_length": min_length, "seed": seed, "f1_slack": F1_SLACK,
               "stores": [str(s) for s in store_dirs], "val_top1_prior": prior_top1,

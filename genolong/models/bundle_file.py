@@ -82,10 +82,17 @@ class NetBundle:
         return bundle
 
 
+def folder_beside(checkpoint: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+    """Where the fit-* commands write, and annotate reads, a checkpoint's small nets: `out_dir` when
+    given, else the checkpoint's folder as named, never a link's target (a user's linked checkpoint
+    in another folder keeps its nets beside the link)."""
+    return Path(out_dir) if out_dir else Path(checkpoint).parent
+
+
 def beside(checkpoint: str | os.PathLike, name: str, loader):
     """`loader(path)` of the file `name` beside `checkpoint`, its recipe's `source` set to that
     path; None when there is no such file."""
-    path = Path(checkpoint).parent / name
+    path = folder_beside(checkpoint) / name
     if not path.is_file():
         return None
     bundle = loader(path)
